@@ -1,0 +1,73 @@
+"""Atomic writes: temp file in the target directory, then os.replace (invariant 4)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+
+def temp_path_for(target: Path) -> Path:
+    """A hidden sibling of target, so os.replace never crosses a filesystem."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+@contextmanager
+def atomic_target(target: Path) -> Iterator[Path]:
+    """Yield a temp path; move it onto target only if the block finishes."""
+    tmp = temp_path_for(target)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(target: Path, payload: Any) -> None:
+    with atomic_target(target) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def write_text(target: Path, text: str) -> None:
+    with atomic_target(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def sink_all(plans: dict[Path, pl.LazyFrame]) -> dict[Path, Path]:
+    """Stream several lazy plans to temp parquet files in one pass over shared inputs.
+
+    Returns target -> temp; the caller commits with `commit` once every output is checked,
+    so a failed check leaves the previous tables untouched.
+    """
+    temps = {target: temp_path_for(target) for target in plans}
+    sinks = [lf.sink_parquet(temps[t], lazy=True) for t, lf in plans.items()]
+    try:
+        pl.collect_all(sinks)
+    except BaseException:
+        discard(temps)
+        raise
+    return temps
+
+
+def commit(temps: dict[Path, Path]) -> None:
+    for target, tmp in temps.items():
+        os.replace(tmp, target)
+
+
+def discard(temps: dict[Path, Path]) -> None:
+    for tmp in temps.values():
+        tmp.unlink(missing_ok=True)
+
+
+def parquet_rows(path: Path) -> int:
+    """Row count from the parquet footer, without reading data pages."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows

@@ -1,0 +1,51 @@
+"""Provenance: content hashes, deterministic batch ids, and the row-level columns."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from jobforge_core.config import Layer
+from jobforge_core.models import ProvenanceColumns
+
+SOURCE_FILE, SOURCE_ROW, INGESTED_AT, BATCH_ID, LAYER = ProvenanceColumns.COLUMN_NAMES
+PROVENANCE = ProvenanceColumns.COLUMN_NAMES
+QUARANTINE_REASON = "_quarantine_reason"
+QUARANTINE_DETAIL = "_quarantine_detail"
+
+
+def content_hash(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def batch_id_for(source_name: str, file_sha256: str, spec_fingerprint: str) -> str:
+    """Same file content + same spec = same batch id, so a re-run is recognisable (invariant 5)."""
+    digest = hashlib.sha256(f"{file_sha256}:{spec_fingerprint}".encode()).hexdigest()[:16]
+    return f"{source_name.replace('_', '-')}-{digest}"
+
+
+def provenance_exprs(source_file: str, batch_id: str, ingested_at: datetime) -> list[pl.Expr]:
+    """Columns added at staging; `_source_row` comes from the row index."""
+    meta = ProvenanceColumns(
+        source_file=source_file, batch_id=batch_id, ingested_at=ingested_at, layer=Layer.STAGED
+    )
+    return [
+        pl.lit(meta.source_file).alias(SOURCE_FILE),
+        pl.lit(meta.ingested_at).dt.cast_time_unit("us").alias(INGESTED_AT),
+        pl.lit(meta.batch_id).alias(BATCH_ID),
+        pl.lit(meta.layer.value).alias(LAYER),
+    ]
+
+
+def with_layer(lf: pl.LazyFrame, layer: Layer) -> pl.LazyFrame:
+    return lf.with_columns(pl.lit(layer.value).alias(LAYER))
+
+
+def data_columns(columns: list[str]) -> list[str]:
+    """Source columns only: provenance and quarantine bookkeeping removed."""
+    bookkeeping = {*PROVENANCE, QUARANTINE_REASON, QUARANTINE_DETAIL}
+    return [c for c in columns if c not in bookkeeping]

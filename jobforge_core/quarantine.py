@@ -1,0 +1,49 @@
+"""Quarantine: rows that failed a rule, and whole files that could not be processed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from jobforge_core.atomic import parquet_rows, write_json
+from jobforge_core.config import PipelineConfig
+from jobforge_core.models import utc_now
+
+
+def commit_row_quarantine(tmp: Path, target: Path) -> int:
+    """Keep a quarantine file only when it holds rows; an empty one would only be noise."""
+    rows = parquet_rows(tmp)
+    if rows == 0:
+        tmp.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)  # a re-run of the same batch that now quarantines nothing
+    else:
+        os.replace(tmp, target)
+    return rows
+
+
+def quarantine_file(
+    cfg: PipelineConfig,
+    *,
+    source_name: str,
+    batch_id: str,
+    source_path: Path,
+    report: dict[str, Any],
+) -> Path:
+    """Copy the offending file beside an error.json so it can be inspected and replayed."""
+    target_dir = cfg.file_quarantine_dir(batch_id)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    if source_path.is_file():
+        tmp = target_dir / f".{source_path.name}.tmp"
+        shutil.copyfile(source_path, tmp)
+        os.replace(tmp, target_dir / source_path.name)
+    payload = {
+        "source": source_name,
+        "batch_id": batch_id,
+        "source_file": str(source_path),
+        "quarantined_at": utc_now().isoformat(),
+        **report,
+    }
+    write_json(target_dir / "error.json", payload)
+    return target_dir

@@ -1,0 +1,320 @@
+"""Source specs: every source is declared in YAML and validated here (invariant 8)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from string import Template
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from jobforge_core.errors import SpecError
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+ColumnType = Literal["str", "int", "float", "bool", "date"]
+Format = Literal["csv", "xlsx", "json", "ndjson", "parquet"]
+
+PACKAGE_SPECS = Path(__file__).parent / "specs"
+PACKAGE_KINDS = Path(__file__).parent / "kinds"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_identifier(value: str) -> str:
+    if not NAME_RE.match(value):
+        raise ValueError(f"{value!r} must be lower snake_case ([a-z][a-z0-9_]*)")
+    return value
+
+
+class ReaderOptions(_Strict):
+    format: Format | None = None  # default: from the file extension
+    encoding: str = "auto"  # auto (UTF-8, else cp1252), or any Python codec name
+    delimiter: str = ","
+    quote_char: str = '"'
+    sheet: str | None = None  # Excel sheet name; default the first sheet
+
+
+class Expectation(_Strict):
+    column: str
+    rule: Literal["not_null", "unique", "regex", "range", "accepted_values"]
+    action: Literal["warn", "drop", "fail"] = "drop"
+    pattern: str | None = None
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = None
+    id: str | None = None
+
+    @model_validator(mode="after")
+    def _arguments(self) -> Expectation:
+        if self.rule == "regex" and not self.pattern:
+            raise ValueError("regex expectation needs `pattern`")
+        if self.rule == "range" and self.min is None and self.max is None:
+            raise ValueError("range expectation needs `min` or `max`")
+        if self.rule == "accepted_values" and not self.values:
+            raise ValueError("accepted_values expectation needs `values`")
+        if self.id is None:
+            self.id = f"{self.rule}_{self.column}"
+        return self
+
+
+class Unpivot(_Strict):
+    """Wide columns to long rows (gold)."""
+
+    # A regex over silver column names, or their list; omitted: every column not in `index`.
+    columns: str | list[str] | None = None
+    index: list[str] = Field(default_factory=list)
+    variable: str = "variable"
+    value: str = "value"
+    # name: silver column name; label: original source header, trimmed.
+    variable_from: Literal["name", "label"] = "name"
+    variable_pattern: str | None = None  # regex whose first group becomes the variable
+    variable_type: ColumnType = "str"
+    drop_nulls: bool = False  # empty cells make no long row (counted under a named rule)
+    rule: str = "empty_cells_make_no_long_row"
+
+
+class Sequence(_Strict):
+    """Order of a row within its group, e.g. duty 1, 2, 3 of a profile."""
+
+    name: str
+    partition_by: list[str]
+    order_by: str = "_source_row"
+
+
+class Lookup(_Strict):
+    """Left join that brings columns from this source's silver table (`self`) or a gold table."""
+
+    table: str = "self"
+    key: str  # SQL expression over the current rows
+    ref_key: str  # column of the referenced table
+    where: str | None = None  # SQL filter on the referenced table
+    columns: dict[str, str]  # new name -> referenced column
+
+
+class ForeignKey(_Strict):
+    column: str
+    references: str
+    ref_column: str | None = None
+    cardinality: Literal["many_to_one", "one_to_one"] = "many_to_one"
+
+    @property
+    def target_column(self) -> str:
+        return self.ref_column or self.column
+
+
+class GoldOutput(_Strict):
+    table: str
+    model: Literal["dimension", "fact", "aggregate"] = "fact"
+    description: str = ""
+    where: str | None = None
+    derive: dict[str, str] = Field(default_factory=dict)
+    lookups: list[Lookup] = Field(default_factory=list)
+    unpivot: Unpivot | None = None
+    derive_after: dict[str, str] = Field(default_factory=dict)
+    sequence: Sequence | None = None
+    columns: list[str] | dict[str, str] | None = None
+    keys: list[str] = Field(default_factory=list)
+    foreign_keys: list[ForeignKey] = Field(default_factory=list)
+    column_descriptions: dict[str, str] = Field(default_factory=dict)
+
+    _table = field_validator("table")(_check_identifier)
+
+    def column_map(self) -> dict[str, str] | None:
+        """Output name -> input name, or None to keep every column."""
+        if self.columns is None:
+            return None
+        if isinstance(self.columns, list):
+            return {c: c for c in self.columns}
+        return dict(self.columns)
+
+
+class SourceSpec(_Strict):
+    name: str
+    version: str = "1"
+    kind: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    domain: str = "general"
+    description: str = ""
+    business_purpose: str = ""
+    owner: str = "JobForge data team"
+    steward: str = "JobForge data steward"
+    classification: str = "internal"
+    retention_days: int | None = 3650
+    file: str
+    reader: ReaderOptions = Field(default_factory=ReaderOptions)
+    required_columns: list[str] | None = None  # trimmed headers; default: keys of `renames`
+    renames: dict[str, str] = Field(default_factory=dict)  # trimmed header -> column name
+    types: dict[str, ColumnType] = Field(default_factory=dict)  # column name -> type
+    default_type: ColumnType = "str"
+    null_markers: list[str] = Field(default_factory=lambda: ["", "N/A", "N/D"])
+    thousands_separator: str = ","
+    date_format: str | None = None
+    keys: list[str] = Field(default_factory=list)
+    normalise: dict[str, list[str]] = Field(default_factory=dict)
+    # Declared corrections of known publisher errors: column -> {wrong value: right value}.
+    recode: dict[str, dict[str, str]] = Field(default_factory=dict)
+    expectations: list[Expectation] = Field(default_factory=list)
+    gold: list[GoldOutput] = Field(default_factory=list)
+    column_descriptions: dict[str, str] = Field(default_factory=dict)
+    spec_path: str | None = None
+
+    _name = field_validator("name")(_check_identifier)
+
+    @field_validator("renames")
+    @classmethod
+    def _rename_targets(cls, v: dict[str, str]) -> dict[str, str]:
+        for target in v.values():
+            _check_identifier(target)
+        return v
+
+    @field_validator("normalise")
+    @classmethod
+    def _normalise_ops(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for column, ops in v.items():
+            for op in ops:
+                if op not in {"upper", "lower", "collapse_spaces"} and not re.fullmatch(
+                    r"pad_left:\d+|decimal_code:\d+\.\d+", op
+                ):
+                    raise ValueError(f"normalise[{column}]: unknown operation {op!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_gold_tables(self) -> SourceSpec:
+        names = [g.table for g in self.gold]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"gold tables declared twice: {sorted(dupes)}")
+        return self
+
+    def required(self) -> list[str]:
+        return list(self.renames) if self.required_columns is None else self.required_columns
+
+    def file_format(self) -> str:
+        if self.reader.format:
+            return self.reader.format
+        suffix = Path(self.file).suffix.lower().lstrip(".")
+        return {"xls": "xlsx", "jsonl": "ndjson", "txt": "csv", "tsv": "csv"}.get(suffix, suffix)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that shapes the output, so a spec change makes a new batch."""
+        body = self.model_dump(mode="json", exclude={"spec_path", "description"})
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _find_kind(kind: str, spec_dirs: list[Path]) -> Path:
+    candidates = [d / "kinds" / f"{kind}.yaml" for d in reversed(spec_dirs)]
+    candidates.append(PACKAGE_KINDS / f"{kind}.yaml")
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise SpecError(f"unknown source kind {kind!r}: no kinds/{kind}.yaml in {spec_dirs}")
+
+
+def expand_kind(raw: dict[str, Any], spec_dirs: list[Path], origin: str) -> dict[str, Any]:
+    """Fill a kind template with the spec's params, then let the spec's own fields win."""
+    kind = raw.get("kind")
+    if not kind:
+        return raw
+    params = {"name": raw.get("name", ""), **raw.get("params", {})}
+    text = _find_kind(kind, spec_dirs).read_text(encoding="utf-8")
+    try:
+        template = yaml.safe_load(Template(text).substitute(params)) or {}
+    except KeyError as exc:
+        raise SpecError(f"{origin}: kind {kind!r} needs param {exc.args[0]!r}") from exc
+    return _deep_merge(template, raw)
+
+
+def parse_spec(raw: dict[str, Any], origin: str, spec_dirs: list[Path] | None = None) -> SourceSpec:
+    """Expand the kind; `extra_gold` outputs come before the kind's own (dimensions first)."""
+    extra = raw.pop("extra_gold", []) if isinstance(raw, dict) else []
+    expanded = expand_kind(raw, spec_dirs or [], origin)
+    expanded["gold"] = [*extra, *expanded.get("gold", [])]
+    try:
+        return SourceSpec.model_validate({**expanded, "spec_path": origin})
+    except ValidationError as exc:
+        raise SpecError(f"invalid source spec {origin}:\n{exc}") from exc
+
+
+def load_spec_file(path: Path, spec_dirs: list[Path] | None = None) -> SourceSpec:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: a source spec must be a YAML mapping")
+    return parse_spec(raw, str(path), spec_dirs)
+
+
+def load_specs(extra_dirs: list[Path] | tuple[Path, ...] = ()) -> dict[str, SourceSpec]:
+    """Shipped specs first; a spec in an extra directory adds a source or overrides by name."""
+    dirs = [PACKAGE_SPECS, *extra_dirs]
+    specs: dict[str, SourceSpec] = {}
+    for directory in dirs:
+        if not directory.is_dir():
+            raise SpecError(f"spec directory {directory} does not exist")
+        for path in sorted(directory.glob("*.yaml")):
+            spec = load_spec_file(path, list(dirs))
+            specs[spec.name] = spec
+    _check_gold_tables_unique(specs)
+    return specs
+
+
+def _check_gold_tables_unique(specs: dict[str, SourceSpec]) -> None:
+    owner: dict[str, str] = {}
+    for spec in specs.values():
+        for out in spec.gold:
+            if out.table in owner:
+                raise SpecError(
+                    f"gold table {out.table!r} is declared by both {owner[out.table]!r} "
+                    f"and {spec.name!r}; each gold table has one source"
+                )
+            owner[out.table] = spec.name
+
+
+def gold_owner(specs: dict[str, SourceSpec]) -> dict[str, str]:
+    return {out.table: spec.name for spec in specs.values() for out in spec.gold}
+
+
+def gold_dependencies(spec: SourceSpec, specs: dict[str, SourceSpec]) -> set[str]:
+    """Sources whose gold tables this source's gold step reads (foreign keys, lookups)."""
+    owners = gold_owner(specs)
+    tables = {fk.references for out in spec.gold for fk in out.foreign_keys}
+    tables |= {lk.table for out in spec.gold for lk in out.lookups if lk.table != "self"}
+    return {owners[t] for t in tables if t in owners and owners[t] != spec.name}
+
+
+def gold_order(specs: dict[str, SourceSpec]) -> list[str]:
+    """Sources in an order where every gold dependency comes first; a cycle is a spec error."""
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            raise SpecError(f"gold dependency cycle: {' -> '.join([*path, name])}")
+        state[name] = 1
+        for dep in sorted(gold_dependencies(specs[name], specs)):
+            visit(dep, [*path, name])
+        state[name] = 2
+        order.append(name)
+
+    for name in sorted(specs):
+        visit(name, [])
+    return order

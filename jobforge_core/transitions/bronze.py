@@ -1,0 +1,117 @@
+"""staged -> bronze: snake_case names, declared types and null markers; bad casts quarantined."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from jobforge_core.atomic import commit, parquet_rows, sink_all
+from jobforge_core.config import Layer
+from jobforge_core.expectations import join_details
+from jobforge_core.models import LayerTransitionLog, utc_now
+from jobforge_core.naming import column_mapping
+from jobforge_core.provenance import (
+    PROVENANCE,
+    QUARANTINE_DETAIL,
+    QUARANTINE_REASON,
+    data_columns,
+    with_layer,
+)
+from jobforge_core.quarantine import commit_row_quarantine
+from jobforge_core.spec import SourceSpec
+from jobforge_core.transitions.common import finish_log, reconcile_one_to_one
+from jobforge_core.transitions.context import BatchContext
+
+CAST_RULE = "cast_error"
+_DTYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean}
+_TRUE = ["true", "t", "yes", "y", "1", "oui", "vrai"]
+_FALSE = ["false", "f", "no", "n", "0", "non", "faux"]
+
+
+def _nulled(col: str, spec: SourceSpec) -> pl.Expr:
+    """Declared null markers (compared trimmed) become null; everything else stays."""
+    raw = pl.col(col)
+    markers = [m.strip() for m in spec.null_markers]
+    return pl.when(raw.str.strip_chars().is_in(markers)).then(None).otherwise(raw)
+
+
+def _typed(value: pl.Expr, kind: str, spec: SourceSpec) -> pl.Expr:
+    """Non-strict cast: a failure shows as null, which `_cast_failed` then catches."""
+    if kind == "str":
+        return value
+    text = value.str.strip_chars()
+    if kind in ("int", "float"):
+        if spec.thousands_separator:
+            text = text.str.replace_all(spec.thousands_separator, "", literal=True)
+        if kind == "int":  # "12.0" is an int; "12.5" is not
+            as_float = text.cast(pl.Float64, strict=False)
+            whole = as_float.is_not_null() & (as_float == as_float.round(0))
+            return pl.when(whole).then(as_float).otherwise(None).cast(pl.Int64, strict=False)
+        return text.cast(pl.Float64, strict=False)
+    if kind == "bool":
+        lower = text.str.to_lowercase()
+        return pl.when(lower.is_in(_TRUE)).then(True).when(lower.is_in(_FALSE)).then(False)
+    if kind == "date":
+        return text.str.to_date(spec.date_format, strict=False)
+    raise ValueError(kind)
+
+
+def bronze_plan(
+    staged: pl.LazyFrame, spec: SourceSpec, file: str
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Two lazy outputs over one input: typed good rows, and failed rows with original values."""
+    headers = data_columns(staged.collect_schema().names())
+    mapping = column_mapping(spec, headers, file)
+    typed, failures = [], []
+    for header, name in mapping.items():
+        kind = spec.types.get(name, spec.default_type)
+        nulled = _nulled(header, spec)
+        value = _typed(nulled, kind, spec)
+        typed.append(value.alias(name))
+        if kind != "str":
+            failed = nulled.is_not_null() & value.is_null()
+            message = pl.concat_str(
+                pl.lit(f"column {name!r} (header {header.strip()!r}): '"),
+                pl.col(header),
+                pl.lit(f"' is not {kind}"),
+            )
+            failures.append(pl.when(failed).then(message))
+    detail = join_details(failures)
+    marked = staged.with_columns(detail.cast(pl.String).alias(QUARANTINE_DETAIL))
+    good = marked.filter(pl.col(QUARANTINE_DETAIL).is_null()).select(
+        *typed, *[pl.col(c) for c in PROVENANCE]
+    )
+    bad = marked.filter(pl.col(QUARANTINE_DETAIL).is_not_null()).with_columns(
+        pl.lit(CAST_RULE).alias(QUARANTINE_REASON)
+    )
+    return with_layer(good, Layer.BRONZE), bad
+
+
+def promote_to_bronze(ctx: BatchContext) -> LayerTransitionLog:
+    started = utc_now()
+    cfg = ctx.cfg
+    source = cfg.table_path(Layer.STAGED, ctx.table)
+    target = cfg.table_path(Layer.BRONZE, ctx.table)
+    quarantine = cfg.row_quarantine_file(Layer.BRONZE, ctx.table, ctx.batch_id)
+    quarantine.parent.mkdir(parents=True, exist_ok=True)
+    good, bad = bronze_plan(pl.scan_parquet(source), ctx.spec, str(ctx.source_path))
+    temps = sink_all({target: good, quarantine: bad})
+    rows_in = parquet_rows(source)
+    rows_out = parquet_rows(temps[target])
+    rows_q = parquet_rows(temps[quarantine])
+    reconcile_one_to_one(Layer.BRONZE, ctx.table, rows_in, rows_out, rows_q, temps)
+    commit({target: temps.pop(target)})
+    commit_row_quarantine(temps[quarantine], quarantine)
+    return finish_log(
+        ctx,
+        started,
+        source_layer=Layer.STAGED,
+        target_layer=Layer.BRONZE,
+        source_files=[str(source)],
+        targets=[target],
+        rows_in=rows_in,
+        rows_out=rows_out,
+        rows_quarantined=rows_q,
+        rows_by_rule={CAST_RULE: rows_q} if rows_q else {},
+        quarantine=quarantine if rows_q else None,
+        transforms=["snake_case_names", "null_markers", "declared_types", "thousands_separator"],
+    )

@@ -1,0 +1,71 @@
+"""Bookkeeping shared by the transitions: reconciliation and the transition log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from jobforge_core.atomic import discard
+from jobforge_core.config import Layer
+from jobforge_core.errors import ReconciliationError
+from jobforge_core.models import LayerTransitionLog, TransitionStatus, utc_now
+from jobforge_core.transitions.context import BatchContext
+
+
+def reconcile_one_to_one(
+    layer: Layer,
+    table: str,
+    rows_in: int,
+    rows_out: int,
+    rows_quarantined: int,
+    temps: dict[Path, Path],
+) -> None:
+    """rows_in == rows_out + rows_quarantined, or nothing is committed (invariant 2)."""
+    if rows_in != rows_out + rows_quarantined:
+        discard(temps)
+        raise ReconciliationError(
+            f"{layer.value} {table}: {rows_in} rows in but {rows_out} out + "
+            f"{rows_quarantined} quarantined; nothing was written"
+        )
+
+
+def finish_log(
+    ctx: BatchContext,
+    started: datetime,
+    *,
+    source_layer: Layer,
+    target_layer: Layer,
+    source_files: list[str],
+    targets: list[Path],
+    rows_in: int,
+    rows_out: int,
+    rows_quarantined: int,
+    rows_by_rule: dict[str, int],
+    quarantine: Path | None,
+    transforms: list[str],
+    rows_by_table: dict[str, int] | None = None,
+    warnings: list[str] | None = None,
+    quarantine_files: list[Path] | None = None,
+) -> LayerTransitionLog:
+    status = TransitionStatus.PARTIAL if rows_quarantined else TransitionStatus.SUCCESS
+    return LayerTransitionLog(
+        source_name=ctx.spec.name,
+        batch_id=ctx.batch_id,
+        source_layer=source_layer.value,
+        target_layer=target_layer,
+        source_files=source_files,
+        target_file=str(targets[0]) if targets else None,
+        target_files=[str(t) for t in targets],
+        row_count_in=rows_in,
+        row_count_out=rows_out,
+        row_count_quarantined=rows_quarantined,
+        rows_by_rule=rows_by_rule,
+        rows_by_table=rows_by_table or {},
+        quarantine_file=str(quarantine) if quarantine else None,
+        quarantine_files=[str(q) for q in quarantine_files or ([quarantine] if quarantine else [])],
+        transforms_applied=transforms,
+        started_at=started,
+        completed_at=utc_now(),
+        status=status,
+        errors=warnings or [],
+    )

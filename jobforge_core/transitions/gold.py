@@ -1,0 +1,260 @@
+"""silver -> gold: the declared model (select, derive, lookups, unpivot, split, foreign keys).
+
+One source may feed several gold tables (a dimension and a fact, or a fact and its aggregate
+rows); reconciliation is on `_source_row` coverage across all of them plus quarantine.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+
+from jobforge_core.atomic import commit, discard, parquet_rows, sink_all
+from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.errors import DataError, ReconciliationError
+from jobforge_core.expectations import join_details
+from jobforge_core.models import LayerTransitionLog, utc_now
+from jobforge_core.naming import labels
+from jobforge_core.provenance import (
+    PROVENANCE,
+    QUARANTINE_DETAIL,
+    QUARANTINE_REASON,
+    SOURCE_ROW,
+    data_columns,
+    with_layer,
+)
+from jobforge_core.quarantine import commit_row_quarantine
+from jobforge_core.spec import GoldOutput, Lookup, Unpivot
+from jobforge_core.transitions.common import finish_log
+from jobforge_core.transitions.context import BatchContext
+
+FK_RULE = "foreign_key"
+_POLARS_TYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean}
+
+
+class GoldBuild:
+    """Builds the lazy plans of one source's gold tables, resolving references as it goes."""
+
+    def __init__(self, ctx: BatchContext) -> None:
+        self.ctx = ctx
+        self.silver = pl.scan_parquet(ctx.cfg.table_path(Layer.SILVER, ctx.table))
+        staged = ctx.cfg.table_path(Layer.STAGED, ctx.table)
+        staged_headers = data_columns(list(pl.read_parquet_schema(staged)))
+        self.labels = labels(ctx.spec, staged_headers, str(ctx.source_path))
+        self.produced: dict[str, Path] = {}  # gold table -> temp file written in this step
+
+    def gold_table(self, table: str) -> pl.LazyFrame:
+        path = self.produced.get(table) or self.ctx.cfg.table_path(Layer.GOLD, table)
+        if not path.exists():
+            raise DataError(
+                f"references gold table {table!r}, which has not been built "
+                "(its source failed or has not run)",
+                file=str(self.ctx.source_path),
+                layer=Layer.GOLD.value,
+                rule="missing_reference",
+            )
+        return pl.scan_parquet(path)
+
+    def filtered(self, out: GoldOutput) -> pl.LazyFrame:
+        lf = self.silver
+        if out.where:
+            lf = lf.filter(pl.sql_expr(out.where))
+        for name, expr in out.derive.items():
+            lf = lf.with_columns(pl.sql_expr(expr).alias(name))
+        return lf
+
+    def _lookup(self, lf: pl.LazyFrame, lk: Lookup) -> pl.LazyFrame:
+        ref = self.silver if lk.table == "self" else self.gold_table(lk.table)
+        if lk.where:
+            ref = ref.filter(pl.sql_expr(lk.where))
+        ref = ref.select(
+            pl.col(lk.ref_key).alias("__lookup_key"),
+            *[pl.col(src).alias(new) for new, src in lk.columns.items()],
+        ).unique("__lookup_key", keep="first", maintain_order=True)
+        keyed = lf.with_columns(pl.sql_expr(lk.key).alias("__lookup_key"))
+        return keyed.join(ref, on="__lookup_key", how="left").drop("__lookup_key")
+
+    def _unpivot(self, lf: pl.LazyFrame, u: Unpivot) -> pl.LazyFrame:
+        names = lf.collect_schema().names()
+        if u.columns is None:
+            on = [c for c in data_columns(names) if c not in u.index]
+        elif isinstance(u.columns, str):
+            on = [c for c in data_columns(names) if re.search(u.columns, c)]
+        else:
+            on = list(u.columns)
+        if not on:
+            raise DataError(
+                f"unpivot matches no column with {u.columns!r}; columns are {data_columns(names)}",
+                file=str(self.ctx.source_path),
+                layer=Layer.GOLD.value,
+            )
+        index = [c for c in names if c not in on]
+        long = lf.unpivot(on=on, index=index, variable_name=u.variable, value_name=u.value)
+        variable = pl.col(u.variable)
+        if u.variable_from == "label":
+            variable = variable.replace_strict(
+                {c: self.labels.get(c, c) for c in on}, return_dtype=pl.String
+            )
+        if u.variable_pattern:
+            variable = variable.str.extract(u.variable_pattern, 1)
+        long = long.with_columns(variable.cast(_POLARS_TYPES.get(u.variable_type, pl.String)))
+        if u.drop_nulls:
+            long = long.filter(pl.col(u.value).is_not_null())
+        return long
+
+    def model(self, out: GoldOutput) -> pl.LazyFrame:
+        lf = self.filtered(out)
+        for lk in out.lookups:
+            lf = self._lookup(lf, lk)
+        if out.unpivot:
+            lf = self._unpivot(lf, out.unpivot)
+        for name, expr in out.derive_after.items():
+            lf = lf.with_columns(pl.sql_expr(expr).alias(name))
+        if out.sequence:
+            seq = out.sequence
+            lf = lf.with_columns(
+                pl.col(seq.order_by)
+                .rank("ordinal")
+                .over(seq.partition_by)
+                .cast(pl.Int64)
+                .alias(seq.name)
+            )
+        mapping = out.column_map()
+        if mapping is not None:
+            lf = lf.select(*[pl.col(src).alias(dst) for dst, src in mapping.items()], *PROVENANCE)
+        return with_layer(lf, Layer.GOLD)
+
+    def split_orphans(self, lf: pl.LazyFrame, out: GoldOutput) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+        """Rows whose foreign key is absent from the referenced dimension go to quarantine."""
+        if not out.foreign_keys:
+            empty = lf.filter(pl.lit(False)).with_columns(
+                pl.lit(None, pl.String).alias(QUARANTINE_REASON),
+                pl.lit(None, pl.String).alias(QUARANTINE_DETAIL),
+            )
+            return lf, empty
+        flags, details = [], []
+        for i, fk in enumerate(out.foreign_keys):
+            flag = f"__fk_{i}"
+            ref = (
+                self.gold_table(fk.references)
+                .select(pl.col(fk.target_column).alias(f"__fk_key_{i}"))
+                .unique()
+                .with_columns(pl.lit(True).alias(flag))
+            )
+            lf = lf.join(ref, left_on=fk.column, right_on=f"__fk_key_{i}", how="left")
+            orphan = pl.col(fk.column).is_not_null() & pl.col(flag).is_null()
+            flags.append(orphan)
+            details.append(
+                pl.when(orphan).then(
+                    pl.concat_str(
+                        pl.lit(f"{fk.column} '"),
+                        pl.col(fk.column).cast(pl.String),
+                        pl.lit(f"' not in {fk.references}.{fk.target_column}"),
+                    )
+                )
+            )
+        helper = [f"__fk_{i}" for i in range(len(out.foreign_keys))]
+        marked = lf.with_columns(
+            pl.any_horizontal(flags).alias("__orphan"),
+            join_details(details).alias(QUARANTINE_DETAIL),
+        )
+        good = marked.filter(~pl.col("__orphan")).drop("__orphan", QUARANTINE_DETAIL, *helper)
+        bad = (
+            marked.filter(pl.col("__orphan"))
+            .drop("__orphan", *helper)
+            .with_columns(pl.lit(FK_RULE).alias(QUARANTINE_REASON))
+        )
+        return good, bad
+
+
+def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
+    started = utc_now()
+    cfg = ctx.cfg
+    build = GoldBuild(ctx)
+    all_temps: dict[Path, Path] = {}
+    rows_by_table: dict[str, int] = {}
+    rows_by_rule: dict[str, int] = {}
+    quarantined = 0
+    covered: list[pl.LazyFrame] = []
+    try:
+        for out in ctx.spec.gold:
+            target = cfg.table_path(Layer.GOLD, out.table)
+            qfile = cfg.row_quarantine_file(Layer.GOLD, out.table, ctx.batch_id)
+            qfile.parent.mkdir(parents=True, exist_ok=True)
+            good, bad = build.split_orphans(build.model(out), out)
+            temps = sink_all({target: good, qfile: bad})
+            all_temps.update(temps)
+            build.produced[out.table] = temps[target]
+            rows_by_table[out.table] = parquet_rows(temps[target])
+            n_bad = parquet_rows(temps[qfile])
+            quarantined += n_bad
+            if n_bad:
+                rows_by_rule[FK_RULE] = rows_by_rule.get(FK_RULE, 0) + n_bad
+            produced_rows = [pl.scan_parquet(temps[t]).select(SOURCE_ROW) for t in (target, qfile)]
+            covered += produced_rows
+            if out.unpivot and out.unpivot.drop_nulls:
+                fed = build.filtered(out).select(SOURCE_ROW)
+                empty = fed.join(pl.concat(produced_rows).unique(), on=SOURCE_ROW, how="anti")
+                n_empty = empty.select(pl.len()).collect().item()
+                if n_empty:
+                    key = f"{out.unpivot.rule}:{out.table}"
+                    rows_by_rule[key] = n_empty
+                covered.append(fed)
+        _reconcile(build.silver, covered, ctx)
+    except BaseException:
+        discard(all_temps)
+        raise
+    _commit_gold(all_temps, cfg)
+    silver_path = cfg.table_path(Layer.SILVER, ctx.table)
+    quarantine_files = [t for t in all_temps if t.parent != cfg.gold_path() and t.exists()]
+    return finish_log(
+        ctx,
+        started,
+        source_layer=Layer.SILVER,
+        target_layer=Layer.GOLD,
+        source_files=[str(silver_path)],
+        targets=[cfg.table_path(Layer.GOLD, out.table) for out in ctx.spec.gold],
+        rows_in=parquet_rows(silver_path),
+        rows_out=sum(rows_by_table.values()),
+        rows_quarantined=quarantined,
+        rows_by_rule=rows_by_rule,
+        rows_by_table=rows_by_table,
+        quarantine=quarantine_files[0] if quarantine_files else None,
+        quarantine_files=quarantine_files,
+        transforms=[_describe(out) for out in ctx.spec.gold],
+    )
+
+
+def _reconcile(silver: pl.LazyFrame, covered: list[pl.LazyFrame], ctx: BatchContext) -> None:
+    """Every silver `_source_row` reaches a gold table, quarantine, or a named rule."""
+    seen = pl.concat(covered).unique() if covered else pl.LazyFrame({SOURCE_ROW: []})
+    lost = silver.select(SOURCE_ROW).join(seen, on=SOURCE_ROW, how="anti")
+    sample = lost.head(5).collect()[SOURCE_ROW].to_list()
+    if sample:
+        raise ReconciliationError(
+            f"gold {ctx.table}: silver rows {sample}... reach no gold table, quarantine or "
+            "declared rule; declare a gold output (or `where`) that covers them"
+        )
+
+
+def _commit_gold(temps: dict[Path, Path], cfg: PipelineConfig) -> None:
+    gold = {t: tmp for t, tmp in temps.items() if t.parent == cfg.gold_path()}
+    commit(gold)
+    for target, tmp in temps.items():
+        if target not in gold:
+            commit_row_quarantine(tmp, target)
+
+
+def _describe(out: GoldOutput) -> str:
+    steps = [f"{out.model}:{out.table}"]
+    if out.where:
+        steps.append(f"where {out.where}")
+    if out.lookups:
+        steps.append(f"lookups {len(out.lookups)}")
+    if out.unpivot:
+        steps.append("unpivot")
+    if out.foreign_keys:
+        steps.append("fk " + ",".join(f"{f.column}->{f.references}" for f in out.foreign_keys))
+    return "; ".join(steps)

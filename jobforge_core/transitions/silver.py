@@ -1,0 +1,166 @@
+"""bronze -> silver: trim, normalise codes, deduplicate on keys, apply expectations."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from jobforge_core.atomic import commit, discard, parquet_rows, sink_all
+from jobforge_core.config import Layer
+from jobforge_core.errors import ExpectationFailed
+from jobforge_core.expectations import Rule, expectation_rule, join_details, key_rules
+from jobforge_core.models import LayerTransitionLog, utc_now
+from jobforge_core.provenance import (
+    QUARANTINE_DETAIL,
+    QUARANTINE_REASON,
+    SOURCE_ROW,
+    data_columns,
+    with_layer,
+)
+from jobforge_core.quarantine import commit_row_quarantine
+from jobforge_core.spec import SourceSpec
+from jobforge_core.transitions.common import finish_log, reconcile_one_to_one
+from jobforge_core.transitions.context import BatchContext
+
+
+def _normalise(column: str, ops: list[str]) -> pl.Expr:
+    expr = pl.col(column).cast(pl.String)
+    for op in ops:
+        if op == "upper":
+            expr = expr.str.to_uppercase()
+        elif op == "lower":
+            expr = expr.str.to_lowercase()
+        elif op == "collapse_spaces":
+            expr = expr.str.replace_all(r"\s+", " ")
+        elif op.startswith("pad_left:"):
+            expr = expr.str.pad_start(int(op.split(":")[1]), "0")
+        elif op.startswith("decimal_code:"):
+            expr = _decimal_code(expr, op.split(":")[1])
+    return expr.alias(column)
+
+
+def _decimal_code(expr: pl.Expr, shape: str) -> pl.Expr:
+    """'10010' and '31100.1' -> '10010.00' and '31100.10' for shape 5.2 (OaSIS profile codes)."""
+    whole, frac = (int(n) for n in shape.split("."))
+    parts = expr.str.split_exact(".", 1)
+    head = parts.struct.field("field_0").str.pad_start(whole, "0")
+    tail = parts.struct.field("field_1").fill_null("").str.pad_end(frac, "0")
+    return pl.when(expr.is_null()).then(None).otherwise(pl.concat_str(head, pl.lit("."), tail))
+
+
+def _trimmed_normalised(lf: pl.LazyFrame, spec: SourceSpec) -> pl.LazyFrame:
+    """Trim every text column (empty becomes null), then the declared normalisations."""
+    schema = lf.collect_schema()
+    text_cols = [c for c in data_columns(schema.names()) if schema[c] == pl.String]
+    trimmed = lf.with_columns(
+        [pl.col(c).str.strip_chars().replace("", None).alias(c) for c in text_cols]
+    )
+    return trimmed.with_columns([_normalise(c, ops) for c, ops in spec.normalise.items()])
+
+
+def cleaned(lf: pl.LazyFrame, spec: SourceSpec) -> pl.LazyFrame:
+    """Silver values: trimmed, normalised, then the declared corrections applied."""
+    return _trimmed_normalised(lf, spec).with_columns(
+        [pl.col(c).replace(mapping).alias(c) for c, mapping in spec.recode.items()]
+    )
+
+
+def _recode_counts(lf: pl.LazyFrame, spec: SourceSpec) -> dict[str, int]:
+    """How many rows each declared correction touched, for the transition log."""
+    if not spec.recode:
+        return {}
+    counts = lf.select(
+        [pl.col(c).is_in(list(m)).sum().alias(c) for c, m in spec.recode.items()]
+    ).collect()
+    return {f"recode:{c}": int(n) for c, n in counts.row(0, named=True).items() if n}
+
+
+def rules_for(spec: SourceSpec) -> list[Rule]:
+    return key_rules(spec.keys) + [expectation_rule(e) for e in spec.expectations]
+
+
+def _check_blocking(lf: pl.LazyFrame, rules: list[Rule], file: str) -> dict[str, int]:
+    """Count warn/fail rules in one pass; a failing `fail` rule stops the file here."""
+    counted = [r for r in rules if r.action in ("warn", "fail")]
+    if not counted:
+        return {}
+    counts = (
+        lf.select([r.failing.sum().alias(f"{i}") for i, r in enumerate(counted)]).collect().row(0)
+    )
+    for rule, n in zip(counted, counts, strict=True):
+        if rule.action == "fail" and n:
+            first = lf.filter(rule.failing).select(SOURCE_ROW, rule.detail).head(1).collect()
+            row, detail = first.row(0)
+            raise ExpectationFailed(
+                f"expectation {rule.rule_id!r} ({rule.describe}) failed on {n} row(s); "
+                f"first: {detail}",
+                file=file,
+                layer=Layer.SILVER.value,
+                row=row,
+                column=rule.column,
+                rule=rule.rule_id,
+            )
+    return {r.rule_id: n for r, n in zip(counted, counts, strict=True) if r.action == "warn" and n}
+
+
+def silver_plan(lf: pl.LazyFrame, rules: list[Rule]) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    dropping = [r for r in rules if r.action == "drop"]
+    if not dropping:
+        return with_layer(lf, Layer.SILVER), lf.filter(pl.lit(False)).with_columns(
+            pl.lit(None, pl.String).alias(QUARANTINE_REASON),
+            pl.lit(None, pl.String).alias(QUARANTINE_DETAIL),
+        )
+    reason = pl.coalesce([pl.when(r.failing).then(pl.lit(r.rule_id)) for r in dropping])
+    detail = join_details([pl.when(r.failing).then(r.detail) for r in dropping])
+    marked = lf.with_columns(reason.alias(QUARANTINE_REASON), detail.alias(QUARANTINE_DETAIL))
+    good = marked.filter(pl.col(QUARANTINE_REASON).is_null()).drop(
+        QUARANTINE_REASON, QUARANTINE_DETAIL
+    )
+    bad = marked.filter(pl.col(QUARANTINE_REASON).is_not_null())
+    return with_layer(good, Layer.SILVER), bad
+
+
+def promote_to_silver(ctx: BatchContext) -> LayerTransitionLog:
+    started = utc_now()
+    cfg = ctx.cfg
+    source = cfg.table_path(Layer.BRONZE, ctx.table)
+    target = cfg.table_path(Layer.SILVER, ctx.table)
+    quarantine = cfg.row_quarantine_file(Layer.SILVER, ctx.table, ctx.batch_id)
+    quarantine.parent.mkdir(parents=True, exist_ok=True)
+    recoded = _recode_counts(_trimmed_normalised(pl.scan_parquet(source), ctx.spec), ctx.spec)
+    lf = cleaned(pl.scan_parquet(source), ctx.spec)
+    rules = rules_for(ctx.spec)
+    warned = _check_blocking(lf, rules, str(ctx.source_path))
+    good, bad = silver_plan(lf, rules)
+    temps = sink_all({target: good, quarantine: bad})
+    rows_in, rows_out = parquet_rows(source), parquet_rows(temps[target])
+    rows_q = parquet_rows(temps[quarantine])
+    reconcile_one_to_one(Layer.SILVER, ctx.table, rows_in, rows_out, rows_q, temps)
+    by_rule = _quarantine_counts(temps[quarantine]) if rows_q else {}
+    try:
+        commit({target: temps[target]})
+    except BaseException:
+        discard(temps)
+        raise
+    commit_row_quarantine(temps[quarantine], quarantine)
+    return finish_log(
+        ctx,
+        started,
+        source_layer=Layer.BRONZE,
+        target_layer=Layer.SILVER,
+        source_files=[str(source)],
+        targets=[target],
+        rows_in=rows_in,
+        rows_out=rows_out,
+        rows_quarantined=rows_q,
+        rows_by_rule={**by_rule, **recoded, **{f"warn:{k}": v for k, v in warned.items()}},
+        quarantine=quarantine if rows_q else None,
+        transforms=["trim", *[f"normalise:{c}" for c in ctx.spec.normalise]]
+        + [f"recode:{c}" for c in ctx.spec.recode]
+        + [f"rule:{r.rule_id}:{r.action}" for r in rules],
+        warnings=[f"{k}: {v} row(s) failed (warn only)" for k, v in warned.items()],
+    )
+
+
+def _quarantine_counts(path) -> dict[str, int]:
+    counts = pl.scan_parquet(path).group_by(QUARANTINE_REASON).len().collect()
+    return dict(zip(counts[QUARANTINE_REASON].to_list(), counts["len"].to_list(), strict=True))

@@ -1,0 +1,75 @@
+"""source -> staged: read as it is, every value as text, provenance added, nothing dropped."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from jobforge_core.atomic import commit, parquet_rows, sink_all
+from jobforge_core.config import Layer
+from jobforge_core.errors import SourceFileError
+from jobforge_core.models import LayerTransitionLog, TransitionStatus, utc_now
+from jobforge_core.naming import column_mapping, missing_required
+from jobforge_core.provenance import SOURCE_ROW, provenance_exprs
+from jobforge_core.readers import open_source
+from jobforge_core.transitions.context import BatchContext
+
+
+def stage_source(ctx: BatchContext) -> LayerTransitionLog:
+    started = utc_now()
+    path, file = ctx.source_path, str(ctx.source_path)
+    target = ctx.cfg.table_path(Layer.STAGED, ctx.table)
+    with open_source(ctx.spec, path, target.parent) as lf:
+        headers = _headers(lf, file)
+        missing = missing_required(ctx.spec, headers)
+        if missing:
+            raise SourceFileError(
+                f"missing required column(s) {missing}; found {[h.strip() for h in headers]}",
+                file=file,
+                column=missing[0],
+            )
+        column_mapping(ctx.spec, headers, file)  # fail early on colliding names
+        staged = lf.with_row_index(SOURCE_ROW, offset=1).with_columns(
+            pl.col(SOURCE_ROW).cast(pl.Int64),
+            *provenance_exprs(path.name, ctx.batch_id, ctx.ingested_at),
+        )
+        temps = _sink(staged, target, file)
+    rows = parquet_rows(temps[target])
+    commit(temps)
+    return LayerTransitionLog(
+        source_name=ctx.spec.name,
+        batch_id=ctx.batch_id,
+        source_layer="source",
+        target_layer=Layer.STAGED,
+        source_files=[file],
+        target_file=str(target),
+        target_files=[str(target)],
+        row_count_in=rows,
+        row_count_out=rows,
+        transforms_applied=["read_as_text", "strip_bom", "add_provenance"],
+        started_at=started,
+        completed_at=utc_now(),
+        status=TransitionStatus.SUCCESS,
+    )
+
+
+def _headers(lf: pl.LazyFrame, file: str) -> list[str]:
+    try:
+        headers = lf.collect_schema().names()
+    except pl.exceptions.NoDataError as exc:
+        raise SourceFileError(f"no header row: {exc}", file=file) from exc
+    except (pl.exceptions.ComputeError, UnicodeDecodeError) as exc:
+        raise SourceFileError(f"unreadable: {exc}", file=file) from exc
+    if not headers:
+        raise SourceFileError("no columns found", file=file)
+    return headers
+
+
+def _sink(staged: pl.LazyFrame, target, file: str):
+    try:
+        return sink_all({target: staged})
+    except pl.exceptions.PolarsError as exc:
+        raise SourceFileError(f"unreadable: {_first_line(exc)}", file=file) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
