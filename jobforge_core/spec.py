@@ -23,7 +23,9 @@ PACKAGE_KINDS = Path(__file__).parent / "kinds"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # `keys` is spelled key_columns in Python: a field named `keys` makes dict(model) fail,
+    # and Prefect calls dict() on task parameters.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 def _check_identifier(value: str) -> str:
@@ -119,7 +121,7 @@ class GoldOutput(_Strict):
     derive_after: dict[str, str] = Field(default_factory=dict)
     sequence: Sequence | None = None
     columns: list[str] | dict[str, str] | None = None
-    keys: list[str] = Field(default_factory=list)
+    key_columns: list[str] = Field(default_factory=list, alias="keys")
     foreign_keys: list[ForeignKey] = Field(default_factory=list)
     column_descriptions: dict[str, str] = Field(default_factory=dict)
 
@@ -155,7 +157,7 @@ class SourceSpec(_Strict):
     null_markers: list[str] = Field(default_factory=lambda: ["", "N/A", "N/D"])
     thousands_separator: str = ","
     date_format: str | None = None
-    keys: list[str] = Field(default_factory=list)
+    key_columns: list[str] = Field(default_factory=list, alias="keys")
     normalise: dict[str, list[str]] = Field(default_factory=dict)
     # Declared corrections of known publisher errors: column -> {wrong value: right value}.
     recode: dict[str, dict[str, str]] = Field(default_factory=dict)

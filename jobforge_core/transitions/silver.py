@@ -75,7 +75,7 @@ def _recode_counts(lf: pl.LazyFrame, spec: SourceSpec) -> dict[str, int]:
 
 
 def rules_for(spec: SourceSpec) -> list[Rule]:
-    return key_rules(spec.keys) + [expectation_rule(e) for e in spec.expectations]
+    return key_rules(spec.key_columns) + [expectation_rule(e) for e in spec.expectations]
 
 
 def _check_blocking(lf: pl.LazyFrame, rules: list[Rule], file: str) -> dict[str, int]:

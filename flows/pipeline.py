@@ -1,0 +1,153 @@
+"""`jobforge_flow` (all or some sources, concurrently) and `medallion_flow` (one source)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, tags
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import PrefectFuture, wait
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed, State
+from prefect.utilities.annotations import allow_failure
+
+from flows.summary import markdown, source_summary
+from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.logs import LOGGER_NAME, configure_logging, get_logger
+from jobforge_core.models import LayerTransitionLog
+from jobforge_core.pipeline import SourcePlan, plan_sources
+from jobforge_core.spec import gold_dependencies, load_specs
+from tasks.artifacts import artifact_key, log_row
+from tasks.layers import LAYER_TASKS
+
+
+def _attach_run_logging() -> None:
+    """Forward `jobforge` records to Prefect even when Prefect was imported first."""
+    configure_logging()
+    target = logging.getLogger(LOGGER_NAME)
+    for handler in logging.getLogger("prefect.extra").handlers:
+        if handler not in target.handlers:
+            target.addHandler(handler)
+
+
+def _run_name() -> str:
+    sources = flow_run.parameters.get("sources") or flow_run.parameters.get("source")
+    if not sources:
+        return "jobforge-all-sources"
+    names = [sources] if isinstance(sources, str) else list(sources)
+    shown = "+".join(names[:3]) + (f"+{len(names) - 3}-more" if len(names) > 3 else "")
+    return f"jobforge-{shown}"
+
+
+def _submit_chain(
+    plan: SourcePlan, cfg: PipelineConfig, gold_waits: list[Any]
+) -> dict[Layer, PrefectFuture]:
+    futures: dict[Layer, PrefectFuture] = {}
+    previous: list[Any] = []
+    with tags(f"source:{plan.name}", f"domain:{plan.spec.domain}"):
+        for layer, task in LAYER_TASKS.items():
+            waits = previous + (gold_waits if layer is Layer.GOLD else [])
+            futures[layer] = task.submit(plan, cfg, wait_for=waits)
+            previous = [futures[layer]]
+    return futures
+
+
+def _error_of(futures: dict[Layer, PrefectFuture]) -> str | None:
+    for layer, future in futures.items():
+        state = future.state
+        if state.is_failed() or state.is_crashed():
+            return f"{layer.value}: {state.message}"
+        if not state.is_completed():
+            return f"{layer.value}: not run ({state.name})"
+    return None
+
+
+def run_sources(
+    names: list[str] | None,
+    data_root: str | None,
+    source_dir: str | None,
+    spec_dirs: list[str] | None,
+    force: bool,
+) -> State:
+    """Plan, submit every changed source's chain, wait, then publish the run's artifacts."""
+    _attach_run_logging()
+    cfg = PipelineConfig.from_settings(
+        data_root=Path(data_root) if data_root else None,
+        source_dir=Path(source_dir) if source_dir else None,
+    )
+    specs = load_specs([Path(d) for d in spec_dirs or []])
+    plans = plan_sources(specs, cfg, names, force=force)
+    log = get_logger(flow_run=flow_run.get_name())
+    log.info("run_planned", sources=len(plans), unchanged=sum(p.unchanged for p in plans.values()))
+
+    chains: dict[str, dict[Layer, PrefectFuture]] = {}
+    for name, plan in plans.items():  # plans come in gold dependency order
+        if plan.unchanged:
+            continue
+        deps = gold_dependencies(plan.spec, specs)
+        gold_waits = [allow_failure(chains[d][Layer.GOLD]) for d in deps if d in chains]
+        chains[name] = _submit_chain(plan, cfg, gold_waits)
+    wait([f for chain in chains.values() for f in chain.values()])
+
+    summaries, all_logs = [], []
+    for name, plan in plans.items():
+        chain = chains.get(name, {})
+        logs: list[LayerTransitionLog] = [
+            f.state.result() for f in chain.values() if f.state.is_completed()
+        ]
+        all_logs += logs
+        error = _error_of(chain) if chain else None
+        summaries.append(
+            source_summary(name, plan.batch_id, logs, unchanged=plan.unchanged, error=error)
+        )
+        if plan.unchanged:
+            log.info("source_unchanged", source=name, batch_id=plan.batch_id)
+    return _finish(summaries, all_logs, cfg)
+
+
+def _finish(
+    summaries: list[dict[str, Any]], logs: list[LayerTransitionLog], cfg: PipelineConfig
+) -> State:
+    if logs:
+        create_table_artifact(
+            table=[log_row(log) for log in logs],
+            key=artifact_key("jobforge-transitions"),
+            description="Every layer transition of this flow run",
+        )
+    create_markdown_artifact(
+        markdown=markdown(summaries, flow_run.get_name() or ""),
+        key=artifact_key("jobforge-summary"),
+        description="Rows per layer, quarantine and outputs per source",
+    )
+    result = {"data_root": str(cfg.data_root), "sources": summaries}
+    failed = [s["source"] for s in summaries if s["status"] == "failed"]
+    get_logger().info("run_finished", sources=len(summaries), failed=",".join(failed))
+    if failed:
+        return Failed(message=f"source(s) quarantined: {', '.join(failed)}", data=result)
+    return Completed(message=f"{len(summaries)} source(s) processed", data=result)
+
+
+@flow(name="jobforge", flow_run_name=_run_name, log_prints=True)
+def jobforge_flow(
+    sources: list[str] | None = None,
+    data_root: str | None = None,
+    source_dir: str | None = None,
+    spec_dirs: list[str] | None = None,
+    force: bool = False,
+) -> State:
+    """Every declared source (or the named ones) through staged -> bronze -> silver -> gold."""
+    return run_sources(sources, data_root, source_dir, spec_dirs, force)
+
+
+@flow(name="medallion", flow_run_name=_run_name, log_prints=True)
+def medallion_flow(
+    source: str,
+    data_root: str | None = None,
+    source_dir: str | None = None,
+    spec_dirs: list[str] | None = None,
+    force: bool = False,
+) -> State:
+    """One source through the four layers."""
+    return run_sources([source], data_root, source_dir, spec_dirs, force)

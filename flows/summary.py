@@ -1,0 +1,74 @@
+"""The run summary: per source, rows at each layer, quarantine, outputs; and its markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobforge_core.models import LayerTransitionLog
+
+LAYERS = ("staged", "bronze", "silver", "gold")
+
+
+def source_summary(
+    name: str,
+    batch_id: str,
+    logs: list[LayerTransitionLog],
+    *,
+    unchanged: bool = False,
+    error: str | None = None,
+) -> dict[str, Any]:
+    if unchanged:
+        status = "unchanged"
+    elif error:
+        status = "failed"
+    elif any(log.row_count_quarantined for log in logs):
+        status = "partial"
+    else:
+        status = "success"
+    reasons: dict[str, int] = {}
+    for log in logs:
+        for rule, n in log.rows_by_rule.items():
+            reasons[f"{log.target_layer.value}:{rule}"] = n
+    return {
+        "source": name,
+        "status": status,
+        "batch_id": batch_id,
+        "rows": {log.target_layer.value: log.row_count_out for log in logs},
+        "quarantined": sum(log.row_count_quarantined for log in logs),
+        "reasons": reasons,
+        "outputs": [
+            f for log in logs if log.target_layer.value == "gold" for f in log.target_files
+        ],
+        "quarantine_files": [f for log in logs for f in log.quarantine_files],
+        "error": error,
+    }
+
+
+def markdown(summaries: list[dict[str, Any]], flow_run_name: str = "") -> str:
+    lines = [f"# JobForge run {flow_run_name}".rstrip(), ""]
+    failed = [s["source"] for s in summaries if s["status"] == "failed"]
+    lines.append(
+        f"**{len(summaries)} source(s)**, {len(failed)} failed"
+        + (f": {', '.join(failed)}" if failed else "")
+    )
+    lines += [
+        "",
+        "| source | status | staged | bronze | silver | gold | quarantined | reasons |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for s in summaries:
+        rows = [str(s["rows"].get(layer, "")) for layer in LAYERS]
+        reasons = ", ".join(f"{k} {v}" for k, v in s["reasons"].items())
+        lines.append(
+            f"| {s['source']} | {s['status']} | {' | '.join(rows)} | {s['quarantined']} | "
+            f"{reasons} |"
+        )
+    lines += ["", "## Outputs", ""]
+    for s in summaries:
+        for path in s["outputs"]:
+            lines.append(f"- `{s['source']}` -> `{path}`")
+        for path in s["quarantine_files"]:
+            lines.append(f"- `{s['source']}` quarantine: `{path}`")
+        if s["error"]:
+            lines.append(f"- `{s['source']}` **failed**: {s['error']}")
+    return "\n".join(lines) + "\n"

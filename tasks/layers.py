@@ -1,0 +1,104 @@
+"""One Prefect task per layer transition (DESIGN: each arrow = one task = one log)."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from prefect.runtime import flow_run
+
+from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.errors import DataError
+from jobforge_core.logs import get_logger
+from jobforge_core.models import LayerTransitionLog
+from jobforge_core.pipeline import SourcePlan, run_transition
+from tasks.artifacts import publish_transition
+from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_transient_only
+
+QUARANTINE_EVENT = "jobforge.source.quarantined"
+
+
+def _run(plan: SourcePlan, cfg: PipelineConfig, layer: Layer) -> LayerTransitionLog:
+    log = get_logger(source=plan.name, layer=layer.value, batch_id=plan.batch_id)
+    log.info("transition_started", source_file=str(plan.source_path))
+    try:
+        result = run_transition(plan, cfg, layer)
+    except DataError as exc:
+        log.error("source_quarantined", error=str(exc), row=exc.row, column=exc.column)
+        _emit_quarantine(plan, layer, exc)
+        raise
+    result.flow_run_id = flow_run.get_id()
+    log.info(
+        "transition_completed",
+        status=result.status.value,
+        rows_in=result.row_count_in,
+        rows_out=result.row_count_out,
+        rows_quarantined=result.row_count_quarantined,
+        transition_id=result.transition_id,
+    )
+    publish_transition(result)
+    return result
+
+
+def _emit_quarantine(plan: SourcePlan, layer: Layer, exc: DataError) -> None:
+    """An event per quarantined source, so users can hang an alerting automation on it."""
+    emit_event(
+        event=QUARANTINE_EVENT,
+        resource={
+            "prefect.resource.id": f"jobforge.source.{plan.name}",
+            "prefect.resource.name": plan.name,
+        },
+        payload={"batch_id": plan.batch_id, "layer": layer.value, **exc.report()},
+    )
+
+
+_TASK_OPTIONS = dict(
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_transient_only,
+    cache_policy=NO_CACHE,
+    log_prints=False,
+)
+
+
+@task(
+    name="stage_source", task_run_name="stage-{plan.name}", tags=["layer:staged"], **_TASK_OPTIONS
+)
+def stage_source(plan: SourcePlan, cfg: PipelineConfig) -> LayerTransitionLog:
+    return _run(plan, cfg, Layer.STAGED)
+
+
+@task(
+    name="promote_to_bronze",
+    task_run_name="bronze-{plan.name}",
+    tags=["layer:bronze"],
+    **_TASK_OPTIONS,
+)
+def promote_to_bronze(plan: SourcePlan, cfg: PipelineConfig) -> LayerTransitionLog:
+    return _run(plan, cfg, Layer.BRONZE)
+
+
+@task(
+    name="promote_to_silver",
+    task_run_name="silver-{plan.name}",
+    tags=["layer:silver"],
+    **_TASK_OPTIONS,
+)
+def promote_to_silver(plan: SourcePlan, cfg: PipelineConfig) -> LayerTransitionLog:
+    return _run(plan, cfg, Layer.SILVER)
+
+
+@task(
+    name="promote_to_gold", task_run_name="gold-{plan.name}", tags=["layer:gold"], **_TASK_OPTIONS
+)
+def promote_to_gold(plan: SourcePlan, cfg: PipelineConfig) -> LayerTransitionLog:
+    return _run(plan, cfg, Layer.GOLD)
+
+
+LAYER_TASKS = {
+    Layer.STAGED: stage_source,
+    Layer.BRONZE: promote_to_bronze,
+    Layer.SILVER: promote_to_silver,
+    Layer.GOLD: promote_to_gold,
+}
