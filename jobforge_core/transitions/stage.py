@@ -9,7 +9,7 @@ from jobforge_core.config import Layer
 from jobforge_core.errors import SourceFileError
 from jobforge_core.models import LayerTransitionLog, TransitionStatus, utc_now
 from jobforge_core.naming import column_mapping, missing_required
-from jobforge_core.provenance import SOURCE_ROW, provenance_exprs
+from jobforge_core.provenance import PROVENANCE, SOURCE_ROW, provenance_exprs
 from jobforge_core.readers import open_source
 from jobforge_core.transitions.context import BatchContext
 
@@ -28,9 +28,13 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
                 column=missing[0],
             )
         column_mapping(ctx.spec, headers, file)  # fail early on colliding names
-        staged = lf.with_row_index(SOURCE_ROW, offset=1).with_columns(
-            pl.col(SOURCE_ROW).cast(pl.Int64),
-            *provenance_exprs(path.name, ctx.batch_id, ctx.ingested_at),
+        staged = (
+            lf.with_row_index(SOURCE_ROW, offset=1)
+            .with_columns(
+                pl.col(SOURCE_ROW).cast(pl.Int64),
+                *provenance_exprs(path.name, ctx.batch_id, ctx.ingested_at),
+            )
+            .select(*headers, *PROVENANCE)
         )
         temps = _sink(staged, target, file)
     rows = parquet_rows(temps[target])

@@ -1,0 +1,59 @@
+"""Shared fixtures: sample and real data locations, a data root per test, one Prefect harness."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data" / "source"
+REAL = REPO.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture
+def cfg(tmp_path: Path):
+    from jobforge_core.config import PipelineConfig
+
+    return PipelineConfig(data_root=tmp_path / "data", source_dir=SAMPLES)
+
+
+@pytest.fixture
+def source_copy(tmp_path: Path) -> Path:
+    """A writable copy of the bundled samples, for tests that damage a file."""
+    target = tmp_path / "source"
+    shutil.copytree(SAMPLES, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def real_dir() -> Path:
+    """The real files; in CI their absence is a failure, elsewhere a skip."""
+    if not (REAL / "noc_structure_en.csv").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"real data missing at {REAL} (required in CI)")
+        pytest.skip(f"real data not available at {REAL}")
+    return REAL
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One Prefect test server for the whole session (starting one costs seconds)."""
+    storage = tmp_path_factory.mktemp("prefect-results")
+    os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(storage)
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    import flows  # noqa: F401  (registers the jobforge logger forwarding first)
+
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
+        yield

@@ -1,0 +1,47 @@
+"""Reading a flow run back through the Prefect API, as the UI would."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+    LogFilter,
+    LogFilterFlowRunId,
+    TaskRunFilter,
+)
+
+
+def flow_run_id(state) -> UUID:
+    return state.state_details.flow_run_id
+
+
+def artifacts(run_id: UUID, key_prefix: str | None = None):
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])),
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_=key_prefix))
+            if key_prefix
+            else None,
+        )
+    return [a for a in found if a.flow_run_id == run_id]
+
+
+def task_runs(run_id: UUID):
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])),
+            task_run_filter=TaskRunFilter(),
+        )
+
+
+def logs(run_id: UUID) -> list[str]:
+    with get_client(sync_client=True) as client:
+        found = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]))
+        )
+    return [log.message for log in found]

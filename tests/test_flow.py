@@ -1,0 +1,129 @@
+"""The pipeline as Prefect flows: artifacts, file quarantine, skip, retries, CLI exit codes."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+from prefect_api import artifacts, flow_run_id, logs, task_runs
+
+from jobforge_core import pipeline
+from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.errors import TransientError
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+SOME = ["noc_structure", "cops_employment"]
+
+
+def _run(data_root: Path, source_dir: Path, **kwargs):
+    from flows import jobforge_flow
+
+    return jobforge_flow(
+        data_root=str(data_root), source_dir=str(source_dir), return_state=True, **kwargs
+    )
+
+
+def test_flow_publishes_one_artifact_per_transition_and_the_summaries(tmp_path):
+    from conftest import SAMPLES
+
+    state = _run(tmp_path / "data", SAMPLES)
+    assert state.is_completed(), state.message
+    run_id = flow_run_id(state)
+    found = {a.key: a for a in artifacts(run_id)}
+    result = state.result()
+    sources = [s["source"] for s in result["sources"]]
+    assert len(sources) == 12
+    for source in sources:
+        for lyr in Layer:
+            key = f"transition-{source.replace('_', '-')}-{lyr.value}"
+            assert key in found, key
+            row = json.loads(found[key].data)[0]
+            assert row["source"] == source and row["status"] == "success"
+    table = json.loads(found["jobforge-transitions"].data)
+    assert len(table) == 48
+    summary = found["jobforge-summary"]
+    assert summary.type == "markdown"
+    assert "| noc_structure | success | 21 | 21 | 21 | 29 |" in summary.data
+    assert found["jobforge-transitions"].type == "table"
+    messages = logs(run_id)
+    assert any(
+        "event='transition_completed'" in m and "source='noc_structure'" in m for m in messages
+    )
+
+
+def test_unreadable_source_is_quarantined_and_the_others_reach_gold(tmp_path, source_copy):
+    from flows.cli import main
+
+    (source_copy / "employment_emploi_2024_2033_noc2021.csv").write_bytes(b"\x00\x01garbage" * 100)
+    code = main(
+        ["run", "--data-root", str(tmp_path / "data"), "--source-dir", str(source_copy)]
+        + [a for s in [*SOME, "cops_retirements"] for a in ("--source", s)]
+    )
+    assert code == 1
+    cfg = PipelineConfig(data_root=tmp_path / "data")
+    assert cfg.table_path(Layer.GOLD, "fact_cops_retirements").exists()
+    assert cfg.table_path(Layer.GOLD, "dim_noc").exists()
+    assert not cfg.table_path(Layer.GOLD, "fact_cops_employment").exists()
+    (report,) = (cfg.quarantine_path() / "files").glob("*/error.json")
+    body = json.loads(report.read_text())
+    assert body["source"] == "cops_employment" and "binary" in body["message"]
+    assert "employment_emploi_2024_2033_noc2021.csv" in body["message"]
+
+
+def test_rerun_of_unchanged_sources_is_skipped_and_force_reprocesses(tmp_path):
+    from conftest import SAMPLES
+
+    first = _run(tmp_path / "data", SAMPLES, sources=SOME)
+    cfg = PipelineConfig(data_root=tmp_path / "data")
+    gold = pl.read_parquet(cfg.table_path(Layer.GOLD, "fact_cops_employment"))
+    second = _run(tmp_path / "data", SAMPLES, sources=SOME)
+    statuses = {s["source"]: s["status"] for s in second.result()["sources"]}
+    assert statuses == dict.fromkeys(SOME, "unchanged")
+    assert not task_runs(flow_run_id(second))
+    again = pl.read_parquet(cfg.table_path(Layer.GOLD, "fact_cops_employment"))
+    assert again.equals(gold)  # nothing duplicated, nothing rewritten
+    forced = _run(tmp_path / "data", SAMPLES, sources=SOME, force=True)
+    assert {s["status"] for s in forced.result()["sources"]} == {"success"}
+    assert len(task_runs(flow_run_id(forced))) == 8
+    after = pl.read_parquet(cfg.table_path(Layer.GOLD, "fact_cops_employment"))
+    assert len(after) == len(gold)
+    assert first.result()["sources"][0]["batch_id"] == forced.result()["sources"][0]["batch_id"]
+
+
+def test_transient_error_is_retried_and_the_run_succeeds(tmp_path, monkeypatch):
+    from conftest import SAMPLES
+
+    real = pipeline.TRANSITIONS[Layer.BRONZE]
+    calls = {"n": 0}
+    lock = threading.Lock()
+
+    def flaky(ctx):
+        with lock:
+            calls["n"] += 1
+            first = calls["n"] == 1
+        if first:
+            raise TransientError("storage briefly unavailable (injected)")
+        return real(ctx)
+
+    monkeypatch.setitem(pipeline.TRANSITIONS, Layer.BRONZE, flaky)
+    state = _run(tmp_path / "data", SAMPLES, sources=["noc_structure"])
+    assert state.is_completed(), state.message
+    runs = {r.name: r for r in task_runs(flow_run_id(state))}
+    assert runs["bronze-noc_structure"].run_count == 2
+    assert runs["stage-noc_structure"].run_count == 1
+
+
+def test_data_error_is_not_retried(tmp_path, source_copy):
+    (source_copy / "noc_structure_en.csv").write_bytes(b"")
+    state = _run(tmp_path / "data", source_copy, sources=["noc_structure"])
+    assert state.is_failed()
+    assert "noc_structure" in state.message
+    runs = {r.name: r for r in task_runs(flow_run_id(state))}
+    assert runs["stage-noc_structure"].run_count == 1
+    assert runs["stage-noc_structure"].state.is_failed()
+    summary = state.result(raise_on_failure=False)["sources"][0]
+    assert summary["status"] == "failed" and "empty" in summary["error"]
