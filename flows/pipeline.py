@@ -16,6 +16,7 @@ from prefect.utilities.annotations import allow_failure
 from flows.summary import markdown, source_summary
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.logs import LOGGER_NAME, configure_logging, get_logger
+from jobforge_core.model_schema import write_model_schema
 from jobforge_core.models import LayerTransitionLog
 from jobforge_core.pipeline import SourcePlan, plan_sources
 from jobforge_core.spec import gold_dependencies, load_specs
@@ -104,6 +105,7 @@ def run_sources(
         )
         if plan.unchanged:
             log.info("source_unchanged", source=name, batch_id=plan.batch_id)
+    write_model_schema(cfg, specs)
     return _finish(summaries, all_logs, cfg)
 
 

@@ -7,9 +7,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from jobforge_core.atomic import parquet_rows, write_json
 from jobforge_core.config import PipelineConfig
 from jobforge_core.models import utc_now
+from jobforge_core.provenance import QUARANTINE_REASON
 
 
 def commit_row_quarantine(tmp: Path, target: Path) -> int:
@@ -47,3 +50,9 @@ def quarantine_file(
     }
     write_json(target_dir / "error.json", payload)
     return target_dir
+
+
+def reason_counts(path: Path) -> dict[str, int]:
+    """Rows per `_quarantine_reason` in one quarantine file."""
+    counts = pl.scan_parquet(path).group_by(QUARANTINE_REASON).len().collect()
+    return dict(zip(counts[QUARANTINE_REASON].to_list(), counts["len"].to_list(), strict=True))

@@ -14,7 +14,7 @@ import polars as pl
 from jobforge_core.atomic import commit, discard, parquet_rows, sink_all
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.errors import DataError, ReconciliationError
-from jobforge_core.expectations import join_details
+from jobforge_core.expectations import join_details, later_duplicate
 from jobforge_core.models import LayerTransitionLog, utc_now
 from jobforge_core.naming import labels
 from jobforge_core.provenance import (
@@ -25,12 +25,13 @@ from jobforge_core.provenance import (
     data_columns,
     with_layer,
 )
-from jobforge_core.quarantine import commit_row_quarantine
+from jobforge_core.quarantine import commit_row_quarantine, reason_counts
 from jobforge_core.spec import GoldOutput, Lookup, Unpivot
 from jobforge_core.transitions.common import finish_log
 from jobforge_core.transitions.context import BatchContext
 
 FK_RULE = "foreign_key"
+GRAIN_RULE = "duplicate_grain"
 _POLARS_TYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean}
 
 
@@ -74,7 +75,8 @@ class GoldBuild:
             *[pl.col(src).alias(new) for new, src in lk.columns.items()],
         ).unique("__lookup_key", keep="first", maintain_order=True)
         keyed = lf.with_columns(pl.sql_expr(lk.key).alias("__lookup_key"))
-        return keyed.join(ref, on="__lookup_key", how="left").drop("__lookup_key")
+        joined = keyed.join(ref, on="__lookup_key", how="left", maintain_order="left")
+        return joined.drop("__lookup_key")
 
     def _unpivot(self, lf: pl.LazyFrame, u: Unpivot) -> pl.LazyFrame:
         names = lf.collect_schema().names()
@@ -126,47 +128,51 @@ class GoldBuild:
             lf = lf.select(*[pl.col(src).alias(dst) for dst, src in mapping.items()], *PROVENANCE)
         return with_layer(lf, Layer.GOLD)
 
-    def split_orphans(self, lf: pl.LazyFrame, out: GoldOutput) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-        """Rows whose foreign key is absent from the referenced dimension go to quarantine."""
-        if not out.foreign_keys:
-            empty = lf.filter(pl.lit(False)).with_columns(
-                pl.lit(None, pl.String).alias(QUARANTINE_REASON),
-                pl.lit(None, pl.String).alias(QUARANTINE_DETAIL),
-            )
-            return lf, empty
-        flags, details = [], []
+    def _with_fk_flags(
+        self, lf: pl.LazyFrame, out: GoldOutput
+    ) -> tuple[pl.LazyFrame, list[tuple[str, pl.Expr, pl.Expr]]]:
+        """Join a presence flag per foreign key; a null key is allowed, an unknown one is not."""
+        rules = []
         for i, fk in enumerate(out.foreign_keys):
-            flag = f"__fk_{i}"
+            flag, key = f"__fk_{i}", f"__fk_key_{i}"
             ref = (
                 self.gold_table(fk.references)
-                .select(pl.col(fk.target_column).alias(f"__fk_key_{i}"))
+                .select(pl.col(fk.target_column).alias(key))
                 .unique()
                 .with_columns(pl.lit(True).alias(flag))
             )
-            lf = lf.join(ref, left_on=fk.column, right_on=f"__fk_key_{i}", how="left")
+            lf = lf.join(ref, left_on=fk.column, right_on=key, how="left", maintain_order="left")
             orphan = pl.col(fk.column).is_not_null() & pl.col(flag).is_null()
-            flags.append(orphan)
-            details.append(
-                pl.when(orphan).then(
-                    pl.concat_str(
-                        pl.lit(f"{fk.column} '"),
-                        pl.col(fk.column).cast(pl.String),
-                        pl.lit(f"' not in {fk.references}.{fk.target_column}"),
-                    )
-                )
+            detail = pl.concat_str(
+                pl.lit(f"{fk.column} '"),
+                pl.col(fk.column).cast(pl.String),
+                pl.lit(f"' not in {fk.references}.{fk.target_column}"),
             )
-        helper = [f"__fk_{i}" for i in range(len(out.foreign_keys))]
+            rules.append((FK_RULE, orphan, detail))
+        return lf, rules
+
+    def split_rejects(self, lf: pl.LazyFrame, out: GoldOutput) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+        """Orphans (foreign_key) and repeats of the grain (duplicate_grain) go to quarantine."""
+        lf, rules = self._with_fk_flags(lf, out)
+        if out.key_columns:
+            keys = out.key_columns
+            key_text = pl.concat_str(
+                [pl.col(k).cast(pl.String).fill_null("<null>") for k in keys], separator="|"
+            )
+            detail = pl.concat_str(
+                pl.lit(f"grain {keys} = '"), key_text, pl.lit("' repeats an earlier row")
+            )
+            rules.append((GRAIN_RULE, later_duplicate(keys), detail))
+        helpers = [c for c in lf.collect_schema().names() if c.startswith("__fk_")]
+        reason = pl.coalesce([pl.when(flag).then(pl.lit(rid)) for rid, flag, _ in rules])
         marked = lf.with_columns(
-            pl.any_horizontal(flags).alias("__orphan"),
-            join_details(details).alias(QUARANTINE_DETAIL),
+            (reason if rules else pl.lit(None, pl.String)).alias(QUARANTINE_REASON),
+            join_details([pl.when(flag).then(d) for _, flag, d in rules]).alias(QUARANTINE_DETAIL),
+        ).drop(helpers)
+        good = marked.filter(pl.col(QUARANTINE_REASON).is_null()).drop(
+            QUARANTINE_REASON, QUARANTINE_DETAIL
         )
-        good = marked.filter(~pl.col("__orphan")).drop("__orphan", QUARANTINE_DETAIL, *helper)
-        bad = (
-            marked.filter(pl.col("__orphan"))
-            .drop("__orphan", *helper)
-            .with_columns(pl.lit(FK_RULE).alias(QUARANTINE_REASON))
-        )
-        return good, bad
+        return good, marked.filter(pl.col(QUARANTINE_REASON).is_not_null())
 
 
 def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
@@ -183,15 +189,15 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
             target = cfg.table_path(Layer.GOLD, out.table)
             qfile = cfg.row_quarantine_file(Layer.GOLD, out.table, ctx.batch_id)
             qfile.parent.mkdir(parents=True, exist_ok=True)
-            good, bad = build.split_orphans(build.model(out), out)
+            good, bad = build.split_rejects(build.model(out), out)
             temps = sink_all({target: good, qfile: bad})
             all_temps.update(temps)
             build.produced[out.table] = temps[target]
             rows_by_table[out.table] = parquet_rows(temps[target])
             n_bad = parquet_rows(temps[qfile])
             quarantined += n_bad
-            if n_bad:
-                rows_by_rule[FK_RULE] = rows_by_rule.get(FK_RULE, 0) + n_bad
+            for rule, n in reason_counts(temps[qfile]).items() if n_bad else ():
+                rows_by_rule[rule] = rows_by_rule.get(rule, 0) + n
             produced_rows = [pl.scan_parquet(temps[t]).select(SOURCE_ROW) for t in (target, qfile)]
             covered += produced_rows
             if out.unpivot and out.unpivot.drop_nulls:

@@ -16,7 +16,7 @@ from jobforge_core.provenance import (
     data_columns,
     with_layer,
 )
-from jobforge_core.quarantine import commit_row_quarantine
+from jobforge_core.quarantine import commit_row_quarantine, reason_counts
 from jobforge_core.spec import SourceSpec
 from jobforge_core.transitions.common import finish_log, reconcile_one_to_one
 from jobforge_core.transitions.context import BatchContext
@@ -135,7 +135,7 @@ def promote_to_silver(ctx: BatchContext) -> LayerTransitionLog:
     rows_in, rows_out = parquet_rows(source), parquet_rows(temps[target])
     rows_q = parquet_rows(temps[quarantine])
     reconcile_one_to_one(Layer.SILVER, ctx.table, rows_in, rows_out, rows_q, temps)
-    by_rule = _quarantine_counts(temps[quarantine]) if rows_q else {}
+    by_rule = reason_counts(temps[quarantine]) if rows_q else {}
     try:
         commit({target: temps[target]})
     except BaseException:
@@ -159,8 +159,3 @@ def promote_to_silver(ctx: BatchContext) -> LayerTransitionLog:
         + [f"rule:{r.rule_id}:{r.action}" for r in rules],
         warnings=[f"{k}: {v} row(s) failed (warn only)" for k, v in warned.items()],
     )
-
-
-def _quarantine_counts(path) -> dict[str, int]:
-    counts = pl.scan_parquet(path).group_by(QUARANTINE_REASON).len().collect()
-    return dict(zip(counts[QUARANTINE_REASON].to_list(), counts["len"].to_list(), strict=True))
