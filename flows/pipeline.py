@@ -16,11 +16,11 @@ from prefect.utilities.annotations import allow_failure
 from flows.summary import markdown, source_summary
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.logs import LOGGER_NAME, configure_logging, get_logger
-from jobforge_core.model_schema import write_model_schema
 from jobforge_core.models import LayerTransitionLog
 from jobforge_core.pipeline import SourcePlan, plan_sources
 from jobforge_core.spec import gold_dependencies, load_specs
 from tasks.artifacts import artifact_key, log_row
+from tasks.catalog import rebuild_catalog_task
 from tasks.layers import LAYER_TASKS
 
 
@@ -71,6 +71,7 @@ def run_sources(
     source_dir: str | None,
     spec_dirs: list[str] | None,
     force: bool,
+    rebuild_catalog: bool = True,
 ) -> State:
     """Plan, submit every changed source's chain, wait, then publish the run's artifacts."""
     _attach_run_logging()
@@ -105,7 +106,11 @@ def run_sources(
         )
         if plan.unchanged:
             log.info("source_unchanged", source=name, batch_id=plan.batch_id)
-    write_model_schema(cfg, specs)
+    if rebuild_catalog:
+        catalog = rebuild_catalog_task.submit(cfg, specs)
+        catalog.wait()
+        if not catalog.state.is_completed():
+            log.error("catalog_rebuild_failed", message=catalog.state.message)
     return _finish(summaries, all_logs, cfg)
 
 
@@ -153,3 +158,12 @@ def medallion_flow(
 ) -> State:
     """One source through the four layers."""
     return run_sources([source], data_root, source_dir, spec_dirs, force)
+
+
+@flow(name="catalog", flow_run_name="jobforge-catalog", log_prints=True)
+def catalog_flow(data_root: str | None = None, spec_dirs: list[str] | None = None) -> dict:
+    """Rebuild catalog JSONs, glossary, model schema and the DuckDB store from what is on disk."""
+    _attach_run_logging()
+    cfg = PipelineConfig.from_settings(data_root=Path(data_root) if data_root else None)
+    specs = load_specs([Path(d) for d in spec_dirs or []])
+    return rebuild_catalog_task(cfg, specs)

@@ -54,6 +54,7 @@ class LayerTransitionLog(BaseModel):
     source_layer: str  # "source" for the first transition, else a Layer value
     target_layer: Layer
     source_files: list[str]
+    source_sha256: str | None = None  # content hash of the source file (first transition)
     target_file: str | None = None
     target_files: list[str] = Field(default_factory=list)
     row_count_in: int = Field(ge=0)

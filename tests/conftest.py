@@ -57,3 +57,18 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
         yield
+
+
+@pytest.fixture(scope="session")
+def sample_flow_run(prefect_harness, tmp_path_factory: pytest.TempPathFactory):
+    """`jobforge run` on the bundled samples, once per session: (data root, exit code, run id)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    from flows.cli import main
+
+    data_root = tmp_path_factory.mktemp("sample-run") / "data"
+    code = main(["run", "--data-root", str(data_root), "--source-dir", str(SAMPLES)])
+    with get_client(sync_client=True) as client:
+        (latest,) = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)
+    return data_root, code, latest.id

@@ -13,6 +13,7 @@ from prefect_api import artifacts, flow_run_id, logs, task_runs
 from jobforge_core import pipeline
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.errors import TransientError
+from jobforge_core.spec import load_specs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -27,15 +28,16 @@ def _run(data_root: Path, source_dir: Path, **kwargs):
     )
 
 
-def test_flow_publishes_one_artifact_per_transition_and_the_summaries(tmp_path):
-    from conftest import SAMPLES
+def test_flow_publishes_one_artifact_per_transition_and_the_summaries(sample_flow_run):
+    from prefect.client.orchestration import get_client
 
-    state = _run(tmp_path / "data", SAMPLES)
-    assert state.is_completed(), state.message
-    run_id = flow_run_id(state)
+    data_root, code, run_id = sample_flow_run
+    assert code == 0
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+    assert run.state.is_completed() and run.name == "jobforge-all-sources"
     found = {a.key: a for a in artifacts(run_id)}
-    result = state.result()
-    sources = [s["source"] for s in result["sources"]]
+    sources = sorted(load_specs())
     assert len(sources) == 12
     for source in sources:
         for lyr in Layer:
@@ -49,6 +51,7 @@ def test_flow_publishes_one_artifact_per_transition_and_the_summaries(tmp_path):
     assert summary.type == "markdown"
     assert "| noc_structure | success | 21 | 21 | 21 | 29 |" in summary.data
     assert found["jobforge-transitions"].type == "table"
+    assert "dim_noc" in found["jobforge-catalog"].data
     messages = logs(run_id)
     assert any(
         "event='transition_completed'" in m and "source='noc_structure'" in m for m in messages

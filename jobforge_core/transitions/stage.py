@@ -45,6 +45,7 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
         source_layer="source",
         target_layer=Layer.STAGED,
         source_files=[file],
+        source_sha256=ctx.content_sha256,
         target_file=str(target),
         target_files=[str(target)],
         row_count_in=rows,

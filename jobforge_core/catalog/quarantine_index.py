@@ -1,0 +1,44 @@
+"""Index of row quarantine files: counts per layer, table, batch and reason."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.quarantine import reason_counts
+
+SCHEMA = {
+    "layer": pl.String,
+    "table_name": pl.String,
+    "batch_id": pl.String,
+    "reason": pl.String,
+    "rows": pl.Int64,
+    "file_path": pl.String,
+}
+
+
+def quarantine_files(cfg: PipelineConfig) -> list[tuple[Layer, str, str, str]]:
+    """(layer, table, batch, relative path) of every row quarantine file."""
+    found = []
+    for layer in Layer:
+        base = cfg.quarantine_path() / layer.value
+        for path in sorted(base.glob("*/*.parquet")):
+            rel = str(path.relative_to(cfg.data_root))
+            found.append((layer, path.parent.name, path.stem, rel))
+    return found
+
+
+def quarantine_frame(cfg: PipelineConfig) -> pl.DataFrame:
+    rows = [
+        {
+            "layer": layer.value,
+            "table_name": table,
+            "batch_id": batch,
+            "reason": reason,
+            "rows": n,
+            "file_path": rel,
+        }
+        for layer, table, batch, rel in quarantine_files(cfg)
+        for reason, n in reason_counts(cfg.data_root / rel).items()
+    ]
+    return pl.DataFrame(rows, schema=SCHEMA)

@@ -1,0 +1,115 @@
+"""Rebuild the whole catalog after a run: table JSONs, glossary, model schema, DuckDB store."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from jobforge_core.atomic import write_json
+from jobforge_core.catalog.glossary import GUIDE_SOURCE, column_terms, descriptor_terms
+from jobforge_core.catalog.names import catalog_name, metadata_path
+from jobforge_core.catalog.quarantine_index import quarantine_frame
+from jobforge_core.catalog.store import build_store
+from jobforge_core.catalog.tables import table_metadata
+from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.lineage import read_logs
+from jobforge_core.model_schema import relationships, write_model_schema
+from jobforge_core.models import TableMetadata
+from jobforge_core.spec import GoldOutput, SourceSpec
+
+
+@dataclass
+class CatalogReport:
+    tables: list[TableMetadata] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # table name -> metadata JSON path
+    glossary_file: str = ""
+    schema_file: str = ""
+    store_file: str = ""
+
+
+def lineage_edges(specs: dict[str, SourceSpec]) -> list[tuple[str, str]]:
+    """upstream -> downstream between catalog names (source files as `file:<name>`)."""
+    edges = []
+    for spec in specs.values():
+        chain = [f"file:{spec.file}"] + [catalog_name(lyr, spec.name) for lyr in Layer][:3]
+        edges += list(zip(chain, chain[1:], strict=False))
+        for out in spec.gold:
+            edges.append((catalog_name(Layer.SILVER, spec.name), out.table))
+            edges += [(fk.references, out.table) for fk in out.foreign_keys]
+            edges += [(lk.table, out.table) for lk in out.lookups if lk.table != "self"]
+    return list(dict.fromkeys(edges))
+
+
+def _layer_tables(spec: SourceSpec) -> list[tuple[Layer, str, GoldOutput | None]]:
+    tables: list[tuple[Layer, str, GoldOutput | None]] = [
+        (lyr, spec.name, None) for lyr in (Layer.STAGED, Layer.BRONZE, Layer.SILVER)
+    ]
+    return tables + [(Layer.GOLD, out.table, out) for out in spec.gold]
+
+
+def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> CatalogReport:
+    report = CatalogReport()
+    terms = column_terms(specs) + descriptor_terms(cfg.table_path(Layer.SILVER, GUIDE_SOURCE))
+    glossary_path = cfg.catalog_glossary_path() / "glossary.json"
+    write_json(glossary_path, [t.model_dump() for t in terms])
+    report.glossary_file = str(glossary_path)
+    ids = {t.term_id for t in terms}
+    up: dict[str, list[str]] = defaultdict(list)
+    down: dict[str, list[str]] = defaultdict(list)
+    for a, b in lineage_edges(specs):
+        down[a].append(b)
+        up[b].append(a)
+    for spec in specs.values():
+        for layer, table, out in _layer_tables(spec):
+            name = catalog_name(layer, table)
+            meta = table_metadata(
+                cfg,
+                spec,
+                layer,
+                table,
+                out=out,
+                glossary=ids,
+                upstream=up[name],
+                downstream=down[name],
+            )
+            if meta is None:
+                continue
+            path = metadata_path(cfg, name)
+            write_json(path, meta.model_dump(mode="json"))
+            report.tables.append(meta)
+            report.files[name] = str(path)
+    report.schema_file = write_model_schema(cfg, specs)
+    frames = {
+        "glossary": pl.DataFrame([t.model_dump() for t in terms], infer_schema_length=None),
+        "relationships": pl.DataFrame(relationships(specs), infer_schema_length=None),
+        "quarantine": quarantine_frame(cfg),
+    }
+    logs = sorted(read_logs(cfg), key=lambda log: log.started_at)
+    report.store_file = str(build_store(cfg, report.tables, frames, logs))
+    return report
+
+
+def catalog_markdown(report: CatalogReport, data_root: Path) -> str:
+    lines = [
+        "# JobForge catalog",
+        "",
+        "| table | layer | rows | columns | metadata |",
+        "| --- | --- | ---: | ---: | --- |",
+    ]
+    for meta in sorted(report.tables, key=lambda m: (m.layer != Layer.GOLD, m.table_name)):
+        link = report.files[meta.table_name]
+        lines.append(
+            f"| {meta.table_name} | {meta.layer.value} | {meta.row_count} | "
+            f"{meta.column_count} | [{Path(link).name}](file://{Path(link).resolve()}) |"
+        )
+    lines += [
+        "",
+        f"Store: `{report.store_file}`",
+        f"Glossary: `{report.glossary_file}`",
+        f"Model schema: `{report.schema_file}`",
+        f"Data root: `{data_root}`",
+    ]
+    return "\n".join(lines) + "\n"

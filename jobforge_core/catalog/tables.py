@@ -1,0 +1,130 @@
+"""TableMetadata for every table of every layer, generated from the parquet files and the specs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from jobforge_core.catalog.glossary import (
+    PROVENANCE_DESCRIPTIONS,
+    column_term_id,
+    descriptor_term_id,
+)
+from jobforge_core.catalog.names import catalog_name, metadata_path
+from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.models import ColumnMetadata, TableMetadata
+from jobforge_core.naming import column_mapping
+from jobforge_core.provenance import data_columns
+from jobforge_core.spec import GoldOutput, SourceSpec
+
+TRANSFORM = {
+    Layer.STAGED: "jobforge_core/transitions/stage.py",
+    Layer.BRONZE: "jobforge_core/transitions/bronze.py",
+    Layer.SILVER: "jobforge_core/transitions/silver.py",
+    Layer.GOLD: "jobforge_core/transitions/gold.py",
+}
+EXAMPLES = 3
+
+
+def _examples(path: Path, columns: list[str]) -> dict[str, list[str]]:
+    """A few distinct values from the first rows: enough to recognise a column, cheap to read."""
+    head = pl.scan_parquet(path).head(1000).collect()
+    return {
+        c: [str(v) for v in head[c].drop_nulls().unique(maintain_order=True).head(EXAMPLES)]
+        for c in columns
+    }
+
+
+def _lineage_columns(
+    cfg: PipelineConfig, spec: SourceSpec, layer: Layer, out: GoldOutput | None
+) -> dict[str, list[str]]:
+    """Output column -> the column(s) of the previous layer it came from."""
+    if layer is Layer.GOLD and out is not None:
+        mapping = out.column_map() or {}
+        return {dst: [f"silver.{spec.name}.{src}"] for dst, src in mapping.items()}
+    staged = cfg.table_path(Layer.STAGED, spec.name)
+    headers = data_columns(list(pl.read_parquet_schema(staged)))
+    names = column_mapping(spec, headers, spec.file)
+    if layer is Layer.STAGED:
+        return {h: [f"{spec.file}:{h}"] for h in headers}
+    previous = "staged" if layer is Layer.BRONZE else "bronze"
+    return {
+        name: [f"{previous}.{spec.name}.{header if layer is Layer.BRONZE else name}"]
+        for header, name in names.items()
+    }
+
+
+def table_metadata(
+    cfg: PipelineConfig,
+    spec: SourceSpec,
+    layer: Layer,
+    table: str,
+    *,
+    out: GoldOutput | None,
+    glossary: set[str],
+    upstream: list[str],
+    downstream: list[str],
+) -> TableMetadata | None:
+    path = cfg.table_path(layer, table)
+    if not path.is_file():
+        return None
+    schema = pl.read_parquet_schema(path)
+    lf = pl.scan_parquet(path)
+    nulls = lf.select(pl.all().null_count()).collect().row(0, named=True)
+    rows = lf.select(pl.len()).collect().item()
+    examples = _examples(path, list(schema))
+    sources = _lineage_columns(cfg, spec, layer, out)
+    descriptions = {**spec.column_descriptions, **(out.column_descriptions if out else {})}
+    columns = []
+    for name, dtype in schema.items():
+        term = column_term_id(name) if column_term_id(name) in glossary else None
+        if term is None and descriptor_term_id(name) in glossary:
+            term = descriptor_term_id(name)
+        columns.append(
+            ColumnMetadata(
+                name=name,
+                data_type=str(dtype),
+                nullable=nulls[name] > 0,
+                description=PROVENANCE_DESCRIPTIONS.get(name) or descriptions.get(name, ""),
+                glossary_term_id=term,
+                source_columns=sources.get(name, []),
+                example_values=examples[name],
+            )
+        )
+    name = catalog_name(layer, table)
+    previous = _previous(cfg, name)
+    modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    return TableMetadata(
+        table_name=name,
+        layer=layer,
+        domain=spec.domain,
+        file_path=str(path.relative_to(cfg.data_root)),
+        row_count=rows,
+        column_count=len(schema),
+        file_size_bytes=path.stat().st_size,
+        schema_version=spec.version,
+        created_at=previous.created_at if previous else modified,
+        updated_at=modified,
+        description=(out.description if out else "") or spec.description,
+        business_purpose=spec.business_purpose,
+        data_owner=spec.owner,
+        data_steward=spec.steward,
+        upstream_tables=upstream,
+        downstream_tables=downstream,
+        transform_script=f"{TRANSFORM[layer]} + {spec.spec_path or spec.name}",
+        retention_days=spec.retention_days,
+        classification=spec.classification,
+        columns=columns,
+    )
+
+
+def _previous(cfg: PipelineConfig, name: str) -> TableMetadata | None:
+    path = metadata_path(cfg, name)
+    if not path.is_file():
+        return None
+    try:
+        return TableMetadata.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None

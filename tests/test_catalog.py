@@ -1,0 +1,215 @@
+"""Issue 4: catalog JSONs, the DuckDB store, read-only SQL, lineage to the source record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from helpers import run_plain, source_records
+
+from flows.cli import main
+from jobforge_core.catalog import rebuild_catalog
+from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.lineage import read_logs
+from jobforge_core.models import TableMetadata
+from jobforge_core.query import QueryRefused, run_query
+from jobforge_core.spec import load_specs
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> PipelineConfig:
+    from conftest import SAMPLES
+
+    cfg = PipelineConfig(data_root=tmp_path_factory.mktemp("cat") / "data", source_dir=SAMPLES)
+    run_plain(cfg)
+    rebuild_catalog(cfg, load_specs())
+    return cfg
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_after_jobforge_run_every_table_has_valid_catalog_metadata(sample_flow_run):
+    data_root, code, _ = sample_flow_run
+    assert code == 0
+    cfg = PipelineConfig(data_root=data_root)
+    for spec in load_specs().values():
+        names = [(Layer.GOLD, g.table, g.table) for g in spec.gold] + [
+            (lyr, spec.name, f"{lyr.value}.{spec.name}")
+            for lyr in (Layer.STAGED, Layer.BRONZE, Layer.SILVER)
+        ]
+        for lyr, table, name in names:
+            path = cfg.catalog_tables_path() / f"{name}.json"
+            meta = TableMetadata.model_validate_json(path.read_text())
+            parquet = cfg.table_path(lyr, table)
+            assert meta.row_count == pl.scan_parquet(parquet).select(pl.len()).collect().item()
+            assert meta.column_count == len(meta.columns) > 5
+            assert meta.file_size_bytes == parquet.stat().st_size
+            assert meta.data_owner and meta.classification == "internal"
+    dim = TableMetadata.model_validate_json(
+        (cfg.catalog_tables_path() / "dim_noc.json").read_text()
+    )
+    assert dim.upstream_tables == ["silver.noc_structure"]
+    assert "fact_cops_employment" in dim.downstream_tables
+    noc = next(c for c in dim.columns if c.name == "noc_code")
+    assert noc.glossary_term_id == "column:noc_code" and noc.example_values and not noc.nullable
+    assert noc.source_columns == ["silver.noc_structure.code"]
+    glossary = json.loads((cfg.catalog_glossary_path() / "glossary.json").read_text())
+    ids = {t["term_id"] for t in glossary}
+    assert "column:noc_code" in ids and "column:_source_row" in ids
+    assert any(t["term_id"].startswith("oasis:") for t in glossary)  # from the OaSIS guide
+    assert cfg.store_path().is_file()
+
+
+def test_lineage_prints_the_four_transitions_with_logged_counts(built, capsys):
+    assert main(["lineage", "dim_noc", "--data-root", str(built.data_root)]) == 0
+    out = capsys.readouterr().out
+    logs = [log for log in read_logs(built) if log.source_name == "noc_structure"]
+    assert len(logs) == 4
+    for log in logs:
+        line = next(x for x in out.splitlines() if log.transition_id in x)
+        assert f"{log.source_layer} -> {log.target_layer.value}" in line
+        cells = line.split()
+        counts = [log.row_count_in, log.row_count_out, log.row_count_quarantined]
+        assert [int(c) for c in cells[4:7]] == counts
+    staged = next(log for log in logs if log.source_layer == "source")
+    assert staged.source_sha256 and staged.source_sha256 in out
+    assert "noc_structure_en.csv" in out
+
+
+def test_a_gold_fact_row_traces_back_to_its_source_file_and_record(built, capsys):
+    from conftest import SAMPLES
+
+    where = "oasis_code = '21232.00' AND descriptor = 'Writing'"
+    code = main(
+        [
+            "lineage",
+            "fact_oasis_skills",
+            "--where",
+            where,
+            "--data-root",
+            str(built.data_root),
+            "--format",
+            "json",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    gold_json, staged_json = out.split("\nfrom these source records")
+    gold_rows = json.loads(gold_json.split(":\n", 1)[1])
+    staged_rows = json.loads(staged_json.split(":\n", 1)[1])
+    assert len(gold_rows) == 1 and len(staged_rows) == 1
+    row = gold_rows[0]
+    assert row["_source_file"] == "skills_oasis_2023_v1.0.csv"
+    record = source_records(SAMPLES / row["_source_file"])[row["_source_row"] - 1]
+    assert record["OaSIS Code - Final"] == "21232.00"
+    header = next(h for h in record if h.strip() == "Writing")
+    assert float(record[header]) == row["proficiency"]
+    assert staged_rows[0][header] == record[header]  # original text, original header
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM dim_noc",
+        "DROP VIEW dim_noc",
+        "CREATE TABLE t AS SELECT 1",
+        "ATTACH 'other.duckdb'",
+        "COPY (SELECT 1) TO 'x.csv'",
+        "INSTALL httpfs",
+        "SELECT 1; DROP VIEW dim_noc",
+    ],
+)
+def test_write_statements_are_refused_and_the_store_is_unchanged(built, capsys, sql):
+    before = _sha(built.store_path())
+    assert main(["query", sql, "--data-root", str(built.data_root)]) == 2
+    err = capsys.readouterr().err
+    assert "refused" in err or "one statement" in err
+    assert _sha(built.store_path()) == before
+    assert (
+        not (built.data_root / "x.csv").exists() and not (built.data_root / "other.duckdb").exists()
+    )
+
+
+def test_user_table_names_are_validated(built, capsys):
+    assert main(["catalog", "x; DROP TABLE y", "--data-root", str(built.data_root)]) == 2
+    assert "unknown table 'x; DROP TABLE y'" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "lineage",
+                "dim_noc",
+                "--where",
+                "1=1; DROP TABLE y",
+                "--data-root",
+                str(built.data_root),
+            ]
+        )
+        == 2
+    )
+    assert "--where" in capsys.readouterr().err
+
+
+def test_query_reads_gold_and_catalog_and_cannot_reach_other_files(built):
+    rows = run_query(built, "SELECT count(*) AS n FROM dim_noc").item()
+    assert rows == 8
+    tables = run_query(built, "SELECT table_name, row_count FROM catalog.tables WHERE layer='gold'")
+    assert len(tables) == sum(len(s.gold) for s in load_specs().values())
+    with pytest.raises(QueryRefused, match="disabled by configuration"):
+        run_query(built, "SELECT * FROM read_csv('/etc/hostname')")
+
+
+def test_plain_duckdb_lists_gold_views_and_catalog_tables(built, monkeypatch):
+    monkeypatch.chdir(built.data_root)  # relative view paths resolve from the data root
+    con = duckdb.connect("jobforge.duckdb", read_only=True)
+    objects = {
+        (s, n)
+        for s, n in con.execute(
+            "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal"
+        ).fetchall()
+    }
+    objects |= set(con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall())
+    for table in ("dim_noc", "fact_cops_employment", "fact_oasis_skills"):
+        assert ("main", table) in objects
+        assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] > 0
+    for table in ("tables", "columns", "transitions", "quarantine", "glossary", "relationships"):
+        assert ("catalog", table) in objects
+    assert con.execute("SELECT count(*) FROM catalog.transitions").fetchone()[0] == 48
+    assert con.execute("SELECT count(*) FROM catalog.relationships").fetchone()[0] > 10
+
+
+def test_store_keeps_working_when_the_data_root_moves(built, tmp_path):
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(built.data_root, moved)
+    cfg = PipelineConfig(data_root=moved)
+    assert run_query(cfg, "SELECT count(*) FROM fact_cops_employment").item() == 8 * 11
+    assert run_query(cfg, "SELECT count(*) FROM silver.noc_structure").item() == 21
+
+
+def test_quarantine_command_shows_reasons_and_sample_rows(tmp_path, source_copy, capsys):
+    from test_quarantine import PEOPLE_CSV, PEOPLE_SPEC
+
+    (source_copy / "people.csv").write_text(PEOPLE_CSV)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "people.yaml").write_text(PEOPLE_SPEC)
+    cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source_copy)
+    run_plain(cfg, ["noc_structure", "people"], [specs])
+    rebuild_catalog(cfg, load_specs([specs]))
+    assert main(["quarantine", "--data-root", str(cfg.data_root), "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    for reason in ("cast_error", "duplicate_key", "range_level", "not_null_name", "foreign_key"):
+        assert f"reason={reason}" in out
+    assert "Bad count" in out  # a sample row
+    assert main(["quarantine", "fact_people", "--data-root", str(cfg.data_root)]) == 0
+    only = capsys.readouterr().out
+    assert "foreign_key" in only and "cast_error" not in only
+    counts = run_query(cfg, "SELECT reason, rows FROM catalog.quarantine ORDER BY reason")
+    assert dict(counts.iter_rows())["cast_error"] == 1
