@@ -106,7 +106,7 @@ def run_sources(
         )
         if plan.unchanged:
             log.info("source_unchanged", source=name, batch_id=plan.batch_id)
-    if rebuild_catalog:
+    if rebuild_catalog and (chains or not cfg.store_path().exists()):
         catalog = rebuild_catalog_task.submit(cfg, specs)
         catalog.wait()
         if not catalog.state.is_completed():
