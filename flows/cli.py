@@ -50,8 +50,14 @@ def print_run_summary(result: dict[str, Any]) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from flows.pipeline import jobforge_flow
+    from flows.runners import make_task_runner
 
-    state = jobforge_flow(
+    flow = jobforge_flow
+    if args.runner != "default":
+        flow = jobforge_flow.with_options(
+            task_runner=make_task_runner(args.runner, args.dask_address)
+        )
+    state = flow(
         sources=args.source or None,
         data_root=args.data_root,
         source_dir=args.source_dir,
@@ -202,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--specs", action="append", metavar="DIR", help="extra/overriding specs")
     run.add_argument("--source", action="append", metavar="NAME", help="run only this source")
     run.add_argument("--force", action="store_true", help="reprocess unchanged sources")
+    run.add_argument(
+        "--runner",
+        choices=["default", "thread", "dask"],
+        default="default",
+        help="task runner (default: $JOBFORGE_TASK_RUNNER or thread); dask needs the [dask] extra",
+    )
+    run.add_argument("--dask-address", help="existing Dask scheduler (default: a local cluster)")
     run.set_defaults(func=cmd_run)
 
     def with_root(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,24 +12,17 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 from prefect.utilities.annotations import allow_failure
 
+from flows.runners import runner_from_settings
 from flows.summary import markdown, source_summary
 from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.logs import LOGGER_NAME, configure_logging, get_logger
+from jobforge_core.logs import get_logger
 from jobforge_core.models import LayerTransitionLog
 from jobforge_core.pipeline import SourcePlan, plan_sources
 from jobforge_core.spec import gold_dependencies, load_specs
 from tasks.artifacts import artifact_key, log_row
 from tasks.catalog import rebuild_catalog_task
 from tasks.layers import LAYER_TASKS
-
-
-def _attach_run_logging() -> None:
-    """Forward `jobforge` records to Prefect even when Prefect was imported first."""
-    configure_logging()
-    target = logging.getLogger(LOGGER_NAME)
-    for handler in logging.getLogger("prefect.extra").handlers:
-        if handler not in target.handlers:
-            target.addHandler(handler)
+from tasks.run_logging import attach_run_logging
 
 
 def _run_name() -> str:
@@ -74,7 +66,7 @@ def run_sources(
     rebuild_catalog: bool = True,
 ) -> State:
     """Plan, submit every changed source's chain, wait, then publish the run's artifacts."""
-    _attach_run_logging()
+    attach_run_logging()
     cfg = PipelineConfig.from_settings(
         data_root=Path(data_root) if data_root else None,
         source_dir=Path(source_dir) if source_dir else None,
@@ -136,7 +128,12 @@ def _finish(
     return Completed(message=f"{len(summaries)} source(s) processed", data=result)
 
 
-@flow(name="jobforge", flow_run_name=_run_name, log_prints=True)
+@flow(
+    name="jobforge",
+    flow_run_name=_run_name,
+    log_prints=True,
+    task_runner=runner_from_settings(),
+)
 def jobforge_flow(
     sources: list[str] | None = None,
     data_root: str | None = None,
@@ -148,7 +145,12 @@ def jobforge_flow(
     return run_sources(sources, data_root, source_dir, spec_dirs, force)
 
 
-@flow(name="medallion", flow_run_name=_run_name, log_prints=True)
+@flow(
+    name="medallion",
+    flow_run_name=_run_name,
+    log_prints=True,
+    task_runner=runner_from_settings(),
+)
 def medallion_flow(
     source: str,
     data_root: str | None = None,
@@ -163,7 +165,7 @@ def medallion_flow(
 @flow(name="catalog", flow_run_name="jobforge-catalog", log_prints=True)
 def catalog_flow(data_root: str | None = None, spec_dirs: list[str] | None = None) -> dict:
     """Rebuild catalog JSONs, glossary, model schema and the DuckDB store from what is on disk."""
-    _attach_run_logging()
+    attach_run_logging()
     cfg = PipelineConfig.from_settings(data_root=Path(data_root) if data_root else None)
     specs = load_specs([Path(d) for d in spec_dirs or []])
     return rebuild_catalog_task(cfg, specs)

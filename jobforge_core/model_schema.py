@@ -8,6 +8,8 @@ from jobforge_core.atomic import write_json
 from jobforge_core.config import PipelineConfig
 from jobforge_core.spec import SourceSpec
 
+RELATIONSHIP_FIELDS = ("table", "column", "referenced_table", "referenced_column", "cardinality")
+
 
 def relationships(specs: dict[str, SourceSpec]) -> list[dict[str, str]]:
     return [

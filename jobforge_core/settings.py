@@ -15,6 +15,8 @@ class Settings:
     data_root: Path
     source_dir: Path | None
     spec_dirs: tuple[Path, ...]
+    task_runner: str = "thread"  # thread | dask (JOBFORGE_TASK_RUNNER)
+    dask_address: str | None = None  # an existing Dask scheduler (JOBFORGE_DASK_ADDRESS)
 
 
 def load_settings() -> Settings:
@@ -25,4 +27,6 @@ def load_settings() -> Settings:
         data_root=Path(env.get("JOBFORGE_DATA_ROOT", "data")),
         source_dir=Path(env["JOBFORGE_SOURCE_DIR"]) if env.get("JOBFORGE_SOURCE_DIR") else None,
         spec_dirs=tuple(Path(p) for p in extra.split(os.pathsep) if p),
+        task_runner=env.get("JOBFORGE_TASK_RUNNER", "thread"),
+        dask_address=env.get("JOBFORGE_DASK_ADDRESS") or None,
     )

@@ -14,11 +14,13 @@ from jobforge_core.models import LayerTransitionLog
 from jobforge_core.pipeline import SourcePlan, run_transition
 from tasks.artifacts import publish_transition
 from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_transient_only
+from tasks.run_logging import attach_run_logging
 
 QUARANTINE_EVENT = "jobforge.source.quarantined"
 
 
 def _run(plan: SourcePlan, cfg: PipelineConfig, layer: Layer) -> LayerTransitionLog:
+    attach_run_logging()
     log = get_logger(source=plan.name, layer=layer.value, batch_id=plan.batch_id)
     log.info("transition_started", source_file=str(plan.source_path))
     try:
@@ -48,7 +50,7 @@ def _emit_quarantine(plan: SourcePlan, layer: Layer, exc: DataError) -> None:
             "prefect.resource.id": f"jobforge.source.{plan.name}",
             "prefect.resource.name": plan.name,
         },
-        payload={"batch_id": plan.batch_id, "layer": layer.value, **exc.report()},
+        payload={**exc.report(), "batch_id": plan.batch_id, "layer": exc.layer or layer.value},
     )
 
 

@@ -45,3 +45,20 @@ def logs(run_id: UUID) -> list[str]:
             log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]))
         )
     return [log.message for log in found]
+
+
+def events(name: str, timeout: float = 20.0) -> list:
+    """Events are persisted asynchronously by the server: poll until some arrive."""
+    import time
+
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with get_client(sync_client=True) as client:
+            page = client.read_events(
+                filter=EventFilter(event=EventNameFilter(name=[name])), limit=50
+            )
+        if page.events or time.monotonic() > deadline:
+            return page.events
+        time.sleep(0.5)

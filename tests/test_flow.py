@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from prefect_api import artifacts, flow_run_id, logs, task_runs
+from prefect_api import artifacts, events, flow_run_id, logs, task_runs
 
 from jobforge_core import pipeline
 from jobforge_core.config import Layer, PipelineConfig
@@ -131,3 +131,44 @@ def test_data_error_is_not_retried(tmp_path, source_copy):
     assert runs["stage-noc_structure"].state.is_failed()
     summary = state.result(raise_on_failure=False)["sources"][0]
     assert summary["status"] == "failed" and "empty" in summary["error"]
+
+
+def test_quarantine_emits_an_event_readable_through_the_api(tmp_path, source_copy):
+    from tasks.layers import QUARANTINE_EVENT
+
+    (source_copy / "guide_oasis_2023_v1.0.csv").write_text("Code,Nom\nA,B\n")
+    state = _run(tmp_path / "data", source_copy, sources=["oasis_guide"])
+    assert state.is_failed()
+    batch = state.result(raise_on_failure=False)["sources"][0]["batch_id"]
+    found = [e for e in events(QUARANTINE_EVENT) if e.payload.get("batch_id") == batch]
+    assert len(found) == 1
+    event = found[0]
+    assert event.resource.id == "jobforge.source.oasis_guide"
+    assert (
+        event.payload["layer"] == "staged" and "missing required column" in event.payload["message"]
+    )
+
+
+def test_dask_runner_gives_the_same_gold_tables_as_the_default_runner(tmp_path):
+    from conftest import SAMPLES
+
+    from flows import jobforge_flow
+    from flows.runners import make_task_runner
+
+    names = ["noc_structure", "cops_summary", "oasis_skills", "oasis_interests"]
+    default = _run(tmp_path / "threads", SAMPLES, sources=names)
+    dask_flow = jobforge_flow.with_options(task_runner=make_task_runner("dask"))
+    dask = dask_flow(
+        data_root=str(tmp_path / "dask"),
+        source_dir=str(SAMPLES),
+        sources=names,
+        return_state=True,
+    )
+    assert default.is_completed() and dask.is_completed(), dask.message
+    tables = sorted(p.name for p in (tmp_path / "threads" / "gold").glob("*.parquet"))
+    assert tables == sorted(p.name for p in (tmp_path / "dask" / "gold").glob("*.parquet"))
+    assert len(tables) == 7
+    for name in tables:
+        a = pl.read_parquet(tmp_path / "threads" / "gold" / name).drop("_ingested_at")
+        b = pl.read_parquet(tmp_path / "dask" / "gold" / name).drop("_ingested_at")
+        assert a.sort(a.columns).equals(b.sort(b.columns)), name

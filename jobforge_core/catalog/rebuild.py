@@ -6,17 +6,20 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
-
 from jobforge_core.atomic import write_json
-from jobforge_core.catalog.glossary import GUIDE_SOURCE, column_terms, descriptor_terms
+from jobforge_core.catalog.glossary import (
+    GUIDE_SOURCE,
+    GlossaryTerm,
+    column_terms,
+    descriptor_terms,
+)
 from jobforge_core.catalog.names import catalog_name, metadata_path
 from jobforge_core.catalog.quarantine_index import quarantine_frame
-from jobforge_core.catalog.store import build_store
+from jobforge_core.catalog.store import build_store, frame
 from jobforge_core.catalog.tables import table_metadata
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.lineage import read_logs
-from jobforge_core.model_schema import relationships, write_model_schema
+from jobforge_core.model_schema import RELATIONSHIP_FIELDS, relationships, write_model_schema
 from jobforge_core.models import TableMetadata
 from jobforge_core.spec import GoldOutput, SourceSpec
 
@@ -83,8 +86,8 @@ def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> Catalo
             report.files[name] = str(path)
     report.schema_file = write_model_schema(cfg, specs)
     frames = {
-        "glossary": pl.DataFrame([t.model_dump() for t in terms], infer_schema_length=None),
-        "relationships": pl.DataFrame(relationships(specs), infer_schema_length=None),
+        "glossary": frame([t.model_dump() for t in terms], list(GlossaryTerm.model_fields)),
+        "relationships": frame(relationships(specs), list(RELATIONSHIP_FIELDS)),
         "quarantine": quarantine_frame(cfg),
     }
     logs = sorted(read_logs(cfg), key=lambda log: log.started_at)

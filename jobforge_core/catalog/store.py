@@ -17,19 +17,22 @@ import polars as pl
 from jobforge_core.atomic import atomic_target
 from jobforge_core.catalog.names import is_identifier
 from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.models import LayerTransitionLog, TableMetadata
+from jobforge_core.models import ColumnMetadata, LayerTransitionLog, TableMetadata
 
 CATALOG_SCHEMA = "catalog"
 LAYER_SCHEMAS = (Layer.STAGED, Layer.BRONZE, Layer.SILVER)
 
 
+def frame(rows: list[dict[str, Any]], fields: list[str]) -> pl.DataFrame:
+    """Rows as a frame; with no rows, the named columns as text, so the table still exists."""
+    if rows:
+        return pl.DataFrame(rows, infer_schema_length=None)
+    return pl.DataFrame(schema=dict.fromkeys(fields, pl.String))
+
+
 def _tables_frame(metas: list[TableMetadata]) -> pl.DataFrame:
     rows = [m.model_dump(mode="json", exclude={"columns"}) for m in metas]
-    return (
-        pl.DataFrame(rows, infer_schema_length=None)
-        if rows
-        else pl.DataFrame({"table_name": [], "layer": [], "row_count": []})
-    )
+    return frame(rows, [f for f in TableMetadata.model_fields if f != "columns"])
 
 
 def _columns_frame(metas: list[TableMetadata]) -> pl.DataFrame:
@@ -43,7 +46,7 @@ def _columns_frame(metas: list[TableMetadata]) -> pl.DataFrame:
         for m in metas
         for i, c in enumerate(m.columns)
     ]
-    return pl.DataFrame(rows, infer_schema_length=None)
+    return frame(rows, ["table_name", "layer", "position", *ColumnMetadata.model_fields])
 
 
 def _transitions_frame(logs: list[LayerTransitionLog]) -> pl.DataFrame:
@@ -53,7 +56,7 @@ def _transitions_frame(logs: list[LayerTransitionLog]) -> pl.DataFrame:
         row["rows_by_rule"] = json.dumps(row["rows_by_rule"])
         row["rows_by_table"] = json.dumps(row["rows_by_table"])
         rows.append(row)
-    return pl.DataFrame(rows, infer_schema_length=None)
+    return frame(rows, list(LayerTransitionLog.model_fields))
 
 
 def view_sql(schema: str | None, name: str, path: str) -> str:
