@@ -1,0 +1,81 @@
+"""Models and configuration: the names and contracts other teams rely on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.models import LayerTransitionLog, ProvenanceColumns, TableMetadata
+
+
+def test_provenance_columns_serialise_with_underscore_aliases():
+    prov = ProvenanceColumns(source_file="a.csv", batch_id="b-1", layer=Layer.BRONZE)
+    dumped = prov.model_dump()
+    assert set(dumped) == {"_source_file", "_ingested_at", "_batch_id", "_layer"}
+    assert dumped["_ingested_at"].tzinfo is not None
+    assert ProvenanceColumns(_source_file="a.csv", _batch_id="b", _layer="gold").layer is Layer.GOLD
+    assert "COLUMN_NAMES" not in ProvenanceColumns.model_fields
+    assert ProvenanceColumns.COLUMN_NAMES == (
+        "_source_file",
+        "_source_row",
+        "_ingested_at",
+        "_batch_id",
+        "_layer",
+    )
+
+
+def test_transition_log_rejects_negative_counts():
+    with pytest.raises(ValidationError):
+        LayerTransitionLog(
+            batch_id="b",
+            source_layer="source",
+            target_layer=Layer.STAGED,
+            source_files=[],
+            row_count_in=-1,
+            row_count_out=0,
+        )
+
+
+def test_table_metadata_defaults():
+    meta = TableMetadata(
+        table_name="t",
+        layer=Layer.GOLD,
+        file_path="gold/t.parquet",
+        row_count=0,
+        column_count=0,
+        file_size_bytes=0,
+    )
+    assert meta.classification == "internal" and meta.columns == []
+
+
+def test_config_paths_and_env_override(tmp_path: Path):
+    cfg = PipelineConfig(data_root=tmp_path)
+    assert cfg.layer_path(Layer.SILVER) == cfg.silver_path() == tmp_path / "silver"
+    assert cfg.catalog_schemas_path() == tmp_path / "catalog" / "schemas"
+    assert cfg.quarantine_path() == tmp_path / "quarantine"
+    code = (
+        "from jobforge_core.config import PipelineConfig;"
+        "print(PipelineConfig.from_settings().gold_path())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"JOBFORGE_DATA_ROOT": str(tmp_path / "elsewhere"), "PATH": ""},
+    ).stdout.strip()
+    assert out == str(tmp_path / "elsewhere" / "gold")
+
+
+def test_core_never_imports_prefect():
+    code = (
+        "import sys, jobforge_core.pipeline, jobforge_core.query, jobforge_core.catalog;"
+        "print('prefect' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,47 @@
+"""The README's "Adding a source" examples work as written."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import polars as pl
+from conftest import REPO
+from helpers import layer, run_plain
+
+from jobforge_core.config import Layer, PipelineConfig
+
+
+def readme_specs() -> dict[str, str]:
+    """YAML blocks whose first line is `# my-specs/<file>`."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n# my-specs/(\S+)\n(.*?)```", text, flags=re.S)
+    return dict(blocks)
+
+
+def test_readme_spec_examples_build_their_gold_tables(tmp_path: Path, source_copy: Path):
+    specs = readme_specs()
+    assert set(specs) == {"oasis_work_styles.yaml", "cops_school_leavers.yaml"}
+    spec_dir = tmp_path / "my-specs"
+    spec_dir.mkdir()
+    for name, body in specs.items():
+        (spec_dir / name).write_text(body)
+    # Files of the same kinds: the samples in the same formats under the new names.
+    shutil.copy(
+        source_copy / "skills_oasis_2023_v1.0.csv", source_copy / "work-styles_oasis_2023_v1.0.csv"
+    )
+    shutil.copy(
+        source_copy / "employment_emploi_2024_2033_noc2021.csv",
+        source_copy / "school_leavers_sortants_scolaires_2024_2033_noc2021.csv",
+    )
+    cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source_copy)
+    names = ["noc_structure", "oasis_skills", "oasis_work_styles", "cops_school_leavers"]
+    run_plain(cfg, names, [spec_dir])
+    styles = layer(cfg, Layer.GOLD, "fact_oasis_work_styles")
+    skills = layer(cfg, Layer.GOLD, "fact_oasis_skills")
+    assert len(styles) == len(skills) and "importance" in styles.columns
+    leavers = layer(cfg, Layer.GOLD, "fact_cops_school_leavers")
+    assert leavers.columns[:3] == ["noc_code", "year", "school_leavers"]
+    assert len(layer(cfg, Layer.GOLD, "agg_cops_school_leavers")) == 17 * 11
+    assert leavers.filter(pl.col("noc_code") == "21232").height == 11
