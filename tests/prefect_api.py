@@ -47,8 +47,8 @@ def logs(run_id: UUID) -> list[str]:
     return [log.message for log in found]
 
 
-def events(name: str, timeout: float = 20.0) -> list:
-    """Events are persisted asynchronously by the server: poll until some arrive."""
+def events(name: str, wanted=lambda event: True, timeout: float = 30.0) -> list:
+    """Events are persisted asynchronously by the server: poll until a wanted one arrives."""
     import time
 
     from prefect.events.filters import EventFilter, EventNameFilter
@@ -59,6 +59,7 @@ def events(name: str, timeout: float = 20.0) -> list:
             page = client.read_events(
                 filter=EventFilter(event=EventNameFilter(name=[name])), limit=50
             )
-        if page.events or time.monotonic() > deadline:
-            return page.events
+        found = [e for e in page.events if wanted(e)]
+        if found or time.monotonic() > deadline:
+            return found
         time.sleep(0.5)

@@ -140,7 +140,7 @@ def test_quarantine_emits_an_event_readable_through_the_api(tmp_path, source_cop
     state = _run(tmp_path / "data", source_copy, sources=["oasis_guide"])
     assert state.is_failed()
     batch = state.result(raise_on_failure=False)["sources"][0]["batch_id"]
-    found = [e for e in events(QUARANTINE_EVENT) if e.payload.get("batch_id") == batch]
+    found = events(QUARANTINE_EVENT, lambda e: e.payload.get("batch_id") == batch)
     assert len(found) == 1
     event = found[0]
     assert event.resource.id == "jobforge.source.oasis_guide"
