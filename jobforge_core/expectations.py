@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
 
+from jobforge_core.provenance import SOURCE_ROW
 from jobforge_core.spec import Expectation
 
 
@@ -17,6 +19,20 @@ class Rule:
     failing: pl.Expr
     detail: pl.Expr
     describe: str
+    # Adds the helper columns `failing` reads (e.g. a duplicate flag); removed after use.
+    prepare: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
+    helpers: tuple[str, ...] = ()
+
+
+def prepared(lf: pl.LazyFrame, rules: list[Rule]) -> pl.LazyFrame:
+    for rule in rules:
+        if rule.prepare is not None:
+            lf = rule.prepare(lf)
+    return lf
+
+
+def helper_columns(rules: list[Rule]) -> list[str]:
+    return list(dict.fromkeys(h for rule in rules for h in rule.helpers))
 
 
 def _value_text(column: str) -> pl.Expr:
@@ -27,9 +43,40 @@ def _detail(column: str, what: str) -> pl.Expr:
     return pl.concat_str(pl.lit(f"column {column!r}: '"), _value_text(column), pl.lit(f"' {what}"))
 
 
-def later_duplicate(columns: list[str]) -> pl.Expr:
-    """True for the 2nd and later rows of a key; the first (lowest _source_row) is kept."""
-    return pl.int_range(pl.len()).over(columns) > 0
+def mark_later_duplicates(
+    lf: pl.LazyFrame, keys: list[str], flag: str, order: str = SOURCE_ROW
+) -> pl.LazyFrame:
+    """Add `flag`: True on the 2nd and later rows of a key (the lowest `order` is kept).
+
+    A group-by of repeated keys joined back, rather than a window over the whole table: the
+    window would hold every column in memory, this holds only the keys.
+    """
+    first = f"{flag}__first"
+    repeated = (
+        lf.group_by(keys)
+        .agg(pl.col(order).min().alias(first), pl.len().alias(f"{flag}__n"))
+        .filter(pl.col(f"{flag}__n") > 1)
+        .select(*keys, first)
+    )
+    joined = lf.join(repeated, on=keys, how="left", maintain_order="left")
+    marked = pl.col(first).is_not_null() & (pl.col(order) != pl.col(first))
+    return joined.with_columns(marked.alias(flag)).drop(first)
+
+
+def duplicate_rule(
+    rule_id: str, keys: list[str], detail: pl.Expr, describe: str, action: str = "drop"
+) -> Rule:
+    flag = f"__dup_{rule_id}"
+    return Rule(
+        rule_id,
+        action,
+        keys[0],
+        pl.col(flag),
+        detail,
+        describe,
+        prepare=lambda lf: mark_later_duplicates(lf, keys, flag),
+        helpers=(flag,),
+    )
 
 
 def key_rules(keys: list[str]) -> list[Rule]:
@@ -46,11 +93,9 @@ def key_rules(keys: list[str]) -> list[Rule]:
             pl.concat_str(pl.lit(f"key {keys} has a null: '"), key_text, pl.lit("'")),
             f"key {keys} not null",
         ),
-        Rule(
+        duplicate_rule(
             "duplicate_key",
-            "drop",
-            keys[0],
-            ~null_key & later_duplicate(keys),
+            keys,
             pl.concat_str(pl.lit(f"key {keys} = '"), key_text, pl.lit("' repeats an earlier row")),
             f"key {keys} unique (first row kept)",
         ),
@@ -60,10 +105,12 @@ def key_rules(keys: list[str]) -> list[Rule]:
 def expectation_rule(exp: Expectation) -> Rule:
     col = pl.col(exp.column)
     present = col.is_not_null()
+    rule_id = exp.id or exp.rule
+    if exp.rule == "unique":
+        what = "repeats an earlier row"
+        return duplicate_rule(rule_id, [exp.column], _detail(exp.column, what), what, exp.action)
     if exp.rule == "not_null":
         failing, what = col.is_null(), "is null"
-    elif exp.rule == "unique":
-        failing, what = present & later_duplicate([exp.column]), "repeats an earlier row"
     elif exp.rule == "regex":
         failing = present & ~col.cast(pl.String).str.contains(exp.pattern or "")
         what = f"does not match /{exp.pattern}/"
@@ -74,7 +121,6 @@ def expectation_rule(exp: Expectation) -> Rule:
     else:  # accepted_values
         failing = present & ~col.cast(pl.String).is_in(exp.values or [])
         what = f"is not one of {exp.values}"
-    rule_id = exp.id or exp.rule
     return Rule(rule_id, exp.action, exp.column, failing, _detail(exp.column, what), what)
 
 

@@ -14,16 +14,19 @@ import polars as pl
 from jobforge_core.atomic import commit, discard, parquet_rows, sink_all
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.errors import DataError, ReconciliationError
-from jobforge_core.expectations import join_details, later_duplicate
+from jobforge_core.expectations import join_details, mark_later_duplicates
 from jobforge_core.models import LayerTransitionLog, utc_now
 from jobforge_core.naming import labels
 from jobforge_core.provenance import (
+    BATCH_ID,
+    INGESTED_AT,
+    LAYER,
     PROVENANCE,
     QUARANTINE_DETAIL,
     QUARANTINE_REASON,
+    SOURCE_FILE,
     SOURCE_ROW,
     data_columns,
-    with_layer,
 )
 from jobforge_core.quarantine import commit_row_quarantine, reason_counts
 from jobforge_core.spec import GoldOutput, Lookup, Unpivot
@@ -40,11 +43,32 @@ class GoldBuild:
 
     def __init__(self, ctx: BatchContext) -> None:
         self.ctx = ctx
-        self.silver = pl.scan_parquet(ctx.cfg.table_path(Layer.SILVER, ctx.table))
+        silver = pl.scan_parquet(ctx.cfg.table_path(Layer.SILVER, ctx.table))
+        self.constants = self._batch_constants(silver)
+        # Per-batch constants are re-added as literals at the end: carried through an unpivot
+        # they would be copied once per long row.
+        self.silver = silver.drop(*self.constants, LAYER)
         staged = ctx.cfg.table_path(Layer.STAGED, ctx.table)
         staged_headers = data_columns(list(pl.read_parquet_schema(staged)))
         self.labels = labels(ctx.spec, staged_headers, str(ctx.source_path))
         self.produced: dict[str, Path] = {}  # gold table -> temp file written in this step
+
+    def _batch_constants(self, silver: pl.LazyFrame) -> dict[str, object]:
+        first = silver.select(SOURCE_FILE, INGESTED_AT, BATCH_ID).head(1).collect()
+        if len(first):
+            return first.row(0, named=True)
+        ctx = self.ctx
+        return {
+            SOURCE_FILE: ctx.source_path.name,
+            INGESTED_AT: ctx.ingested_at,
+            BATCH_ID: ctx.batch_id,
+        }
+
+    def with_provenance(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        data = [c for c in lf.collect_schema().names() if c not in PROVENANCE]
+        constants = [pl.lit(v).alias(k) for k, v in self.constants.items()]
+        constants.append(pl.lit(Layer.GOLD.value).alias(LAYER))
+        return lf.with_columns(constants).select(*data, *PROVENANCE)
 
     def gold_table(self, table: str) -> pl.LazyFrame:
         path = self.produced.get(table) or self.ctx.cfg.table_path(Layer.GOLD, table)
@@ -125,8 +149,8 @@ class GoldBuild:
             )
         mapping = out.column_map()
         if mapping is not None:
-            lf = lf.select(*[pl.col(src).alias(dst) for dst, src in mapping.items()], *PROVENANCE)
-        return with_layer(lf, Layer.GOLD)
+            lf = lf.select(*[pl.col(src).alias(dst) for dst, src in mapping.items()], SOURCE_ROW)
+        return self.with_provenance(lf)
 
     def _with_fk_flags(
         self, lf: pl.LazyFrame, out: GoldOutput
@@ -162,8 +186,9 @@ class GoldBuild:
             detail = pl.concat_str(
                 pl.lit(f"grain {keys} = '"), key_text, pl.lit("' repeats an earlier row")
             )
-            rules.append((GRAIN_RULE, later_duplicate(keys), detail))
-        helpers = [c for c in lf.collect_schema().names() if c.startswith("__fk_")]
+            lf = mark_later_duplicates(lf.with_row_index("__row"), keys, "__dup_grain", "__row")
+            rules.append((GRAIN_RULE, pl.col("__dup_grain"), detail))
+        helpers = [c for c in lf.collect_schema().names() if c.startswith("__")]
         reason = pl.coalesce([pl.when(flag).then(pl.lit(rid)) for rid, flag, _ in rules])
         marked = lf.with_columns(
             (reason if rules else pl.lit(None, pl.String)).alias(QUARANTINE_REASON),
@@ -201,12 +226,11 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
             produced_rows = [pl.scan_parquet(temps[t]).select(SOURCE_ROW) for t in (target, qfile)]
             covered += produced_rows
             if out.unpivot and out.unpivot.drop_nulls:
+                # Rows fed to the unpivot that made no long row: all their cells were empty.
                 fed = build.filtered(out).select(SOURCE_ROW)
-                empty = fed.join(pl.concat(produced_rows).unique(), on=SOURCE_ROW, how="anti")
-                n_empty = empty.select(pl.len()).collect().item()
+                n_empty = _count(fed) - _distinct(produced_rows)
                 if n_empty:
-                    key = f"{out.unpivot.rule}:{out.table}"
-                    rows_by_rule[key] = n_empty
+                    rows_by_rule[f"{out.unpivot.rule}:{out.table}"] = n_empty
                 covered.append(fed)
         _reconcile(build.silver, covered, ctx)
     except BaseException:
@@ -233,8 +257,24 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
     )
 
 
+def _count(lf: pl.LazyFrame) -> int:
+    return lf.select(pl.len()).collect().item()
+
+
+def _distinct(frames: list[pl.LazyFrame]) -> int:
+    if not frames:
+        return 0
+    return pl.concat(frames).select(pl.col(SOURCE_ROW).n_unique()).collect().item()
+
+
 def _reconcile(silver: pl.LazyFrame, covered: list[pl.LazyFrame], ctx: BatchContext) -> None:
-    """Every silver `_source_row` reaches a gold table, quarantine, or a named rule."""
+    """Every silver `_source_row` reaches a gold table, quarantine, or a named rule.
+
+    Gold rows only ever carry silver's `_source_row`s, so equal distinct counts prove
+    coverage; the anti-join that names the lost rows runs only when they differ.
+    """
+    if _distinct(covered) == _count(silver):
+        return
     seen = pl.concat(covered).unique() if covered else pl.LazyFrame({SOURCE_ROW: []})
     lost = silver.select(SOURCE_ROW).join(seen, on=SOURCE_ROW, how="anti")
     sample = lost.head(5).collect()[SOURCE_ROW].to_list()

@@ -7,7 +7,14 @@ import polars as pl
 from jobforge_core.atomic import commit, discard, parquet_rows, sink_all
 from jobforge_core.config import Layer
 from jobforge_core.errors import ExpectationFailed
-from jobforge_core.expectations import Rule, expectation_rule, join_details, key_rules
+from jobforge_core.expectations import (
+    Rule,
+    expectation_rule,
+    helper_columns,
+    join_details,
+    key_rules,
+    prepared,
+)
 from jobforge_core.models import LayerTransitionLog, utc_now
 from jobforge_core.provenance import (
     QUARANTINE_DETAIL,
@@ -103,15 +110,14 @@ def _check_blocking(lf: pl.LazyFrame, rules: list[Rule], file: str) -> dict[str,
 
 
 def silver_plan(lf: pl.LazyFrame, rules: list[Rule]) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Good rows and quarantined rows; `lf` already carries the rules' helper columns."""
     dropping = [r for r in rules if r.action == "drop"]
-    if not dropping:
-        return with_layer(lf, Layer.SILVER), lf.filter(pl.lit(False)).with_columns(
-            pl.lit(None, pl.String).alias(QUARANTINE_REASON),
-            pl.lit(None, pl.String).alias(QUARANTINE_DETAIL),
-        )
     reason = pl.coalesce([pl.when(r.failing).then(pl.lit(r.rule_id)) for r in dropping])
     detail = join_details([pl.when(r.failing).then(r.detail) for r in dropping])
-    marked = lf.with_columns(reason.alias(QUARANTINE_REASON), detail.alias(QUARANTINE_DETAIL))
+    marked = lf.with_columns(
+        (reason if dropping else pl.lit(None, pl.String)).alias(QUARANTINE_REASON),
+        detail.alias(QUARANTINE_DETAIL),
+    ).drop(helper_columns(rules))
     good = marked.filter(pl.col(QUARANTINE_REASON).is_null()).drop(
         QUARANTINE_REASON, QUARANTINE_DETAIL
     )
@@ -127,8 +133,8 @@ def promote_to_silver(ctx: BatchContext) -> LayerTransitionLog:
     quarantine = cfg.row_quarantine_file(Layer.SILVER, ctx.table, ctx.batch_id)
     quarantine.parent.mkdir(parents=True, exist_ok=True)
     recoded = _recode_counts(_trimmed_normalised(pl.scan_parquet(source), ctx.spec), ctx.spec)
-    lf = cleaned(pl.scan_parquet(source), ctx.spec)
     rules = rules_for(ctx.spec)
+    lf = prepared(cleaned(pl.scan_parquet(source), ctx.spec), rules)
     warned = _check_blocking(lf, rules, str(ctx.source_path))
     good, bad = silver_plan(lf, rules)
     temps = sink_all({target: good, quarantine: bad})
