@@ -22,30 +22,24 @@ from jobforge_core.transitions.common import finish_log, reconcile_one_to_one
 from jobforge_core.transitions.context import BatchContext
 
 CAST_RULE = "cast_error"
-_DTYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean}
 _TRUE = ["true", "t", "yes", "y", "1", "oui", "vrai"]
 _FALSE = ["false", "f", "no", "n", "0", "non", "faux"]
 
 
-def _nulled(col: str, spec: SourceSpec) -> pl.Expr:
-    """Declared null markers (compared trimmed) become null; everything else stays."""
+def _nulled(col: str, markers: list[str]) -> pl.Expr:
+    """Declared null markers (compared trimmed) become null; everything else stays as it is."""
     raw = pl.col(col)
-    markers = [m.strip() for m in spec.null_markers]
     return pl.when(raw.str.strip_chars().is_in(markers)).then(None).otherwise(raw)
 
 
 def _typed(value: pl.Expr, kind: str, spec: SourceSpec) -> pl.Expr:
-    """Non-strict cast: a failure shows as null, which `_cast_failed` then catches."""
-    if kind == "str":
-        return value
+    """Non-strict cast: a value that does not cast becomes null, which marks the row failed."""
     text = value.str.strip_chars()
     if kind in ("int", "float"):
         if spec.thousands_separator:
             text = text.str.replace_all(spec.thousands_separator, "", literal=True)
-        if kind == "int":  # "12.0" is an int; "12.5" is not
-            as_float = text.cast(pl.Float64, strict=False)
-            whole = as_float.is_not_null() & (as_float == as_float.round(0))
-            return pl.when(whole).then(as_float).otherwise(None).cast(pl.Int64, strict=False)
+        if kind == "int":  # "12.0" (spreadsheet exports) is an int; "12.5" is not
+            return text.str.strip_suffix(".0").cast(pl.Int64, strict=False)
         return text.cast(pl.Float64, strict=False)
     if kind == "bool":
         lower = text.str.to_lowercase()
@@ -58,30 +52,40 @@ def _typed(value: pl.Expr, kind: str, spec: SourceSpec) -> pl.Expr:
 def bronze_plan(
     staged: pl.LazyFrame, spec: SourceSpec, file: str
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Two lazy outputs over one input: typed good rows, and failed rows with original values."""
+    """Two lazy outputs over one input: typed good rows, and failed rows with original values.
+
+    Each cast is computed once, into a helper column that both outputs read.
+    """
     headers = data_columns(staged.collect_schema().names())
     mapping = column_mapping(spec, headers, file)
-    typed, failures = [], []
-    for header, name in mapping.items():
+    markers = [m.strip() for m in spec.null_markers]
+    computed, failures, outputs = [], [], []
+    for i, (header, name) in enumerate(mapping.items()):
         kind = spec.types.get(name, spec.default_type)
-        nulled = _nulled(header, spec)
-        value = _typed(nulled, kind, spec)
-        typed.append(value.alias(name))
-        if kind != "str":
-            failed = nulled.is_not_null() & value.is_null()
-            message = pl.concat_str(
-                pl.lit(f"column {name!r} (header {header.strip()!r}): '"),
-                pl.col(header),
-                pl.lit(f"' is not {kind}"),
-            )
-            failures.append(pl.when(failed).then(message))
-    detail = join_details(failures)
-    marked = staged.with_columns(detail.cast(pl.String).alias(QUARANTINE_DETAIL))
-    good = marked.filter(pl.col(QUARANTINE_DETAIL).is_null()).select(
-        *typed, *[pl.col(c) for c in PROVENANCE]
+        nulled = _nulled(header, markers)
+        if kind == "str":
+            outputs.append(nulled.alias(name))
+            continue
+        value, failed = f"__value_{i}", f"__failed_{i}"
+        typed = _typed(nulled, kind, spec)
+        computed += [typed.alias(value), (nulled.is_not_null() & typed.is_null()).alias(failed)]
+        outputs.append(pl.col(value).alias(name))
+        message = pl.concat_str(
+            pl.lit(f"column {name!r} (header {header.strip()!r}): '"),
+            pl.col(header),
+            pl.lit(f"' is not {kind}"),
+        )
+        failures.append(pl.when(pl.col(failed)).then(message))
+    marked = staged.with_columns(computed).with_columns(
+        join_details(failures).alias(QUARANTINE_DETAIL)
     )
-    bad = marked.filter(pl.col(QUARANTINE_DETAIL).is_not_null()).with_columns(
-        pl.lit(CAST_RULE).alias(QUARANTINE_REASON)
+    good = marked.filter(pl.col(QUARANTINE_DETAIL).is_null()).select(
+        *outputs, *[pl.col(c) for c in PROVENANCE]
+    )
+    bad = (
+        marked.filter(pl.col(QUARANTINE_DETAIL).is_not_null())
+        .select(*headers, *PROVENANCE, QUARANTINE_DETAIL)
+        .with_columns(pl.lit(CAST_RULE).alias(QUARANTINE_REASON))
     )
     return with_layer(good, Layer.BRONZE), bad
 
