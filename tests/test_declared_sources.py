@@ -105,3 +105,33 @@ def test_gold_grain_duplicates_are_quarantined(tmp_path: Path, source_copy):
     assert q["_quarantine_reason"].to_list() == ["duplicate_grain"] and q[
         "_source_row"
     ].to_list() == [2]
+
+
+def test_grain_uniqueness_is_proven_from_silver_keys_or_checked():
+    from jobforge_core.transitions.grain import grain_is_guaranteed
+
+    specs = load_specs()
+    proven = {
+        out.table: grain_is_guaranteed(spec, out) for spec in specs.values() for out in spec.gold
+    }
+    assert proven["fact_cops_employment"] and proven["fact_oasis_skills"] and proven["dim_noc"]
+    assert proven["fact_cops_summary"]  # noc_code is derived as a plain alias of the key
+    assert not proven["fact_oasis_interests"]  # variable_pattern may merge columns: checked
+    assert not proven["fact_oasis_main_duties"]  # duty_order is not a silver key: checked
+
+
+def test_gold_outputs_that_do_not_cover_silver_fail_and_write_nothing(tmp_path, source_copy):
+    from jobforge_core.errors import ReconciliationError
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "partial.yaml").write_text(
+        "name: partial\nfile: p.csv\nkeys: [k]\ngold:\n"
+        "  - table: g_a\n    where: \"k = 'a'\"\n  - table: g_b\n    where: \"k = 'b'\"\n"
+    )
+    (source_copy / "p.csv").write_text("k,v\na,1\nb,2\nc,3\n")
+    cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source_copy)
+    with pytest.raises(ReconciliationError, match=r"silver rows \[3\]"):
+        run_plain(cfg, ["partial"], [specs])
+    assert not cfg.table_path(Layer.GOLD, "g_a").exists()
+    assert not list(cfg.gold_path().glob(".*.tmp"))

@@ -32,6 +32,7 @@ from jobforge_core.quarantine import commit_row_quarantine, reason_counts
 from jobforge_core.spec import GoldOutput, Lookup, Unpivot
 from jobforge_core.transitions.common import finish_log
 from jobforge_core.transitions.context import BatchContext
+from jobforge_core.transitions.grain import grain_is_guaranteed
 
 FK_RULE = "foreign_key"
 GRAIN_RULE = "duplicate_grain"
@@ -52,6 +53,8 @@ class GoldBuild:
         staged_headers = data_columns(list(pl.read_parquet_schema(staged)))
         self.labels = labels(ctx.spec, staged_headers, str(ctx.source_path))
         self.produced: dict[str, Path] = {}  # gold table -> temp file written in this step
+        self.unpivot_width: dict[str, int] = {}  # gold table -> columns unpivoted
+        self._current = ""
 
     def _batch_constants(self, silver: pl.LazyFrame) -> dict[str, object]:
         first = silver.select(SOURCE_FILE, INGESTED_AT, BATCH_ID).head(1).collect()
@@ -116,6 +119,7 @@ class GoldBuild:
                 file=str(self.ctx.source_path),
                 layer=Layer.GOLD.value,
             )
+        self.unpivot_width[self._current] = len(on)
         index = [c for c in names if c not in on]
         long = lf.unpivot(on=on, index=index, variable_name=u.variable, value_name=u.value)
         variable = pl.col(u.variable)
@@ -131,6 +135,7 @@ class GoldBuild:
         return long
 
     def model(self, out: GoldOutput) -> pl.LazyFrame:
+        self._current = out.table
         lf = self.filtered(out)
         for lk in out.lookups:
             lf = self._lookup(lf, lk)
@@ -178,7 +183,7 @@ class GoldBuild:
     def split_rejects(self, lf: pl.LazyFrame, out: GoldOutput) -> tuple[pl.LazyFrame, pl.LazyFrame]:
         """Orphans (foreign_key) and repeats of the grain (duplicate_grain) go to quarantine."""
         lf, rules = self._with_fk_flags(lf, out)
-        if out.key_columns:
+        if out.key_columns and not grain_is_guaranteed(self.ctx.spec, out):
             keys = out.key_columns
             key_text = pl.concat_str(
                 [pl.col(k).cast(pl.String).fill_null("<null>") for k in keys], separator="|"
@@ -208,7 +213,6 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
     rows_by_table: dict[str, int] = {}
     rows_by_rule: dict[str, int] = {}
     quarantined = 0
-    covered: list[pl.LazyFrame] = []
     try:
         for out in ctx.spec.gold:
             target = cfg.table_path(Layer.GOLD, out.table)
@@ -223,16 +227,11 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
             quarantined += n_bad
             for rule, n in reason_counts(temps[qfile]).items() if n_bad else ():
                 rows_by_rule[rule] = rows_by_rule.get(rule, 0) + n
-            produced_rows = [pl.scan_parquet(temps[t]).select(SOURCE_ROW) for t in (target, qfile)]
-            covered += produced_rows
-            if out.unpivot and out.unpivot.drop_nulls:
-                # Rows fed to the unpivot that made no long row: all their cells were empty.
-                fed = build.filtered(out).select(SOURCE_ROW)
-                n_empty = _count(fed) - _distinct(produced_rows)
-                if n_empty:
-                    rows_by_rule[f"{out.unpivot.rule}:{out.table}"] = n_empty
-                covered.append(fed)
-        _reconcile(build.silver, covered, ctx)
+            fed = _count(build.filtered(out))
+            empty_rows = _conserve(out, fed, rows_by_table[out.table] + n_bad, build, temps)
+            if empty_rows and out.unpivot:
+                rows_by_rule[f"{out.unpivot.rule}:{out.table}"] = empty_rows
+        _check_coverage(build.silver, ctx)
     except BaseException:
         discard(all_temps)
         raise
@@ -261,27 +260,38 @@ def _count(lf: pl.LazyFrame) -> int:
     return lf.select(pl.len()).collect().item()
 
 
-def _distinct(frames: list[pl.LazyFrame]) -> int:
-    if not frames:
-        return 0
-    return pl.concat(frames).select(pl.col(SOURCE_ROW).n_unique()).collect().item()
+def _conserve(
+    out: GoldOutput, fed: int, produced: int, build: GoldBuild, temps: dict[Path, Path]
+) -> int:
+    """Rows in = rows out + quarantined, per output; an unpivot multiplies by its width.
 
-
-def _reconcile(silver: pl.LazyFrame, covered: list[pl.LazyFrame], ctx: BatchContext) -> None:
-    """Every silver `_source_row` reaches a gold table, quarantine, or a named rule.
-
-    Gold rows only ever carry silver's `_source_row`s, so equal distinct counts prove
-    coverage; the anti-join that names the lost rows runs only when they differ.
+    Returns how many source rows an unpivot with `drop_nulls` turned into no row at all.
     """
-    if _distinct(covered) == _count(silver):
-        return
-    seen = pl.concat(covered).unique() if covered else pl.LazyFrame({SOURCE_ROW: []})
-    lost = silver.select(SOURCE_ROW).join(seen, on=SOURCE_ROW, how="anti")
-    sample = lost.head(5).collect()[SOURCE_ROW].to_list()
-    if sample:
+    expected = fed * build.unpivot_width.get(out.table, 1)
+    if out.unpivot is not None and out.unpivot.drop_nulls:
+        if produced > expected:
+            raise ReconciliationError(f"gold {out.table}: {produced} rows, at most {expected}")
+        rows = [pl.scan_parquet(p).select(SOURCE_ROW) for p in temps.values()]
+        return fed - pl.concat(rows).select(pl.col(SOURCE_ROW).n_unique()).collect().item()
+    if produced != expected:
         raise ReconciliationError(
-            f"gold {ctx.table}: silver rows {sample}... reach no gold table, quarantine or "
-            "declared rule; declare a gold output (or `where`) that covers them"
+            f"gold {out.table}: {fed} silver rows should give {expected} rows, got {produced} "
+            "out + quarantined; nothing was written"
+        )
+    return 0
+
+
+def _check_coverage(silver: pl.LazyFrame, ctx: BatchContext) -> None:
+    """Every silver row is fed to at least one gold output: their `where`s cover silver."""
+    filters = [pl.sql_expr(out.where) for out in ctx.spec.gold if out.where]
+    if len(filters) < len(ctx.spec.gold):
+        return  # an output without `where` takes every row
+    fed_somewhere = pl.any_horizontal(filters).fill_null(False)
+    lost = silver.filter(~fed_somewhere).select(SOURCE_ROW).head(5).collect()
+    if len(lost):
+        raise ReconciliationError(
+            f"gold {ctx.table}: silver rows {lost[SOURCE_ROW].to_list()}... reach no gold "
+            "table; declare a gold output (or `where`) that covers them; nothing was written"
         )
 
 
