@@ -86,7 +86,7 @@ def rules_for(spec: SourceSpec) -> list[Rule]:
 
 
 def _check_blocking(lf: pl.LazyFrame, rules: list[Rule], file: str) -> dict[str, int]:
-    """Count warn/fail rules in one pass; a failing `fail` rule stops the file here."""
+    """Count warn/fail rules in one pass over the silver rows; a `fail` stops the file here."""
     counted = [r for r in rules if r.action in ("warn", "fail")]
     if not counted:
         return {}
@@ -117,7 +117,7 @@ def silver_plan(lf: pl.LazyFrame, rules: list[Rule]) -> tuple[pl.LazyFrame, pl.L
     marked = lf.with_columns(
         (reason if dropping else pl.lit(None, pl.String)).alias(QUARANTINE_REASON),
         detail.alias(QUARANTINE_DETAIL),
-    ).drop(helper_columns(rules))
+    ).drop(helper_columns(rules), strict=False)
     good = marked.filter(pl.col(QUARANTINE_REASON).is_null()).drop(
         QUARANTINE_REASON, QUARANTINE_DETAIL
     )
@@ -134,10 +134,17 @@ def promote_to_silver(ctx: BatchContext) -> LayerTransitionLog:
     quarantine.parent.mkdir(parents=True, exist_ok=True)
     recoded = _recode_counts(_trimmed_normalised(pl.scan_parquet(source), ctx.spec), ctx.spec)
     rules = rules_for(ctx.spec)
-    lf = prepared(cleaned(pl.scan_parquet(source), ctx.spec), rules)
-    warned = _check_blocking(lf, rules, str(ctx.source_path))
-    good, bad = silver_plan(lf, rules)
+    dropping = [r for r in rules if r.action == "drop"]
+    counted = [r for r in rules if r.action != "drop"]
+    good, bad = silver_plan(prepared(cleaned(pl.scan_parquet(source), ctx.spec), dropping), rules)
     temps = sink_all({target: good, quarantine: bad})
+    try:  # warn/fail rules read the written rows: no second pass over bronze
+        warned = _check_blocking(
+            prepared(pl.scan_parquet(temps[target]), counted), counted, str(ctx.source_path)
+        )
+    except BaseException:
+        discard(temps)
+        raise
     rows_in, rows_out = parquet_rows(source), parquet_rows(temps[target])
     rows_q = parquet_rows(temps[quarantine])
     reconcile_one_to_one(Layer.SILVER, ctx.table, rows_in, rows_out, rows_q, temps)
