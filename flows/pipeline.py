@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, tags
+from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.client.orchestration import get_client
 from prefect.futures import PrefectFuture, wait
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
@@ -39,12 +40,23 @@ def _submit_chain(
 ) -> dict[Layer, PrefectFuture]:
     futures: dict[Layer, PrefectFuture] = {}
     previous: list[Any] = []
-    with tags(f"source:{plan.name}", f"domain:{plan.spec.domain}"):
-        for layer, task in LAYER_TASKS.items():
-            waits = previous + (gold_waits if layer is Layer.GOLD else [])
-            futures[layer] = task.submit(plan, cfg, wait_for=waits)
-            previous = [futures[layer]]
+    for layer, task in LAYER_TASKS.items():
+        waits = previous + (gold_waits if layer is Layer.GOLD else [])
+        futures[layer] = task.submit(plan, cfg, wait_for=waits)
+        previous = [futures[layer]]
     return futures
+
+
+def _tag_flow_run(plans: dict[str, SourcePlan]) -> None:
+    """Tags on the flow run (one API call), filterable in the UI: sources and domains run."""
+    run_id = flow_run.get_id()
+    if not run_id:
+        return
+    wanted = {"jobforge"} | {f"source:{n}" for n, p in plans.items() if not p.unchanged}
+    wanted |= {f"domain:{p.spec.domain}" for p in plans.values() if not p.unchanged}
+    with get_client(sync_client=True) as client:
+        current = set(client.read_flow_run(run_id).tags)
+        client.update_flow_run(run_id, tags=sorted(current | wanted))
 
 
 def _error_of(futures: dict[Layer, PrefectFuture]) -> str | None:
@@ -75,6 +87,7 @@ def run_sources(
     plans = plan_sources(specs, cfg, names, force=force)
     log = get_logger(flow_run=flow_run.get_name())
     log.info("run_planned", sources=len(plans), unchanged=sum(p.unchanged for p in plans.values()))
+    _tag_flow_run(plans)
 
     chains: dict[str, dict[Layer, PrefectFuture]] = {}
     for name, plan in plans.items():  # plans come in gold dependency order

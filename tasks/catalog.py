@@ -18,7 +18,6 @@ from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_transient_onl
 
 @task(
     name="rebuild_catalog",
-    tags=["catalog"],
     retries=RETRIES,
     retry_delay_seconds=RETRY_DELAYS,
     retry_jitter_factor=RETRY_JITTER,

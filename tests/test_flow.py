@@ -36,6 +36,7 @@ def test_flow_publishes_one_artifact_per_transition_and_the_summaries(sample_flo
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(run_id)
     assert run.state.is_completed() and run.name == "jobforge-all-sources"
+    assert {"jobforge", "source:noc_structure", "domain:oasis"} <= set(run.tags)
     found = {a.key: a for a in artifacts(run_id)}
     sources = sorted(load_specs())
     assert len(sources) == 12
