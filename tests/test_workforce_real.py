@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import layer, run_plain, source_records
+from helpers import layer, source_records
 
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.lineage import read_logs
@@ -16,9 +16,17 @@ from jobforge_core.spec import load_specs
 
 
 @pytest.fixture(scope="module")
-def real(real_dir: Path, tmp_path_factory) -> tuple[PipelineConfig, dict]:
+def real(real_dir: Path, tmp_path_factory, prefect_harness) -> tuple[PipelineConfig, dict]:
+    """`jobforge run --source-dir <real files>`, as the README documents it."""
+    from flows.cli import main
+
     cfg = PipelineConfig(data_root=tmp_path_factory.mktemp("real") / "data", source_dir=real_dir)
-    return cfg, run_plain(cfg)
+    code = main(["run", "--source-dir", str(real_dir), "--data-root", str(cfg.data_root)])
+    assert code == 0
+    runs: dict[str, list] = {}
+    for log in sorted(read_logs(cfg), key=lambda log: list(Layer).index(log.target_layer)):
+        runs.setdefault(log.source_name, []).append(log)
+    return cfg, runs
 
 
 def gold(cfg: PipelineConfig, table: str) -> pl.DataFrame:
