@@ -105,7 +105,9 @@ class GoldBuild:
         joined = keyed.join(ref, on="__lookup_key", how="left", maintain_order="left")
         return joined.drop("__lookup_key")
 
-    def _unpivot(self, lf: pl.LazyFrame, u: Unpivot) -> pl.LazyFrame:
+    def _unpivot(self, lf: pl.LazyFrame, u: Unpivot, keep: set[str] | None) -> pl.LazyFrame:
+        """Wide to long. `keep` limits the copied index columns to those the output selects:
+        every index value is copied once per long row, and polars does not prune them here."""
         names = lf.collect_schema().names()
         if u.columns is None:
             on = [c for c in data_columns(names) if c not in u.index]
@@ -120,7 +122,7 @@ class GoldBuild:
                 layer=Layer.GOLD.value,
             )
         self.unpivot_width[self._current] = len(on)
-        index = [c for c in names if c not in on]
+        index = [c for c in names if c not in on and (keep is None or c in keep)]
         long = lf.unpivot(on=on, index=index, variable_name=u.variable, value_name=u.value)
         variable = pl.col(u.variable)
         if u.variable_from == "label":
@@ -140,7 +142,7 @@ class GoldBuild:
         for lk in out.lookups:
             lf = self._lookup(lf, lk)
         if out.unpivot:
-            lf = self._unpivot(lf, out.unpivot)
+            lf = self._unpivot(lf, out.unpivot, self._needed_after_unpivot(out))
         for name, expr in out.derive_after.items():
             lf = lf.with_columns(pl.sql_expr(expr).alias(name))
         if out.sequence:
@@ -179,6 +181,14 @@ class GoldBuild:
             )
             rules.append((FK_RULE, orphan, detail))
         return lf, rules
+
+    @staticmethod
+    def _needed_after_unpivot(out: GoldOutput) -> set[str] | None:
+        """Columns read after the unpivot, or None when expressions make that unknowable."""
+        mapping = out.column_map()
+        if mapping is None or out.derive_after or out.sequence:
+            return None
+        return {*mapping.values(), SOURCE_ROW}
 
     def split_rejects(self, lf: pl.LazyFrame, out: GoldOutput) -> tuple[pl.LazyFrame, pl.LazyFrame]:
         """Orphans (foreign_key) and repeats of the grain (duplicate_grain) go to quarantine."""
