@@ -123,12 +123,20 @@ class GoldBuild:
             )
         self.unpivot_width[self._current] = len(on)
         index = [c for c in names if c not in on and (keep is None or c in keep)]
+        if u.variable_from == "label":
+            # Rename before unpivoting: the labels arrive as the variable values for free,
+            # where a value mapping afterwards would run on every long row.
+            labels = {c: self.labels.get(c, c) for c in on}
+            clash = set(labels.values()) & set(index)
+            if clash or len(set(labels.values())) != len(labels):
+                raise DataError(
+                    f"unpivot labels are not distinct from each other and from {index}",
+                    file=str(self.ctx.source_path),
+                    layer=Layer.GOLD.value,
+                )
+            lf, on = lf.rename(labels), list(labels.values())
         long = lf.unpivot(on=on, index=index, variable_name=u.variable, value_name=u.value)
         variable = pl.col(u.variable)
-        if u.variable_from == "label":
-            variable = variable.replace_strict(
-                {c: self.labels.get(c, c) for c in on}, return_dtype=pl.String
-            )
         if u.variable_pattern:
             variable = variable.str.extract(u.variable_pattern, 1)
         long = long.with_columns(variable.cast(_POLARS_TYPES.get(u.variable_type, pl.String)))
