@@ -79,3 +79,14 @@ def test_core_never_imports_prefect():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_deployments_choose_the_dask_runner_by_job_variable():
+    code = "from flows import jobforge_flow; print(type(jobforge_flow.task_runner).__name__)"
+    env = {**__import__("os").environ, "JOBFORGE_TASK_RUNNER": "dask"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "DaskTaskRunner"
+    env["JOBFORGE_TASK_RUNNER"] = "thread"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "ThreadPoolTaskRunner"
