@@ -26,6 +26,13 @@ from tasks.layers import LAYER_TASKS
 from tasks.run_logging import attach_run_logging
 
 
+def _spec_dirs(given: list[str] | None) -> list[Path]:
+    """$JOBFORGE_SPEC_DIRS (os.pathsep-separated) first, then the run's own: later ones win."""
+    from jobforge_core.settings import load_settings
+
+    return [*load_settings().spec_dirs, *(Path(d) for d in given or [])]
+
+
 def _run_name() -> str:
     sources = flow_run.parameters.get("sources") or flow_run.parameters.get("source")
     if not sources:
@@ -83,7 +90,7 @@ def run_sources(
         data_root=Path(data_root) if data_root else None,
         source_dir=Path(source_dir) if source_dir else None,
     )
-    specs = load_specs([Path(d) for d in spec_dirs or []])
+    specs = load_specs(_spec_dirs(spec_dirs))
     plans = plan_sources(specs, cfg, names, force=force)
     log = get_logger(flow_run=flow_run.get_name())
     log.info("run_planned", sources=len(plans), unchanged=sum(p.unchanged for p in plans.values()))
@@ -180,5 +187,5 @@ def catalog_flow(data_root: str | None = None, spec_dirs: list[str] | None = Non
     """Rebuild catalog JSONs, glossary, model schema and the DuckDB store from what is on disk."""
     attach_run_logging()
     cfg = PipelineConfig.from_settings(data_root=Path(data_root) if data_root else None)
-    specs = load_specs([Path(d) for d in spec_dirs or []])
+    specs = load_specs(_spec_dirs(spec_dirs))
     return rebuild_catalog_task(cfg, specs)

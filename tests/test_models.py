@@ -90,3 +90,10 @@ def test_deployments_choose_the_dask_runner_by_job_variable():
     env["JOBFORGE_TASK_RUNNER"] = "thread"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "ThreadPoolTaskRunner"
+
+
+def test_spec_dirs_from_the_environment_come_before_the_runs_own(tmp_path, monkeypatch):
+    from flows.pipeline import _spec_dirs
+
+    monkeypatch.setenv("JOBFORGE_SPEC_DIRS", f"{tmp_path / 'a'}:{tmp_path / 'b'}")
+    assert _spec_dirs([str(tmp_path / "c")]) == [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
