@@ -75,7 +75,6 @@ def stage_source(plan: SourcePlan, cfg: PipelineConfig) -> LayerTransitionLog:
 @task(
     name="promote_to_bronze",
     task_run_name="bronze-{plan.name}",
-    tags=["layer:bronze"],
     **_TASK_OPTIONS,
 )
 def promote_to_bronze(plan: SourcePlan, cfg: PipelineConfig) -> LayerTransitionLog:
@@ -85,7 +84,6 @@ def promote_to_bronze(plan: SourcePlan, cfg: PipelineConfig) -> LayerTransitionL
 @task(
     name="promote_to_silver",
     task_run_name="silver-{plan.name}",
-    tags=["layer:silver"],
     **_TASK_OPTIONS,
 )
 def promote_to_silver(plan: SourcePlan, cfg: PipelineConfig) -> LayerTransitionLog:
