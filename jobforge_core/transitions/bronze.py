@@ -24,17 +24,11 @@ from jobforge_core.transitions.context import BatchContext
 CAST_RULE = "cast_error"
 _TRUE = ["true", "t", "yes", "y", "1", "oui", "vrai"]
 _FALSE = ["false", "f", "no", "n", "0", "non", "faux"]
+_BAD = "__cast_failed"
 
 
-def _nulled(col: str, markers: list[str]) -> pl.Expr:
-    """Declared null markers (compared trimmed) become null; everything else stays as it is."""
-    raw = pl.col(col)
-    return pl.when(raw.str.strip_chars().is_in(markers)).then(None).otherwise(raw)
-
-
-def _typed(value: pl.Expr, kind: str, spec: SourceSpec) -> pl.Expr:
-    """Non-strict cast: a value that does not cast becomes null, which marks the row failed."""
-    text = value.str.strip_chars()
+def _typed(text: pl.Expr, kind: str, spec: SourceSpec) -> pl.Expr:
+    """Non-strict cast of trimmed text: a value that does not cast becomes null (= failed)."""
     if kind in ("int", "float"):
         if spec.thousands_separator:
             text = text.str.replace_all(spec.thousands_separator, "", literal=True)
@@ -54,36 +48,40 @@ def bronze_plan(
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """Two lazy outputs over one input: typed good rows, and failed rows with original values.
 
-    Each cast is computed once, into a helper column that both outputs read.
+    Each cast is computed once into a helper column; the rows are split on one boolean, and the
+    failure messages are built only on the failed rows (building them for every row and
+    filtering on them doubled the cost of bronze: bench/RESULTS.md).
     """
     headers = data_columns(staged.collect_schema().names())
     mapping = column_mapping(spec, headers, file)
     markers = [m.strip() for m in spec.null_markers]
-    computed, failures, outputs = [], [], []
+    computed, flags, messages, outputs = [], [], [], []
     for i, (header, name) in enumerate(mapping.items()):
         kind = spec.types.get(name, spec.default_type)
-        nulled = _nulled(header, markers)
+        raw = pl.col(header)
+        text = raw.str.strip_chars()
+        marker = text.is_in(markers)  # null only where raw is null
         if kind == "str":
-            outputs.append(nulled.alias(name))
+            outputs.append(pl.when(marker).then(None).otherwise(raw).alias(name))
             continue
-        value, failed = f"__value_{i}", f"__failed_{i}"
-        typed = _typed(nulled, kind, spec)
-        computed += [typed.alias(value), (nulled.is_not_null() & typed.is_null()).alias(failed)]
+        value = f"__value_{i}"
+        computed.append(_typed(pl.when(marker).then(None).otherwise(text), kind, spec).alias(value))
+        # Never null: raw null gives False before `marker` (null there) is looked at.
+        failed = raw.is_not_null() & ~marker & pl.col(value).is_null()
+        flags.append(failed)
         outputs.append(pl.col(value).alias(name))
         message = pl.concat_str(
             pl.lit(f"column {name!r} (header {header.strip()!r}): '"),
-            pl.col(header),
+            raw,
             pl.lit(f"' is not {kind}"),
         )
-        failures.append(pl.when(pl.col(failed)).then(message))
-    marked = staged.with_columns(computed).with_columns(
-        join_details(failures).alias(QUARANTINE_DETAIL)
-    )
-    good = marked.filter(pl.col(QUARANTINE_DETAIL).is_null()).select(
-        *outputs, *[pl.col(c) for c in PROVENANCE]
-    )
+        messages.append(pl.when(failed).then(message))
+    bad_row = pl.any_horizontal(flags) if flags else pl.lit(False)
+    marked = staged.with_columns(computed).with_columns(bad_row.alias(_BAD))
+    good = marked.filter(~pl.col(_BAD)).select(*outputs, *[pl.col(c) for c in PROVENANCE])
     bad = (
-        marked.filter(pl.col(QUARANTINE_DETAIL).is_not_null())
+        marked.filter(pl.col(_BAD))
+        .with_columns(join_details(messages).alias(QUARANTINE_DETAIL))
         .select(*headers, *PROVENANCE, QUARANTINE_DETAIL)
         .with_columns(pl.lit(CAST_RULE).alias(QUARANTINE_REASON))
     )

@@ -28,6 +28,8 @@ from jobforge_core.spec import SourceSpec
 from jobforge_core.transitions.common import finish_log, reconcile_one_to_one
 from jobforge_core.transitions.context import BatchContext
 
+_DROPPED = "__dropped"
+
 
 def _normalise(column: str, ops: list[str]) -> pl.Expr:
     expr = pl.col(column).cast(pl.String)
@@ -124,18 +126,25 @@ def _check_blocking(lf: pl.LazyFrame, rules: list[Rule], file: str) -> dict[str,
 
 
 def silver_plan(lf: pl.LazyFrame, rules: list[Rule]) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Good rows and quarantined rows; `lf` already carries the rules' helper columns."""
+    """Good rows and quarantined rows; `lf` already carries the rules' helper columns.
+
+    The rows are split on one boolean; reason and detail are built only on the dropped rows.
+    """
     dropping = [r for r in rules if r.action == "drop"]
+    helpers = [*helper_columns(rules), _DROPPED]
+    dropped = pl.any_horizontal([r.failing for r in dropping]) if dropping else pl.lit(False)
+    marked = lf.with_columns(dropped.fill_null(False).alias(_DROPPED))
+    good = marked.filter(~pl.col(_DROPPED)).drop(helpers, strict=False)
     reason = pl.coalesce([pl.when(r.failing).then(pl.lit(r.rule_id)) for r in dropping])
     detail = join_details([pl.when(r.failing).then(r.detail) for r in dropping])
-    marked = lf.with_columns(
-        (reason if dropping else pl.lit(None, pl.String)).alias(QUARANTINE_REASON),
-        detail.alias(QUARANTINE_DETAIL),
-    ).drop(helper_columns(rules), strict=False)
-    good = marked.filter(pl.col(QUARANTINE_REASON).is_null()).drop(
-        QUARANTINE_REASON, QUARANTINE_DETAIL
+    bad = (
+        marked.filter(pl.col(_DROPPED))
+        .with_columns(
+            (reason if dropping else pl.lit(None, pl.String)).alias(QUARANTINE_REASON),
+            detail.alias(QUARANTINE_DETAIL),
+        )
+        .drop(helpers, strict=False)
     )
-    bad = marked.filter(pl.col(QUARANTINE_REASON).is_not_null())
     return with_layer(good, Layer.SILVER), bad
 
 
