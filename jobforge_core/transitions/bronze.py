@@ -55,19 +55,19 @@ def bronze_plan(
     headers = data_columns(staged.collect_schema().names())
     mapping = column_mapping(spec, headers, file)
     markers = [m.strip() for m in spec.null_markers]
-    computed, flags, messages, outputs = [], [], [], []
+    texts, values, flags, messages, outputs = [], [], [], [], []
     for i, (header, name) in enumerate(mapping.items()):
         kind = spec.types.get(name, spec.default_type)
         raw = pl.col(header)
-        text = raw.str.strip_chars()
-        marker = text.is_in(markers)  # null only where raw is null
+        stripped = raw.str.strip_chars()
         if kind == "str":
-            outputs.append(pl.when(marker).then(None).otherwise(raw).alias(name))
+            outputs.append(pl.when(stripped.is_in(markers)).then(None).otherwise(raw).alias(name))
             continue
-        value = f"__value_{i}"
-        computed.append(_typed(pl.when(marker).then(None).otherwise(text), kind, spec).alias(value))
-        # Never null: raw null gives False before `marker` (null there) is looked at.
-        failed = raw.is_not_null() & ~marker & pl.col(value).is_null()
+        # Helper columns, so the trimmed text is computed once and read by cast and check.
+        text, value = f"__text_{i}", f"__value_{i}"
+        texts.append(pl.when(stripped.is_in(markers)).then(None).otherwise(stripped).alias(text))
+        values.append(_typed(pl.col(text), kind, spec).alias(value))
+        failed = pl.col(text).is_not_null() & pl.col(value).is_null()
         flags.append(failed)
         outputs.append(pl.col(value).alias(name))
         message = pl.concat_str(
@@ -77,7 +77,7 @@ def bronze_plan(
         )
         messages.append(pl.when(failed).then(message))
     bad_row = pl.any_horizontal(flags) if flags else pl.lit(False)
-    marked = staged.with_columns(computed).with_columns(bad_row.alias(_BAD))
+    marked = staged.with_columns(texts).with_columns(values).with_columns(bad_row.alias(_BAD))
     good = marked.filter(~pl.col(_BAD)).select(*outputs, *[pl.col(c) for c in PROVENANCE])
     bad = (
         marked.filter(pl.col(_BAD))
