@@ -36,6 +36,7 @@ from jobforge_core.transitions.grain import grain_is_guaranteed
 
 FK_RULE = "foreign_key"
 GRAIN_RULE = "duplicate_grain"
+_REJECTED = "__rejected"
 _POLARS_TYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean}
 
 
@@ -212,15 +213,27 @@ class GoldBuild:
             lf = mark_later_duplicates(lf.with_row_index("__row"), keys, "__dup_grain", "__row")
             rules.append((GRAIN_RULE, pl.col("__dup_grain"), detail))
         helpers = [c for c in lf.collect_schema().names() if c.startswith("__")]
+        if not rules:
+            return lf.drop(helpers), lf.head(0).drop(helpers).with_columns(
+                pl.lit(None, pl.String).alias(QUARANTINE_REASON),
+                pl.lit(None, pl.String).alias(QUARANTINE_DETAIL),
+            )
+        # One boolean splits the rows; reason and detail are built on the rejected rows only.
+        rejected = pl.any_horizontal([flag for _, flag, _ in rules]).fill_null(False)
+        marked = lf.with_columns(rejected.alias(_REJECTED))
+        good = marked.filter(~pl.col(_REJECTED)).drop(*helpers, _REJECTED)
         reason = pl.coalesce([pl.when(flag).then(pl.lit(rid)) for rid, flag, _ in rules])
-        marked = lf.with_columns(
-            (reason if rules else pl.lit(None, pl.String)).alias(QUARANTINE_REASON),
-            join_details([pl.when(flag).then(d) for _, flag, d in rules]).alias(QUARANTINE_DETAIL),
-        ).drop(helpers)
-        good = marked.filter(pl.col(QUARANTINE_REASON).is_null()).drop(
-            QUARANTINE_REASON, QUARANTINE_DETAIL
+        bad = (
+            marked.filter(pl.col(_REJECTED))
+            .with_columns(
+                reason.alias(QUARANTINE_REASON),
+                join_details([pl.when(flag).then(d) for _, flag, d in rules]).alias(
+                    QUARANTINE_DETAIL
+                ),
+            )
+            .drop(*helpers, _REJECTED)
         )
-        return good, marked.filter(pl.col(QUARANTINE_REASON).is_not_null())
+        return good, bad
 
 
 def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:

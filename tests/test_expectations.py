@@ -1,0 +1,29 @@
+"""Duplicate detection: exact on the real keys, lowest row kept, nulls never matched."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from jobforge_core.expectations import later_duplicates, mark_later_duplicates
+
+
+def test_later_duplicates_keeps_the_lowest_row_of_each_compound_key() -> None:
+    lf = pl.LazyFrame(
+        {
+            "code": ["A", "A", "A", "B", None, None, "A"],
+            "year": [1, 2, 1, 1, 1, 1, 1],
+            "_source_row": [30, 31, 10, 12, 13, 14, 15],
+        }
+    )
+    later = later_duplicates(lf, ["code", "year"])
+    # (A, 1) appears at rows 30, 10 and 15: 10 is kept, whatever the file order.
+    assert sorted(later.to_list()) == [15, 30]
+    marked = mark_later_duplicates(lf, ["code", "year"], "dup").collect()
+    assert marked["dup"].to_list() == [True, False, False, False, False, False, True]
+
+
+def test_single_key_duplicates_over_many_distinct_keys() -> None:
+    n = 200_000
+    codes = [f"{i:08d}" for i in range(n)] + ["00000007", "00012345"]
+    lf = pl.LazyFrame({"code": codes, "_source_row": range(1, n + 3)})
+    assert sorted(later_duplicates(lf, ["code"]).to_list()) == [n + 1, n + 2]
