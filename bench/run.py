@@ -1,7 +1,8 @@
 """The benchmark runner behind `python -m bench`.
 
 For each size and dataset: generate the source (streamed), run the plain-polars baseline and
-JobForge's flow (embedded Prefect server), each in a fresh child process, then delete the data.
+JobForge's flow (embedded Prefect server), each in a fresh child process, `--repeats` times
+interleaved (the median run is reported, every run's times are kept), then delete the data.
 Then the fixed overhead: a 10-row source and 20 small sources, through the flow against a
 running `prefect server` and against the embedded one, and through plain `run_source`.
 Raw figures go to <work>/results.json, the tables to bench/RESULTS.md.
@@ -14,6 +15,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,14 @@ def _sizes(text: str) -> list[int]:
     return [int(float(s)) for s in text.split(",") if s]
 
 
+def _repeats(text: str) -> int:
+    """At least one pair: zero would leave the entry without the runs the report reads."""
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("--repeats must be at least 1")
+    return n
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=_sizes, default=[1_000_000, 5_000_000, 10_000_000])
@@ -47,6 +57,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--overhead-repeats", type=int, default=3)
     p.add_argument("--skip-overhead", action="store_true")
     p.add_argument("--core", action="store_true", help="also time plain run_source per size")
+    p.add_argument(
+        "--repeats",
+        type=_repeats,
+        default=1,
+        help="run the baseline/JobForge pair N times per size, interleaved; the median run "
+        "is reported (default 1)",
+    )
     p.add_argument("--keep-data", action="store_true", help="keep generated files and outputs")
     p.add_argument("--memory-ceiling-gib", type=float, default=20.0)
     p.add_argument("--results", type=Path, default=RESULTS_MD)
@@ -147,9 +164,78 @@ def _own_dirs(dirs: dict[str, Path], name: str) -> dict[str, Path]:
     return {**dirs, "source_dir": dirs["source"] / name, "spec_dir": dirs["specs"] / name}
 
 
+def _run_label(label: str, who: str, repeat: int, repeats: int) -> str:
+    """One label per run; a single run keeps the old label so earlier logs and paths match."""
+    return f"{label}-{who}" if repeats == 1 else f"{label}-{who}-r{repeat}"
+
+
+def _jobforge_pipeline(run: dict[str, Any]) -> float | None:
+    """A failed run's transitions stop at the failure, so it has no pipeline time to compare."""
+    return run["lineage"]["pipeline_s"] if run["ok"] else None
+
+
+def _baseline_pipeline(run: dict[str, Any]) -> float | None:
+    return run.get("pipeline_s") if run["ok"] else None
+
+
+def _median_run(
+    runs: list[dict[str, Any]], pipeline: Callable[[dict[str, Any]], float | None]
+) -> dict[str, Any]:
+    """The run the report shows: a failed one if any (so the failure is reported), else the
+    run with the median pipeline time (the lower middle one for an even count), so a whole
+    run's figures stay together instead of mixing medians of different runs."""
+    timed = [(t, r) for r in runs if (t := pipeline(r)) is not None]
+    if len(timed) < len(runs):
+        return next(r for r in runs if pipeline(r) is None)
+    timed.sort(key=lambda pair: pair[0])
+    return timed[(len(timed) - 1) // 2][1]
+
+
+def _repeat_figures(
+    baselines: list[dict[str, Any]], jobforges: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Every run's pipeline time and peak RSS, and per back-to-back pair the JobForge /
+    baseline ratio: the pair shares the machine's load at that moment, so its ratio is less
+    noisy than either time alone."""
+    bl = [_baseline_pipeline(r) for r in baselines]
+    jf = [_jobforge_pipeline(r) for r in jobforges]
+    pairs = zip(bl, jf, strict=True)
+    return {
+        "repeats": {
+            "baseline": bl,
+            "jobforge": jf,
+            "baseline_peak_rss": [r["peak_rss"] for r in baselines],
+            "jobforge_peak_rss": [r["peak_rss"] for r in jobforges],
+        },
+        "paired_ratios": [j / b if j is not None and b else None for b, j in pairs],
+    }
+
+
+def _measure_pairs(
+    key: str, source: Path, label: str, dirs: dict[str, Path], args: argparse.Namespace
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Baseline then JobForge, N times, interleaved so slow spells of a shared machine hit
+    both sides alike; the source stays until the last pair (outputs go after each run)."""
+    env = child_env(dirs["prefect_home"])
+    baselines, jobforges = [], []
+    for n in range(args.repeats):
+        tag = "" if args.repeats == 1 else f" r{n}"
+        bl_label = _run_label(label, "baseline", n, args.repeats)
+        baselines.append(_measure_baseline(key, source, dirs, bl_label, args))
+        print(f"[bench] {label}{tag}: baseline {baselines[-1]['wall_s']:.1f} s", flush=True)
+        jf_label = _run_label(label, "jobforge", n, args.repeats)
+        names = [SOURCE_NAMES[key]]
+        jobforges.append(_measure_jobforge("flow", names, dirs, env, jf_label, args))
+        print(f"[bench] {label}{tag}: jobforge {jobforges[-1]['wall_s']:.1f} s", flush=True)
+    return baselines, jobforges
+
+
 def measure_size(
     key: str, rows: int, dirs: dict[str, Path], args: argparse.Namespace
 ) -> dict[str, Any]:
+    """Generate one source, measure the pairs (and `core` once), then delete the source.
+
+    With --repeats 1 the entry has the same keys as before repeats existed."""
     dirs = _own_dirs(dirs, key)
     started = time.perf_counter()
     source = generate(key, rows, dirs["source_dir"], dirs["spec_dir"])
@@ -161,13 +247,14 @@ def measure_size(
     }
     label = f"{key}-{rows}"
     print(f"[bench] {label}: {entry['source_bytes'] / 1e6:.0f} MB generated", flush=True)
-    entry["baseline"] = _measure_baseline(key, source, dirs, f"{label}-baseline", args)
-    print(f"[bench] {label}: baseline {entry['baseline']['wall_s']:.1f} s", flush=True)
-    env = child_env(dirs["prefect_home"])
-    names = [SOURCE_NAMES[key]]
-    entry["jobforge"] = _measure_jobforge("flow", names, dirs, env, f"{label}-jobforge", args)
-    print(f"[bench] {label}: jobforge {entry['jobforge']['wall_s']:.1f} s", flush=True)
+    baselines, jobforges = _measure_pairs(key, source, label, dirs, args)
+    entry["baseline"] = _median_run(baselines, _baseline_pipeline)
+    entry["jobforge"] = _median_run(jobforges, _jobforge_pipeline)
+    if args.repeats > 1:
+        entry.update(_repeat_figures(baselines, jobforges))
     if args.core:
+        env = child_env(dirs["prefect_home"])
+        names = [SOURCE_NAMES[key]]
         entry["core"] = _measure_jobforge("core", names, dirs, env, f"{label}-core", args)
     if not args.keep_data:
         source.unlink(missing_ok=True)
