@@ -20,16 +20,18 @@ STARTED = time.time()
 
 def _flow(args: argparse.Namespace) -> dict[str, Any]:
     from flows import jobforge_flow
+    from flows.adhoc import foreground_run
 
     imported = time.time()
-    state = jobforge_flow(
-        sources=args.sources,
-        data_root=str(args.data_root),
-        source_dir=str(args.source_dir),
-        spec_dirs=[str(args.spec_dir)],
-        force=True,
-        return_state=True,
-    )
+    with foreground_run():  # as `jobforge run` does
+        state = jobforge_flow(
+            sources=args.sources,
+            data_root=str(args.data_root),
+            source_dir=str(args.source_dir),
+            spec_dirs=[str(args.spec_dir)],
+            force=True,
+            return_state=True,
+        )
     done = time.time()
     return {
         "imported": imported,

@@ -49,6 +49,7 @@ def print_run_summary(result: dict[str, Any]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from flows.adhoc import foreground_run
     from flows.pipeline import jobforge_flow
     from flows.runners import make_task_runner
 
@@ -57,14 +58,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         flow = jobforge_flow.with_options(
             task_runner=make_task_runner(args.runner, args.dask_address)
         )
-    state = flow(
-        sources=args.source or None,
-        data_root=args.data_root,
-        source_dir=args.source_dir,
-        spec_dirs=args.specs or None,
-        force=args.force,
-        return_state=True,
-    )
+    with foreground_run():
+        state = flow(
+            sources=args.source or None,
+            data_root=args.data_root,
+            source_dir=args.source_dir,
+            spec_dirs=args.specs or None,
+            force=args.force,
+            return_state=True,
+        )
     result = state.result(raise_on_failure=False)
     if not isinstance(result, dict):
         print(f"jobforge run failed: {state.message}", file=sys.stderr)

@@ -228,6 +228,15 @@ def _find_kind(kind: str, spec_dirs: list[Path]) -> Path:
     raise SpecError(f"unknown source kind {kind!r}: no kinds/{kind}.yaml in {spec_dirs}")
 
 
+# libyaml when PyYAML has it: the pure-Python loader took 0.6 s of a small run's 1 s for the
+# bundled specs (bench/RESULTS.md, fixed overhead).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+
+
 def expand_kind(raw: dict[str, Any], spec_dirs: list[Path], origin: str) -> dict[str, Any]:
     """Fill a kind template with the spec's params, then let the spec's own fields win."""
     kind = raw.get("kind")
@@ -236,7 +245,7 @@ def expand_kind(raw: dict[str, Any], spec_dirs: list[Path], origin: str) -> dict
     params = {"name": raw.get("name", ""), **raw.get("params", {})}
     text = _find_kind(kind, spec_dirs).read_text(encoding="utf-8")
     try:
-        template = yaml.safe_load(Template(text).substitute(params)) or {}
+        template = _load_yaml(Template(text).substitute(params)) or {}
     except KeyError as exc:
         raise SpecError(f"{origin}: kind {kind!r} needs param {exc.args[0]!r}") from exc
     return _deep_merge(template, raw)
@@ -255,7 +264,7 @@ def parse_spec(raw: dict[str, Any], origin: str, spec_dirs: list[Path] | None = 
 
 def load_spec_file(path: Path, spec_dirs: list[Path] | None = None) -> SourceSpec:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -1,0 +1,30 @@
+"""Foreground runs (CLI, benchmark) send no flow-run heartbeats unless the user asks for them."""
+
+from __future__ import annotations
+
+import pytest
+from prefect.settings import get_current_settings
+
+from flows.adhoc import foreground_run
+
+
+def test_foreground_run_turns_heartbeats_off_and_restores_them(monkeypatch) -> None:
+    monkeypatch.delenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", raising=False)
+    monkeypatch.delenv("PREFECT_RUNNER_HEARTBEAT_FREQUENCY", raising=False)
+    before = get_current_settings()
+    assert before.flows.heartbeat_frequency is not None  # Prefect's default: 180 s
+    with foreground_run():
+        inside = get_current_settings()
+        assert inside.flows.heartbeat_frequency is None
+        assert inside.api.url == before.api.url  # everything else is the caller's
+    assert get_current_settings().flows.heartbeat_frequency == before.flows.heartbeat_frequency
+
+
+@pytest.mark.parametrize(
+    "variable", ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY"]
+)
+def test_a_frequency_the_user_set_is_kept(monkeypatch, variable: str) -> None:
+    monkeypatch.setenv(variable, "45")
+    before = get_current_settings().flows.heartbeat_frequency
+    with foreground_run():
+        assert get_current_settings().flows.heartbeat_frequency == before is not None
