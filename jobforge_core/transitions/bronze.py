@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobforge_core.atomic import commit, parquet_rows, sink_all
+from jobforge_core.atomic import commit, parquet_rows
 from jobforge_core.config import Layer
 from jobforge_core.expectations import join_details
 from jobforge_core.models import LayerTransitionLog, utc_now
@@ -18,7 +18,7 @@ from jobforge_core.provenance import (
 )
 from jobforge_core.quarantine import commit_row_quarantine
 from jobforge_core.spec import SourceSpec
-from jobforge_core.transitions.common import finish_log, reconcile_one_to_one
+from jobforge_core.transitions.common import finish_log, reconcile_one_to_one, sink_split
 from jobforge_core.transitions.context import BatchContext
 
 CAST_RULE = "cast_error"
@@ -95,8 +95,13 @@ def promote_to_bronze(ctx: BatchContext) -> LayerTransitionLog:
     target = cfg.table_path(Layer.BRONZE, ctx.table)
     quarantine = cfg.row_quarantine_file(Layer.BRONZE, ctx.table, ctx.batch_id)
     quarantine.parent.mkdir(parents=True, exist_ok=True)
-    good, bad = bronze_plan(pl.scan_parquet(source), ctx.spec, str(ctx.source_path))
-    temps = sink_all({target: good, quarantine: bad})
+    temps = sink_split(
+        pl.scan_parquet(source),
+        lambda lf: bronze_plan(lf, ctx.spec, str(ctx.source_path)),
+        source,
+        target,
+        quarantine,
+    )
     rows_in = parquet_rows(source)
     rows_out = parquet_rows(temps[target])
     rows_q = parquet_rows(temps[quarantine])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobforge_core.atomic import commit, discard, parquet_rows, sink_all
+from jobforge_core.atomic import commit, discard, parquet_rows
 from jobforge_core.config import Layer
 from jobforge_core.errors import ExpectationFailed
 from jobforge_core.expectations import (
@@ -25,7 +25,7 @@ from jobforge_core.provenance import (
 )
 from jobforge_core.quarantine import commit_row_quarantine, reason_counts
 from jobforge_core.spec import SourceSpec
-from jobforge_core.transitions.common import finish_log, reconcile_one_to_one
+from jobforge_core.transitions.common import finish_log, reconcile_one_to_one, sink_split
 from jobforge_core.transitions.context import BatchContext
 
 _DROPPED = "__dropped"
@@ -159,8 +159,8 @@ def promote_to_silver(ctx: BatchContext) -> LayerTransitionLog:
     rules = rules_for(ctx.spec)
     dropping = [r for r in rules if r.action == "drop"]
     counted = [r for r in rules if r.action != "drop"]
-    good, bad = silver_plan(prepared(cleaned(pl.scan_parquet(source), ctx.spec), dropping), rules)
-    temps = sink_all({target: good, quarantine: bad})
+    base = prepared(cleaned(pl.scan_parquet(source), ctx.spec), dropping)  # keys seen once
+    temps = sink_split(base, lambda lf: silver_plan(lf, rules), source, target, quarantine)
     try:  # warn/fail rules read the written rows: no second pass over bronze
         warned = _check_blocking(
             prepared(pl.scan_parquet(temps[target]), counted), counted, str(ctx.source_path)

@@ -1,0 +1,32 @@
+"""The rows a transition held back are found from the ids it wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from jobforge_core import rowsets
+from jobforge_core.rowsets import absent_rows
+
+
+def _ids(path: Path, ids: list[int]) -> Path:
+    pl.DataFrame({"_source_row": ids, "x": [str(i) for i in ids]}).write_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ([2, 3, 5, 9, 10], [1, 4, 6, 7, 8, 11]),  # gaps at the start, middle and end
+        ([10, 2, 5, 3, 9], [1, 4, 6, 7, 8, 11]),  # order of the written rows does not matter
+        ([], list(range(1, 12))),  # everything held back
+        (list(range(1, 12)), []),  # nothing held back
+    ],
+)
+def test_absent_rows(tmp_path: Path, monkeypatch, written: list[int], expected: list[int]) -> None:
+    monkeypatch.setattr(rowsets, "_CHUNK", 3)  # several slices of the source ids
+    source = _ids(tmp_path / "source.parquet", [7, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11])
+    out = _ids(tmp_path / "out.parquet", written)
+    assert sorted(absent_rows(source, out).to_list()) == expected
