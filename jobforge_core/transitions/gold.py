@@ -224,7 +224,9 @@ class GoldBuild:
             return None
         return {*mapping.values(), SOURCE_ROW}
 
-    def split_rejects(self, lf: pl.LazyFrame, out: GoldOutput) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    def split_rejects(
+        self, lf: pl.LazyFrame, out: GoldOutput
+    ) -> tuple[pl.LazyFrame, pl.LazyFrame | None]:
         """Orphans (foreign_key) and repeats of the grain (duplicate_grain) go to quarantine."""
         lf, rules = self._with_fk_flags(lf, out)
         if out.key_columns and not grain_is_guaranteed(self.ctx.spec, out):
@@ -238,11 +240,8 @@ class GoldBuild:
             lf = mark_later_duplicates(lf.with_row_index("__row"), keys, "__dup_grain", "__row")
             rules.append((GRAIN_RULE, pl.col("__dup_grain"), detail))
         helpers = [c for c in lf.collect_schema().names() if c.startswith("__")]
-        if not rules:
-            return lf.drop(helpers), lf.head(0).drop(helpers).with_columns(
-                pl.lit(None, pl.String).alias(QUARANTINE_REASON),
-                pl.lit(None, pl.String).alias(QUARANTINE_DETAIL),
-            )
+        if not rules:  # nothing to reject: one output, so polars streams without buffering
+            return lf.drop(helpers), None
         # One boolean splits the rows; reason and detail are built on the rejected rows only.
         rejected = pl.any_horizontal([flag for _, flag, _ in rules]).fill_null(False)
         marked = lf.with_columns(rejected.alias(_REJECTED))
@@ -275,11 +274,11 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
             qfile = cfg.row_quarantine_file(Layer.GOLD, out.table, ctx.batch_id)
             qfile.parent.mkdir(parents=True, exist_ok=True)
             good, bad = build.split_rejects(build.model(out), out)
-            temps = sink_all({target: good, qfile: bad})
+            temps = sink_all({target: good} if bad is None else {target: good, qfile: bad})
             all_temps.update(temps)
             build.produced[out.table] = temps[target]
             rows_by_table[out.table] = parquet_rows(temps[target])
-            n_bad = parquet_rows(temps[qfile])
+            n_bad = parquet_rows(temps[qfile]) if qfile in temps else 0
             quarantined += n_bad
             for rule, n in reason_counts(temps[qfile]).items() if n_bad else ():
                 rows_by_rule[rule] = rows_by_rule.get(rule, 0) + n
