@@ -48,8 +48,11 @@ def sink_all(plans: dict[Path, pl.LazyFrame]) -> dict[Path, Path]:
     """
     temps = {target: temp_path_for(target) for target in plans}
     sinks = [lf.sink_parquet(temps[t], lazy=True) for t, lf in plans.items()]
+    # Common-subplan elimination lets several outputs share one read; within a single plan it
+    # turned the slices of a chunked unpivot into slices of one cached, fully buffered scan.
+    flags = pl.QueryOptFlags(comm_subplan_elim=len(plans) > 1)
     try:
-        pl.collect_all(sinks)
+        pl.collect_all(sinks, optimizations=flags)
     except BaseException:
         discard(temps)
         raise

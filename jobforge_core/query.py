@@ -139,7 +139,8 @@ def row_lineage(
         ) from exc
     source = _source_of(cfg, meta)
     staged_path = cfg.table_path(Layer.STAGED, source)
-    keys = rows.select(SOURCE_ROW, BATCH_ID).unique()
+    # Gold stores the batch id as a one-value Enum; staged as text.
+    keys = rows.select(SOURCE_ROW, pl.col(BATCH_ID).cast(pl.String)).unique()
     staged = (
         pl.scan_parquet(staged_path)
         .join(keys.lazy(), on=[SOURCE_ROW, BATCH_ID], how="semi")

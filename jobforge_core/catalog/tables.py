@@ -28,6 +28,11 @@ TRANSFORM = {
 EXAMPLES = 3
 
 
+def _type_name(dtype: pl.DataType) -> str:
+    """The logical type: gold's per-batch constants are one-value Enums, text to every reader."""
+    return "String" if isinstance(dtype, (pl.Enum, pl.Categorical)) else str(dtype)
+
+
 def _examples(path: Path, columns: list[str]) -> dict[str, list[str]]:
     """A few distinct values from the first rows: enough to recognise a column, cheap to read."""
     head = pl.scan_parquet(path).head(1000).collect()
@@ -85,7 +90,7 @@ def table_metadata(
         columns.append(
             ColumnMetadata(
                 name=name,
-                data_type=str(dtype),
+                data_type=_type_name(dtype),
                 nullable=nulls[name] > 0,
                 description=PROVENANCE_DESCRIPTIONS.get(name) or descriptions.get(name, ""),
                 glossary_term_id=term,

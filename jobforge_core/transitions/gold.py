@@ -71,9 +71,16 @@ class GoldBuild:
         }
 
     def with_provenance(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        """Per-batch constants as one-value Enums: parquet stores them as a dictionary of one
+        entry, where a plain string is encoded row by row (110M long COPS rows: 10 s of 30).
+        DuckDB and BI tools read them as VARCHAR; polars readers cast them (`text_provenance`).
+        """
         data = [c for c in lf.collect_schema().names() if c not in PROVENANCE]
-        constants = [pl.lit(v).alias(k) for k, v in self.constants.items()]
-        constants.append(pl.lit(Layer.GOLD.value).alias(LAYER))
+        values = {**self.constants, LAYER: Layer.GOLD.value}
+        constants = [
+            pl.lit(v, pl.Enum([v])).alias(k) if isinstance(v, str) else pl.lit(v).alias(k)
+            for k, v in values.items()
+        ]
         return lf.with_columns(constants).select(*data, *PROVENANCE)
 
     def gold_table(self, table: str) -> pl.LazyFrame:
