@@ -34,15 +34,25 @@ def provenance_exprs(source_file: str, batch_id: str, ingested_at: datetime) -> 
         source_file=source_file, batch_id=batch_id, ingested_at=ingested_at, layer=Layer.STAGED
     )
     return [
-        pl.lit(meta.source_file).alias(SOURCE_FILE),
+        constant(meta.source_file).alias(SOURCE_FILE),
         pl.lit(meta.ingested_at).dt.cast_time_unit("us").alias(INGESTED_AT),
-        pl.lit(meta.batch_id).alias(BATCH_ID),
-        pl.lit(meta.layer.value).alias(LAYER),
+        constant(meta.batch_id).alias(BATCH_ID),
+        constant(meta.layer.value).alias(LAYER),
     ]
 
 
+def constant(value: str) -> pl.Expr:
+    """A per-batch text constant as a one-value Enum.
+
+    Parquet then holds one dictionary entry and polars copies codes, where a plain string is
+    encoded row by row: 0.7 s per 10M rows per layer, 10 s for 110M long gold rows. DuckDB and
+    BI tools read the column as VARCHAR; polars reads an Enum (cast it to join on it).
+    """
+    return pl.lit(value, pl.Enum([value]))
+
+
 def with_layer(lf: pl.LazyFrame, layer: Layer) -> pl.LazyFrame:
-    return lf.with_columns(pl.lit(layer.value).alias(LAYER))
+    return lf.with_columns(constant(layer.value).alias(LAYER))
 
 
 def data_columns(columns: list[str]) -> list[str]:

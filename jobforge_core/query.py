@@ -139,10 +139,11 @@ def row_lineage(
         ) from exc
     source = _source_of(cfg, meta)
     staged_path = cfg.table_path(Layer.STAGED, source)
-    # Gold stores the batch id as a one-value Enum; staged as text.
+    # Batch ids are stored as one-value Enums (provenance.constant): joined as text.
     keys = rows.select(SOURCE_ROW, pl.col(BATCH_ID).cast(pl.String)).unique()
     staged = (
         pl.scan_parquet(staged_path)
+        .with_columns(pl.col(BATCH_ID).cast(pl.String))
         .join(keys.lazy(), on=[SOURCE_ROW, BATCH_ID], how="semi")
         .sort(SOURCE_ROW)
         .collect()

@@ -74,15 +74,17 @@ def test_sliced_unpivot_gives_the_rows_of_one_unpivot(tmp_path: Path, monkeypatc
     assert whole_logs[-1].rows_by_rule == sliced_logs[-1].rows_by_rule
 
 
-def test_gold_batch_constants_are_text_to_duckdb(tmp_path: Path) -> None:
-    """Stored as one-value Enums (cheap to write per long row); DuckDB reads VARCHAR."""
+def test_batch_constants_are_text_to_duckdb_in_every_layer(tmp_path: Path) -> None:
+    """Stored as one-value Enums (cheap to write per row); DuckDB reads VARCHAR."""
     import duckdb
 
     whole, logs = _run(tmp_path, "whole")
-    path = tmp_path / "whole" / "gold" / "fact_quarters.parquet"
-    (row,) = duckdb.sql(
-        "SELECT typeof(_batch_id), typeof(_source_file), typeof(_layer), _batch_id, _layer "
-        f"FROM read_parquet('{path}') LIMIT 1"
-    ).fetchall()
-    assert row == ("VARCHAR", "VARCHAR", "VARCHAR", logs[-1].batch_id, "gold")
+    tables = {"staged": "quarters", "bronze": "quarters", "silver": "quarters"}
+    for lyr, table in {**tables, "gold": "fact_quarters"}.items():
+        path = tmp_path / "whole" / lyr / f"{table}.parquet"
+        (row,) = duckdb.sql(
+            "SELECT typeof(_batch_id), typeof(_source_file), typeof(_layer), _batch_id, _layer "
+            f"FROM read_parquet('{path}') LIMIT 1"
+        ).fetchall()
+        assert row == ("VARCHAR", "VARCHAR", "VARCHAR", logs[-1].batch_id, lyr)
     assert whole["_batch_id"].unique().to_list() == [logs[-1].batch_id]

@@ -26,6 +26,7 @@ from jobforge_core.provenance import (
     QUARANTINE_REASON,
     SOURCE_FILE,
     SOURCE_ROW,
+    constant,
     data_columns,
 )
 from jobforge_core.quarantine import commit_row_quarantine, reason_counts
@@ -71,14 +72,10 @@ class GoldBuild:
         }
 
     def with_provenance(self, lf: pl.LazyFrame) -> pl.LazyFrame:
-        """Per-batch constants as one-value Enums: parquet stores them as a dictionary of one
-        entry, where a plain string is encoded row by row (110M long COPS rows: 10 s of 30).
-        DuckDB and BI tools read them as VARCHAR; polars readers cast them (`text_provenance`).
-        """
         data = [c for c in lf.collect_schema().names() if c not in PROVENANCE]
         values = {**self.constants, LAYER: Layer.GOLD.value}
         constants = [
-            pl.lit(v, pl.Enum([v])).alias(k) if isinstance(v, str) else pl.lit(v).alias(k)
+            constant(v).alias(k) if isinstance(v, str) else pl.lit(v).alias(k)
             for k, v in values.items()
         ]
         return lf.with_columns(constants).select(*data, *PROVENANCE)
