@@ -16,21 +16,28 @@ def absent_rows(source: Path, written: Path) -> pl.Series:
     The quarantine output of a transition is then a second pass over just these rows, where
     building it in the same pass as the good rows made polars buffer both outputs (COPS-like
     10M rows: 2.2 GiB against 0.5 GiB) and recomputing the checks over every row cost 40% more.
-    Each written id is located in the sorted source ids (binary search, no hash table) and
-    struck out of a mask; an id the source does not have is a reconciliation error.
+    Both id lists are sorted, so one linear merge pairs every written id with its source id;
+    the unpaired ones are the held-back rows (binary search took 1.2 s at 10M rows, this 0.4 s).
+    A written id the source does not have, or one written twice, is a reconciliation error.
     """
     every, kept = _ids(source), _ids(written)
-    if kept.len() == 0:
-        return every
-    at = every.search_sorted(kept)
-    if at.max() >= every.len() or not (every.gather(at) == kept).all():
-        raise ReconciliationError(f"{written.name} holds {SOURCE_ROW} values {source.name} lacks")
-    keep = pl.repeat(True, every.len(), eager=True)
-    keep.scatter(at, False)
-    return every.filter(keep)
+    merged = (
+        every.to_frame(SOURCE_ROW)
+        .merge_sorted(kept.to_frame(SOURCE_ROW), key=SOURCE_ROW)
+        .to_series()
+    )
+    paired = (merged == merged.shift(1)).fill_null(False) | (merged == merged.shift(-1)).fill_null(
+        False
+    )
+    absent = merged.filter(~paired)
+    if absent.len() != every.len() - kept.len():
+        raise ReconciliationError(
+            f"{written.name} holds {SOURCE_ROW} values that {source.name} lacks, or repeats one"
+        )
+    return absent
 
 
 def _ids(path: Path) -> pl.Series:
     """Ascending ids: a streaming sink keeps the source order, so the sort is a check."""
     ids = pl.scan_parquet(path).select(SOURCE_ROW).collect().to_series()
-    return ids if ids.is_sorted() else ids.sort()
+    return ids.set_sorted() if ids.is_sorted() else ids.sort()

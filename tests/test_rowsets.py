@@ -12,7 +12,8 @@ from jobforge_core.rowsets import absent_rows
 
 
 def _ids(path: Path, ids: list[int]) -> Path:
-    pl.DataFrame({"_source_row": ids, "x": [str(i) for i in ids]}).write_parquet(path)
+    frame = pl.DataFrame({"_source_row": ids, "x": [str(i) for i in ids]})
+    frame.cast({"_source_row": pl.Int64, "x": pl.String}).write_parquet(path)
     return path
 
 
@@ -31,9 +32,11 @@ def test_absent_rows(tmp_path: Path, written: list[int], expected: list[int]) ->
     assert sorted(absent_rows(source, out).to_list()) == expected
 
 
-@pytest.mark.parametrize("stranger", [0, 6, 99])
-def test_a_written_id_the_source_lacks_is_an_error(tmp_path: Path, stranger: int) -> None:
+@pytest.mark.parametrize("written", [[2, 0], [2, 6], [2, 99], [2, 3, 3]])
+def test_a_written_id_the_source_lacks_or_repeats_is_an_error(
+    tmp_path: Path, written: list[int]
+) -> None:
     source = _ids(tmp_path / "source.parquet", [1, 2, 3, 5, 7])
-    out = _ids(tmp_path / "out.parquet", [2, stranger])
+    out = _ids(tmp_path / "out.parquet", written)
     with pytest.raises(ReconciliationError, match="_source_row"):
         absent_rows(source, out)
