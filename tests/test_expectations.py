@@ -27,3 +27,12 @@ def test_single_key_duplicates_over_many_distinct_keys() -> None:
     codes = [f"{i:08d}" for i in range(n)] + ["00000007", "00012345"]
     lf = pl.LazyFrame({"code": codes, "_source_row": range(1, n + 3)})
     assert sorted(later_duplicates(lf, ["code"]).to_list()) == [n + 1, n + 2]
+
+
+def test_hash_collisions_never_mark_a_row(monkeypatch) -> None:
+    from jobforge_core import expectations
+
+    monkeypatch.setattr(expectations, "_HASH_SPACE", 3)  # nearly every key collides
+    codes = [f"{i:05d}" for i in range(300)] + ["00007", "00123"]
+    lf = pl.LazyFrame({"code": codes, "_source_row": range(1, 303)})
+    assert sorted(later_duplicates(lf, ["code"]).to_list()) == [301, 302]
