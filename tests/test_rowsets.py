@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from jobforge_core import rowsets
 from jobforge_core.errors import ReconciliationError
 from jobforge_core.rowsets import absent_rows
 
@@ -26,16 +27,19 @@ def _ids(path: Path, ids: list[int]) -> Path:
         (list(range(1, 12)), []),  # nothing held back
     ],
 )
-def test_absent_rows(tmp_path: Path, written: list[int], expected: list[int]) -> None:
+def test_absent_rows(tmp_path: Path, monkeypatch, written: list[int], expected: list[int]) -> None:
+    monkeypatch.setattr(rowsets, "_CHUNK", 3)  # several slices of the source ids
     source = _ids(tmp_path / "source.parquet", [7, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11])
     out = _ids(tmp_path / "out.parquet", written)
     assert sorted(absent_rows(source, out).to_list()) == expected
 
 
-@pytest.mark.parametrize("written", [[2, 0], [2, 6], [2, 99], [2, 3, 3]])
+@pytest.mark.parametrize("chunk", [2, 1000])
+@pytest.mark.parametrize("written", [[2, 0], [2, 6], [2, 4], [2, 99], [2, 3, 3]])
 def test_a_written_id_the_source_lacks_or_repeats_is_an_error(
-    tmp_path: Path, written: list[int]
+    tmp_path: Path, monkeypatch, written: list[int], chunk: int
 ) -> None:
+    monkeypatch.setattr(rowsets, "_CHUNK", chunk)
     source = _ids(tmp_path / "source.parquet", [1, 2, 3, 5, 7])
     out = _ids(tmp_path / "out.parquet", written)
     with pytest.raises(ReconciliationError, match="_source_row"):
