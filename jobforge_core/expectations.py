@@ -58,14 +58,18 @@ def later_duplicates(lf: pl.LazyFrame, keys: list[str], order: str = SOURCE_ROW)
     """
     keyed = pl.struct(keys) if len(keys) > 1 else pl.col(keys[0])
     hashed = (keyed.hash(seed=0) % _HASH_SPACE).cast(pl.UInt32).alias(_HASH)
+    # Collected between the passes: as one plan, polars cached the shared scan (0.72 GiB
+    # against 0.44 GiB peak at 10M rows).
     repeated = (
         lf.select(hashed)
         .group_by(_HASH)
         .agg(pl.len().alias("n"))
         .filter(pl.col("n") > 1)
         .select(_HASH)
+        .collect()
+        .to_series()
     )
-    candidates = lf.select(*keys, order, hashed).join(repeated, on=_HASH, how="semi")
+    candidates = lf.select(*keys, order, hashed).filter(pl.col(_HASH).is_in(repeated.implode()))
     first = candidates.group_by(keys).agg(pl.col(order).min().alias(_FIRST))
     later = candidates.join(first, on=keys).filter(pl.col(order) != pl.col(_FIRST))
     return later.select(order).collect().to_series()
