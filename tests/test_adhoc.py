@@ -28,3 +28,21 @@ def test_a_frequency_the_user_set_is_kept(monkeypatch, variable: str) -> None:
     before = get_current_settings().flows.heartbeat_frequency
     with foreground_run():
         assert get_current_settings().flows.heartbeat_frequency == before is not None
+
+
+def test_polars_morsel_size_default_is_set_before_polars_loads() -> None:
+    """JobForge's default applies when it is imported first; a user's value wins."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys; import flows.cli; "
+        "print(os.environ['POLARS_IDEAL_MORSEL_SIZE'], 'polars' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "POLARS_IDEAL_MORSEL_SIZE"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["20000", "True"], out.stderr
+    env["POLARS_IDEAL_MORSEL_SIZE"] = "50000"
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["50000", "True"], out.stderr
