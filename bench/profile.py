@@ -14,6 +14,7 @@ import json
 import time
 from pathlib import Path
 
+import jobforge_core  # noqa: F401 - first, so polars starts with JobForge's settings, as in the CLI
 from bench.generate import generate
 from bench.machine import git_commit
 from bench.specs import SOURCE_NAMES
