@@ -6,7 +6,7 @@ import polars as pl
 
 from jobforge_core.atomic import commit, parquet_rows
 from jobforge_core.config import Layer
-from jobforge_core.expectations import join_details
+from jobforge_core.expectations import split_on_rules
 from jobforge_core.models import LayerTransitionLog, utc_now
 from jobforge_core.naming import column_mapping
 from jobforge_core.provenance import (
@@ -24,7 +24,6 @@ from jobforge_core.transitions.context import BatchContext
 CAST_RULE = "cast_error"
 _TRUE = ["true", "t", "yes", "y", "1", "oui", "vrai"]
 _FALSE = ["false", "f", "no", "n", "0", "non", "faux"]
-_BAD = "__cast_failed"
 
 
 def _typed(text: pl.Expr, kind: str, spec: SourceSpec) -> pl.Expr:
@@ -48,14 +47,12 @@ def bronze_plan(
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """Two lazy outputs over one input: typed good rows, and failed rows with original values.
 
-    Each cast is computed once into a helper column; the rows are split on one boolean, and the
-    failure messages are built only on the failed rows (building them for every row and
-    filtering on them doubled the cost of bronze: bench/RESULTS.md).
+    Each cast is computed once into a helper column that the output and the check both read.
     """
     headers = data_columns(staged.collect_schema().names())
     mapping = column_mapping(spec, headers, file)
     markers = [m.strip() for m in spec.null_markers]
-    texts, values, flags, messages, outputs = [], [], [], [], []
+    texts, values, rules, outputs = [], [], [], []
     for i, (header, name) in enumerate(mapping.items()):
         kind = spec.types.get(name, spec.default_type)
         raw = pl.col(header)
@@ -68,23 +65,17 @@ def bronze_plan(
         texts.append(pl.when(stripped.is_in(markers)).then(None).otherwise(stripped).alias(text))
         values.append(_typed(pl.col(text), kind, spec).alias(value))
         failed = pl.col(text).is_not_null() & pl.col(value).is_null()
-        flags.append(failed)
         outputs.append(pl.col(value).alias(name))
         message = pl.concat_str(
             pl.lit(f"column {name!r} (header {header.strip()!r}): '"),
             raw,
             pl.lit(f"' is not {kind}"),
         )
-        messages.append(pl.when(failed).then(message))
-    bad_row = pl.any_horizontal(flags) if flags else pl.lit(False)
-    marked = staged.with_columns(texts).with_columns(values).with_columns(bad_row.alias(_BAD))
-    good = marked.filter(~pl.col(_BAD)).select(*outputs, *[pl.col(c) for c in PROVENANCE])
-    bad = (
-        marked.filter(pl.col(_BAD))
-        .with_columns(join_details(messages).alias(QUARANTINE_DETAIL))
-        .select(*headers, *PROVENANCE, QUARANTINE_DETAIL)
-        .with_columns(pl.lit(CAST_RULE).alias(QUARANTINE_REASON))
-    )
+        rules.append((CAST_RULE, failed, message))
+    marked = staged.with_columns(texts).with_columns(values)
+    good, bad = split_on_rules(marked, rules, helpers=[])
+    good = good.select(*outputs, *PROVENANCE)
+    bad = bad.select(*headers, *PROVENANCE, QUARANTINE_DETAIL, QUARANTINE_REASON)
     return with_layer(good, Layer.BRONZE), bad
 
 

@@ -11,14 +11,12 @@ from jobforge_core.expectations import (
     Rule,
     expectation_rule,
     helper_columns,
-    join_details,
     key_rules,
     prepared,
+    split_on_rules,
 )
 from jobforge_core.models import LayerTransitionLog, utc_now
 from jobforge_core.provenance import (
-    QUARANTINE_DETAIL,
-    QUARANTINE_REASON,
     SOURCE_ROW,
     data_columns,
     with_layer,
@@ -27,8 +25,6 @@ from jobforge_core.quarantine import commit_row_quarantine, reason_counts
 from jobforge_core.spec import SourceSpec
 from jobforge_core.transitions.common import finish_log, reconcile_one_to_one, sink_split
 from jobforge_core.transitions.context import BatchContext
-
-_DROPPED = "__dropped"
 
 
 def _normalise(column: str, ops: list[str]) -> pl.Expr:
@@ -126,25 +122,9 @@ def _check_blocking(lf: pl.LazyFrame, rules: list[Rule], file: str) -> dict[str,
 
 
 def silver_plan(lf: pl.LazyFrame, rules: list[Rule]) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Good rows and quarantined rows; `lf` already carries the rules' helper columns.
-
-    The rows are split on one boolean; reason and detail are built only on the dropped rows.
-    """
-    dropping = [r for r in rules if r.action == "drop"]
-    helpers = [*helper_columns(rules), _DROPPED]
-    dropped = pl.any_horizontal([r.failing for r in dropping]) if dropping else pl.lit(False)
-    marked = lf.with_columns(dropped.fill_null(False).alias(_DROPPED))
-    good = marked.filter(~pl.col(_DROPPED)).drop(helpers, strict=False)
-    reason = pl.coalesce([pl.when(r.failing).then(pl.lit(r.rule_id)) for r in dropping])
-    detail = join_details([pl.when(r.failing).then(r.detail) for r in dropping])
-    bad = (
-        marked.filter(pl.col(_DROPPED))
-        .with_columns(
-            (reason if dropping else pl.lit(None, pl.String)).alias(QUARANTINE_REASON),
-            detail.alias(QUARANTINE_DETAIL),
-        )
-        .drop(helpers, strict=False)
-    )
+    """Good rows and quarantined rows; `lf` already carries the rules' helper columns."""
+    dropping = [(r.rule_id, r.failing, r.detail) for r in rules if r.action == "drop"]
+    good, bad = split_on_rules(lf, dropping, helper_columns(rules))
     return with_layer(good, Layer.SILVER), bad
 
 
