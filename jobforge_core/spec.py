@@ -45,7 +45,8 @@ class ReaderOptions(_Strict):
 class Expectation(_Strict):
     column: str
     rule: Literal["not_null", "unique", "regex", "range", "accepted_values"]
-    action: Literal["warn", "drop", "fail"] = "drop"
+    # off: switched off on purpose (a spec turning off a check of its kind); logged, not run.
+    action: Literal["warn", "drop", "fail", "off"] = "drop"
     pattern: str | None = None
     min: float | None = None
     max: float | None = None
@@ -209,11 +210,63 @@ class SourceSpec(_Strict):
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+# Lists of rules merge entry by entry, by the key that identifies a rule; any other list
+# (keys, null_markers, required_columns, lookups) is a plain value and the spec's replaces it.
+def _expectation_key(entry: dict[str, Any]) -> str:
+    return str(entry.get("id") or f"{entry.get('rule')}_{entry.get('column')}")
+
+
+_RULE_LISTS: dict[str, Any] = {
+    "expectations": _expectation_key,
+    "gold": lambda entry: str(entry.get("table")),
+    "foreign_keys": lambda entry: str(entry.get("column")),
+}
+REPLACE_FIELD = "replace"
+
+
+def _merge_rule_list(
+    key_of: Any, base: list[Any], override: list[Any], origin: str, field: str
+) -> list[Any]:
+    """Kind entries stay in place; a spec entry with the same key is merged into its entry
+    (spec fields win), a new key is appended. Removing one takes `action: off` (expectations)
+    or `replace: [<field>]`, so a check never vanishes because another was added."""
+    if not all(isinstance(e, dict) for e in [*base, *override]):
+        return override
+    merged = {key_of(e): e for e in base}
+    seen: set[str] = set()
+    for entry in override:
+        key = key_of(entry)
+        if key in seen:
+            raise SpecError(f"{origin}: {field} entry {key!r} is declared twice")
+        seen.add(key)
+        base_entry = merged.get(key, {})
+        merged[key] = _deep_merge(base_entry, entry, origin, allow_replace=True)
+    return list(merged.values())
+
+
+def _deep_merge(
+    base: dict[str, Any], override: dict[str, Any], origin: str, allow_replace: bool = False
+) -> dict[str, Any]:
+    """The kind's template (`base`) completed by the spec (`override`): maps merge key by key,
+    rule lists merge by rule key, other values are replaced; `replace: [field, ...]` in the
+    spec (top level, or an entry of a rule list such as a gold output) takes those fields
+    wholesale from the spec. Inside plain maps (`renames`) `replace` is an ordinary key."""
+    override = dict(override)
+    replace = (override.pop(REPLACE_FIELD, None) or []) if allow_replace else []
+    if not isinstance(replace, list) or not all(isinstance(f, str) for f in replace):
+        raise SpecError(f"{origin}: `replace` must be a list of field names")
+    unknown = [f for f in replace if f not in override]
+    if unknown:
+        raise SpecError(f"{origin}: `replace` names {unknown}, which the spec does not declare")
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+        current = merged.get(key)
+        if key in replace:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(current, dict):
+            merged[key] = _deep_merge(current, value, origin)
+        elif key in _RULE_LISTS and isinstance(value, list) and isinstance(current, list):
+            merged[key] = _merge_rule_list(_RULE_LISTS[key], current, value, origin, key)
         else:
             merged[key] = value
     return merged
@@ -241,6 +294,8 @@ def expand_kind(raw: dict[str, Any], spec_dirs: list[Path], origin: str) -> dict
     """Fill a kind template with the spec's params, then let the spec's own fields win."""
     kind = raw.get("kind")
     if not kind:
+        if REPLACE_FIELD in raw:
+            raise SpecError(f"{origin}: `replace` only applies to a spec with a `kind`")
         return raw
     params = {"name": raw.get("name", ""), **raw.get("params", {})}
     text = _find_kind(kind, spec_dirs).read_text(encoding="utf-8")
@@ -248,7 +303,7 @@ def expand_kind(raw: dict[str, Any], spec_dirs: list[Path], origin: str) -> dict
         template = _load_yaml(Template(text).substitute(params)) or {}
     except KeyError as exc:
         raise SpecError(f"{origin}: kind {kind!r} needs param {exc.args[0]!r}") from exc
-    return _deep_merge(template, raw)
+    return _deep_merge(template, raw, origin, allow_replace=True)
 
 
 def parse_spec(raw: dict[str, Any], origin: str, spec_dirs: list[Path] | None = None) -> SourceSpec:
@@ -273,17 +328,35 @@ def load_spec_file(path: Path, spec_dirs: list[Path] | None = None) -> SourceSpe
 
 
 def load_specs(extra_dirs: list[Path] | tuple[Path, ...] = ()) -> dict[str, SourceSpec]:
-    """Shipped specs first; a spec in an extra directory adds a source or overrides by name."""
-    dirs = [PACKAGE_SPECS, *extra_dirs]
+    """Shipped specs first, then each extra directory in order: a spec in a later directory adds
+    a source or overrides the one of the same name from an earlier directory. Two files of one
+    directory declaring the same name are an error naming both: which one wins would depend on
+    file names, not on anything the user declared."""
+    dirs = _distinct_dirs([PACKAGE_SPECS, *extra_dirs])
     specs: dict[str, SourceSpec] = {}
     for directory in dirs:
         if not directory.is_dir():
             raise SpecError(f"spec directory {directory} does not exist")
+        in_dir: dict[str, str] = {}
         for path in sorted(directory.glob("*.yaml")):
             spec = load_spec_file(path, list(dirs))
+            if spec.name in in_dir:
+                raise SpecError(
+                    f"source {spec.name!r} is declared by two files of {directory}: "
+                    f"{in_dir[spec.name]} and {path}; rename one, or move the override to a "
+                    "later --specs directory"
+                )
+            in_dir[spec.name] = str(path)
             specs[spec.name] = spec
     _check_gold_tables_unique(specs)
     return specs
+
+
+def _distinct_dirs(dirs: list[Path]) -> list[Path]:
+    """A directory given twice is read once (at its last position, where it would win)."""
+    last = {d.resolve(): d for d in dirs}
+    keys = list(dict.fromkeys(reversed([d.resolve() for d in dirs])))
+    return [last[k] for k in reversed(keys)]
 
 
 def _check_gold_tables_unique(specs: dict[str, SourceSpec]) -> None:

@@ -94,7 +94,9 @@ def _recode_counts(lf: pl.LazyFrame, spec: SourceSpec) -> dict[str, int]:
 
 
 def rules_for(spec: SourceSpec) -> list[Rule]:
-    return key_rules(spec.key_columns) + [expectation_rule(e) for e in spec.expectations]
+    """Key rules and expectations; one switched `off` is not run (the log still names it)."""
+    active = [expectation_rule(e) for e in spec.expectations if e.action != "off"]
+    return key_rules(spec.key_columns) + active
 
 
 def _check_blocking(lf: pl.LazyFrame, rules: list[Rule], file: str) -> dict[str, int]:
@@ -172,6 +174,7 @@ def promote_to_silver(ctx: BatchContext) -> LayerTransitionLog:
         quarantine=quarantine if rows_q else None,
         transforms=["trim", *[f"normalise:{c}" for c in ctx.spec.normalise]]
         + [f"recode:{c}" for c in ctx.spec.recode]
-        + [f"rule:{r.rule_id}:{r.action}" for r in rules],
+        + [f"rule:{r.rule_id}:{r.action}" for r in rules]
+        + [f"rule:{e.id}:off" for e in ctx.spec.expectations if e.action == "off"],
         warnings=[f"{k}: {v} row(s) failed (warn only)" for k, v in warned.items()],
     )
