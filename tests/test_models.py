@@ -53,23 +53,24 @@ def test_table_metadata_defaults():
     assert meta.classification == "internal" and meta.columns == []
 
 
-def test_config_paths_and_env_override(tmp_path: Path):
+def test_config_paths_and_env_override(tmp_path: Path, monkeypatch):
     cfg = PipelineConfig(data_root=tmp_path)
     assert cfg.layer_path(Layer.SILVER) == cfg.silver_path() == tmp_path / "silver"
     assert cfg.catalog_schemas_path() == tmp_path / "catalog" / "schemas"
     assert cfg.quarantine_path() == tmp_path / "quarantine"
-    code = (
-        "from jobforge_core.config import PipelineConfig;"
-        "print(PipelineConfig.from_settings().gold_path())"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"JOBFORGE_DATA_ROOT": str(tmp_path / "elsewhere"), "PATH": ""},
-    ).stdout.strip()
-    assert out == str(tmp_path / "elsewhere" / "gold")
+    for name in ("JOBFORGE_DATA_ROOT", "JOBFORGE_SOURCE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    default = PipelineConfig.from_settings()
+    assert default.gold_path() == Path("data") / "gold"
+    assert default.resolved_source_dir() == Path("data") / "source"
+    monkeypatch.setenv("JOBFORGE_DATA_ROOT", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("JOBFORGE_SOURCE_DIR", str(tmp_path / "files"))
+    from_env = PipelineConfig.from_settings()
+    assert from_env.gold_path() == tmp_path / "elsewhere" / "gold"
+    assert from_env.resolved_source_dir() == tmp_path / "files"
+    explicit = PipelineConfig.from_settings(data_root=tmp_path / "given", source_dir=None)
+    assert explicit.gold_path() == tmp_path / "given" / "gold"  # an explicit value wins
+    assert explicit.resolved_source_dir() == tmp_path / "files"  # None keeps the setting
 
 
 def test_core_never_imports_prefect():

@@ -152,22 +152,21 @@ def test_unreadable_file_is_quarantined_with_a_message_naming_it(
     assert not cfg.table_path(Layer.STAGED, "noc_structure").exists()
 
 
-def test_a_failed_later_layer_leaves_the_previous_gold_table_untouched(people):
+def test_a_file_quarantined_at_staged_leaves_the_previous_gold_table_untouched(people):
+    """Failures at silver and gold: tests/test_trust_invariants.py."""
     cfg, spec_dir = people
     run_plain(cfg, ["people"], [spec_dir])
     gold = cfg.table_path(Layer.GOLD, "fact_people")
     before = gold.read_bytes()
     (cfg.resolved_source_dir() / "people.csv").write_text(PEOPLE_CSV.replace("Level", "Lvl"))
-    spec = (
-        (spec_dir / "people.yaml")
-        .read_text()
-        .replace("min: 1, max: 5, action: drop", "min: 1, max: 5, action: fail")
-    )
+    spec = (spec_dir / "people.yaml").read_text()
     (spec_dir / "people.yaml").write_text(
         spec.replace("keys: [code]", "keys: [code]\nrequired_columns: [Code, Level]")
     )
     with pytest.raises(SourceFileError):
         run_plain(cfg, ["people"], [spec_dir])
+    (report,) = (cfg.quarantine_path() / "files").glob("*/error.json")
+    assert json.loads(report.read_text())["layer"] == "staged"
     assert gold.read_bytes() == before
     assert not list(gold.parent.glob(".*.tmp"))  # no temp file left behind
 

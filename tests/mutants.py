@@ -1,0 +1,277 @@
+"""Re-check that the suite still kills the mutants of tests/MUTATIONS.md (a developer command).
+
+Each mutant is a one-line change a careless edit could make to a promise of the product. For
+each, this script copies the repository (without .venv and generated data) to a temporary
+directory, applies the change there, runs the tests named for it against the copy, and expects
+them to FAIL. It also runs them once on the unchanged copy, where they must pass. The working
+tree is never touched.
+
+    .venv/bin/python tests/mutants.py               # every mutant (a few minutes)
+    .venv/bin/python tests/mutants.py reconcile     # mutants whose id contains 'reconcile'
+    .venv/bin/python tests/mutants.py --list
+
+A mutant whose line is no longer in its file is reported STALE (the code moved on): update its
+`old`/`new` here, not the test. Not run in CI: it is slow by nature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+IGNORED = shutil.ignore_patterns(
+    ".venv", ".git", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache", "bench"
+)
+GENERATED = ("staged", "bronze", "silver", "gold", "quarantine", "catalog")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    why: str
+
+
+def t(path: str, *names: str) -> tuple[str, ...]:
+    return tuple(f"tests/{path}::{n}" for n in names) if names else (f"tests/{path}",)
+
+
+MUTANTS: list[Mutant] = [
+    # --- reconciliation, skip, conservation: the rows of issue 17's table ---
+    Mutant(
+        "reconcile-one-to-one-lt",
+        "jobforge_core/transitions/common.py",
+        "if rows_in != rows_out + rows_quarantined:",
+        "if rows_in < rows_out + rows_quarantined:",
+        t(
+            "test_trust_invariants.py",
+            "test_a_one_to_one_layer_that_loses_a_row_fails_and_writes_nothing",
+            "test_reconciliation_is_an_equality_not_a_bound",
+        ),
+        "a layer that silently drops a row is logged success",
+    ),
+    Mutant(
+        "plan-skip-ignores-batch",
+        "jobforge_core/pipeline.py",
+        "and state.batch_id == batch",
+        "and True",
+        t(
+            "test_trust_invariants.py",
+            "test_an_edited_file_is_planned_as_changed",
+            "test_an_edited_spec_is_planned_as_changed",
+        ),
+        "an edited file (or spec) is planned unchanged and skipped",
+    ),
+    Mutant(
+        "plan-skip-ignores-upstream",
+        "jobforge_core/pipeline.py",
+        "all(plans[d].unchanged for d in gold_dependencies(spec, specs) if d in plans)",
+        "True",
+        t("test_trust_invariants.py", "test_a_changed_dimension_re_runs_its_dependents"),
+        "a fact is skipped although the dimension its foreign keys check changed",
+    ),
+    Mutant(
+        "gold-conserve-gt",
+        "jobforge_core/transitions/gold.py",
+        "    if produced != expected:",
+        "    if produced > expected:",
+        t(
+            "test_trust_invariants.py",
+            "test_a_gold_output_that_loses_a_row_fails_and_keeps_the_previous_gold",
+        ),
+        "a gold output that loses rows is committed",
+    ),
+    Mutant(
+        "gold-commits-on-failure",
+        "jobforge_core/transitions/gold.py",
+        "        discard(all_temps)\n        raise",
+        "        _commit_gold(all_temps, cfg)\n        raise",
+        t("test_trust_invariants.py", "test_a_failure_at_gold_keeps_every_previous_gold_table"),
+        "a gold failure commits the outputs built before it",
+    ),
+    Mutant(
+        "silver-commits-on-failed-expectation",
+        "jobforge_core/transitions/silver.py",
+        "    except BaseException:\n        discard(temps)\n        raise\n    rows_in, rows_out",
+        "    except BaseException:\n        commit({target: temps[target]})\n        raise\n"
+        "    rows_in, rows_out",
+        t(
+            "test_trust_invariants.py",
+            "test_a_failure_at_silver_keeps_the_previous_gold_byte_for_byte",
+        ),
+        "a `fail` expectation still replaces the silver table",
+    ),
+    # --- bronze and silver declarations (README "How a source moves") ---
+    Mutant(
+        "decl-bool-false-words",
+        "jobforge_core/transitions/bronze.py",
+        '"non", ',
+        "",
+        t("test_declared_rules.py", "test_bool_date_and_custom_null_markers_at_bronze"),
+        "a French 'non' is no longer read as false",
+    ),
+    Mutant(
+        "decl-date-format-ignored",
+        "jobforge_core/transitions/bronze.py",
+        "text.str.to_date(spec.date_format, strict=False)",
+        "text.str.to_date(None, strict=False)",
+        t("test_declared_rules.py", "test_bool_date_and_custom_null_markers_at_bronze"),
+        "the declared date_format is ignored",
+    ),
+    Mutant(
+        "decl-null-markers-default",
+        "jobforge_core/transitions/bronze.py",
+        "markers = [m.strip() for m in spec.null_markers]",
+        'markers = ["", "N/A", "N/D"]',
+        t("test_declared_rules.py", "test_bool_date_and_custom_null_markers_at_bronze"),
+        "custom null_markers are ignored (the defaults always apply)",
+    ),
+    Mutant(
+        "decl-no-trim",
+        "jobforge_core/transitions/silver.py",
+        "stripped = [pl.col(c).str.strip_chars() for c in text_cols]",
+        "stripped = [pl.col(c) for c in text_cols]",
+        t(
+            "test_declared_rules.py",
+            "test_silver_trims_pads_upper_cases_and_quarantines_by_declared_rule",
+        ),
+        "silver no longer trims text",
+    ),
+    Mutant(
+        "decl-pad-right",
+        "jobforge_core/transitions/silver.py",
+        'expr = expr.str.pad_start(int(op.split(":")[1]), "0")',
+        'expr = expr.str.pad_end(int(op.split(":")[1]), "0")',
+        t(
+            "test_declared_rules.py",
+            "test_silver_trims_pads_upper_cases_and_quarantines_by_declared_rule",
+        ),
+        "pad_left pads on the wrong side",
+    ),
+    Mutant(
+        "decl-null-key-kept",
+        "jobforge_core/expectations.py",
+        "null_key = pl.any_horizontal([pl.col(k).is_null() for k in keys])",
+        "null_key = pl.lit(False)",
+        t(
+            "test_declared_rules.py",
+            "test_silver_trims_pads_upper_cases_and_quarantines_by_declared_rule",
+        ),
+        "a row with a null key reaches silver",
+    ),
+    Mutant(
+        "decl-unique-ignored",
+        "jobforge_core/expectations.py",
+        '    if exp.rule == "unique":\n',
+        '    if exp.rule == "unique" and False:\n',
+        t(
+            "test_declared_rules.py",
+            "test_silver_trims_pads_upper_cases_and_quarantines_by_declared_rule",
+        ),
+        "the unique expectation checks nothing",
+    ),
+    Mutant(
+        "decl-accepted-values-inverted",
+        "jobforge_core/expectations.py",
+        "failing = present & ~col.cast(pl.String).is_in(exp.values or [])",
+        "failing = present & col.cast(pl.String).is_in(exp.values or [])",
+        t(
+            "test_declared_rules.py",
+            "test_silver_trims_pads_upper_cases_and_quarantines_by_declared_rule",
+        ),
+        "accepted_values quarantines the accepted values",
+    ),
+    Mutant(
+        "decl-warn-drops",
+        "jobforge_core/transitions/silver.py",
+        'dropping = [(r.rule_id, r.failing, r.detail) for r in rules if r.action == "drop"]',
+        'dropping = [(r.rule_id, r.failing, r.detail) for r in rules if r.action != "fail"]',
+        t("test_declared_rules.py"),
+        "a `warn` expectation quarantines the row",
+    ),
+    Mutant(
+        "decl-warn-silent",
+        "jobforge_core/transitions/silver.py",
+        'counted = [r for r in rules if r.action in ("warn", "fail")]',
+        'counted = [r for r in rules if r.action == "fail"]',
+        t("test_declared_rules.py"),
+        "a `warn` expectation is not counted in the log",
+    ),
+]
+
+
+def copy_repo(target: Path) -> Path:
+    shutil.copytree(REPO, target, ignore=IGNORED)
+    data = target / "data"
+    for name in GENERATED:
+        shutil.rmtree(data / name, ignore_errors=True)
+    for leftover in data.glob("*.duckdb"):
+        leftover.unlink()
+    return target
+
+
+def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[bool, str]:
+    """True when the tests pass in `copy`, whose packages shadow the installed ones."""
+    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("CI", None)
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    try:
+        done = subprocess.run(
+            cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return False, "timeout"
+    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-3:])
+    return done.returncode == 0, tail
+
+
+def check(mutant: Mutant, base: Path, timeout: float) -> str:
+    with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.id}-", dir=base) as tmp:
+        copy = copy_repo(Path(tmp) / "repo")
+        path = copy / mutant.file
+        text = path.read_text(encoding="utf-8")
+        if text.count(mutant.old) != 1:
+            return f"STALE    ({text.count(mutant.old)} matches of the original line)"
+        passed, tail = run_tests(copy, mutant.tests, timeout)
+        if not passed:
+            return f"BROKEN   tests fail on the real code:\n{tail}"
+        path.write_text(text.replace(mutant.old, mutant.new), encoding="utf-8")
+        passed, tail = run_tests(copy, mutant.tests, timeout)
+        return "SURVIVED" if passed else "killed"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("only", nargs="*", help="substrings of mutant ids to run")
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTANTS if not args.only or any(s in m.id for s in args.only)]
+    if args.list:
+        for m in chosen:
+            print(f"{m.id:32} {m.file}: {m.why}\n{'':32} killed by {', '.join(m.tests)}")
+        return 0
+    bad = 0
+    base = Path(tempfile.gettempdir())
+    for m in chosen:
+        started = time.monotonic()
+        verdict = check(m, base, args.timeout)
+        bad += verdict != "killed"
+        print(f"{m.id:32} {verdict}  ({time.monotonic() - started:.0f} s)", flush=True)
+    print(f"\n{len(chosen) - bad}/{len(chosen)} mutants killed")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
