@@ -25,8 +25,10 @@ class DataError(JobForgeError):
         row: int | None = None,
         column: str | None = None,
         rule: str | None = None,
+        rows: int | None = None,
     ) -> None:
         self.file, self.layer, self.row, self.column, self.rule = file, layer, row, column, rule
+        self.rows = rows  # rows that broke `rule`, when counted
         where = [f"file {file}" if file else None, f"row {row}" if row is not None else None]
         where.append(f"column {column!r}" if column else None)
         prefix = ", ".join(w for w in where if w)

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from jobforge_core.atomic import write_json
 from jobforge_core.config import PipelineConfig
 from jobforge_core.spec import SourceSpec
 
-RELATIONSHIP_FIELDS = ("table", "column", "referenced_table", "referenced_column", "cardinality")
+
+class Relationship(BaseModel):
+    """A foreign key of the gold model: one row of `catalog.relationships`."""
+
+    table: str
+    column: str
+    referenced_table: str
+    referenced_column: str
+    cardinality: str
+
+
+RELATIONSHIP_FIELDS = tuple(Relationship.model_fields)
 
 
 def relationships(specs: dict[str, SourceSpec]) -> list[dict[str, str]]:

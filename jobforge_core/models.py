@@ -45,6 +45,27 @@ class TransitionStatus(StrEnum):
     FAILED = "failed"
 
 
+class RunOrigin(BaseModel):
+    """Who ran a transition, as the orchestrator knows it. The caller passes it in (tasks/ read
+    it from Prefect's runtime), so the core stays orchestrator-free and the log is complete
+    when it is written, not patched afterwards."""
+
+    flow_run_id: str | None = None
+    task_run_id: str | None = None
+    flow_run_url: str | None = None  # UI page of the flow run, when the API URL is known
+
+
+class RuleCheck(BaseModel):
+    """One rule applied by a transition to one table, and the rows it affected (0 included):
+    the row of `catalog.quality`, kept across runs in the transition logs."""
+
+    table_name: str
+    rule: str
+    # cast (bronze), drop (to quarantine), warn, fail, fk (foreign key), recode, reshape
+    action: str
+    rows: int = Field(ge=0)
+
+
 class LayerTransitionLog(BaseModel):
     """One arrow of the medallion: what went in, what came out, what was quarantined."""
 
@@ -69,7 +90,10 @@ class LayerTransitionLog(BaseModel):
     completed_at: datetime | None = None
     status: TransitionStatus = TransitionStatus.SUCCESS
     errors: list[str] = Field(default_factory=list)
+    rule_checks: list[RuleCheck] = Field(default_factory=list)
     flow_run_id: str | None = None
+    task_run_id: str | None = None
+    flow_run_url: str | None = None
 
 
 class ColumnMetadata(BaseModel):

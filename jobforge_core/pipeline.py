@@ -13,7 +13,13 @@ from pathlib import Path
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.errors import DataError, SpecError
 from jobforge_core.lineage import write_log
-from jobforge_core.models import LayerTransitionLog, TransitionStatus, utc_now
+from jobforge_core.models import (
+    LayerTransitionLog,
+    RuleCheck,
+    RunOrigin,
+    TransitionStatus,
+    utc_now,
+)
 from jobforge_core.provenance import batch_id_for, content_hash
 from jobforge_core.quarantine import quarantine_file
 from jobforge_core.spec import SourceSpec, gold_dependencies, gold_order
@@ -104,7 +110,11 @@ def plan_sources(
 
 
 def quarantine_failed_source(
-    plan: SourcePlan, cfg: PipelineConfig, layer: Layer, exc: DataError
+    plan: SourcePlan,
+    cfg: PipelineConfig,
+    layer: Layer,
+    exc: DataError,
+    origin: RunOrigin | None = None,
 ) -> LayerTransitionLog:
     """File-level quarantine plus a failed transition log, so the audit trail shows the stop."""
     report = {**exc.report(), "layer": exc.layer or layer.value}
@@ -129,6 +139,12 @@ def quarantine_failed_source(
         completed_at=utc_now(),
         status=TransitionStatus.FAILED,
         errors=[str(exc)],
+        rule_checks=[
+            RuleCheck(table_name=plan.name, rule=exc.rule, action="fail", rows=exc.rows or 0)
+        ]
+        if exc.rule
+        else [],
+        **(origin.model_dump() if origin else {}),
     )
     write_log(cfg, log)
     return log
@@ -148,13 +164,20 @@ def record_success(plan: SourcePlan, cfg: PipelineConfig) -> None:
     )
 
 
-def run_transition(plan: SourcePlan, cfg: PipelineConfig, layer: Layer) -> LayerTransitionLog:
-    """Run one layer for one source, persist its log; a data error quarantines the file."""
+def run_transition(
+    plan: SourcePlan, cfg: PipelineConfig, layer: Layer, origin: RunOrigin | None = None
+) -> LayerTransitionLog:
+    """Run one layer for one source, persist its log; a data error quarantines the file.
+
+    `origin` (flow and task run ids, UI URL) goes into the log before it is written.
+    """
     try:
         log = TRANSITIONS[layer](plan.context(cfg))
     except DataError as exc:
-        quarantine_failed_source(plan, cfg, layer, exc)
+        quarantine_failed_source(plan, cfg, layer, exc, origin)
         raise
+    if origin is not None:
+        log = log.model_copy(update=origin.model_dump())
     write_log(cfg, log)
     if layer is Layer.GOLD:
         record_success(plan, cfg)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
-from prefect.runtime import flow_run
+from prefect.runtime import flow_run, task_run
+from prefect.settings import get_current_settings
 
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.errors import DataError
 from jobforge_core.logs import get_logger
-from jobforge_core.models import LayerTransitionLog
+from jobforge_core.models import LayerTransitionLog, RunOrigin
 from jobforge_core.pipeline import SourcePlan, run_transition
 from tasks.artifacts import publish_transition
 from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_transient_only
@@ -24,12 +25,11 @@ def _run(plan: SourcePlan, cfg: PipelineConfig, layer: Layer) -> LayerTransition
     log = get_logger(source=plan.name, layer=layer.value, batch_id=plan.batch_id)
     log.info("transition_started", source_file=str(plan.source_path))
     try:
-        result = run_transition(plan, cfg, layer)
+        result = run_transition(plan, cfg, layer, origin=run_origin())
     except DataError as exc:
         log.error("source_quarantined", error=str(exc), row=exc.row, column=exc.column)
         _emit_quarantine(plan, layer, exc)
         raise
-    result.flow_run_id = flow_run.get_id()
     log.info(
         "transition_completed",
         status=result.status.value,
@@ -40,6 +40,18 @@ def _run(plan: SourcePlan, cfg: PipelineConfig, layer: Layer) -> LayerTransition
     )
     publish_transition(result)
     return result
+
+
+def run_origin() -> RunOrigin:
+    """The flow and task run of the current task, and the flow run's UI page when Prefect
+    knows its API URL; passed to the core so the persisted log carries them."""
+    flow_run_id = flow_run.get_id()
+    ui = get_current_settings().ui_url
+    return RunOrigin(
+        flow_run_id=flow_run_id,
+        task_run_id=task_run.get_id(),
+        flow_run_url=f"{ui}/runs/flow-run/{flow_run_id}" if ui and flow_run_id else None,
+    )
 
 
 def _emit_quarantine(plan: SourcePlan, layer: Layer, exc: DataError) -> None:

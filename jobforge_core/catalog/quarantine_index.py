@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import polars as pl
+from pydantic import BaseModel
 
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.quarantine import reason_counts
 
-SCHEMA = {
-    "layer": pl.String,
-    "table_name": pl.String,
-    "batch_id": pl.String,
-    "reason": pl.String,
-    "rows": pl.Int64,
-    "file_path": pl.String,
-}
+
+class QuarantineCount(BaseModel):
+    """Rows of one row-quarantine file with one reason: one row of `catalog.quarantine`."""
+
+    layer: str
+    table_name: str
+    batch_id: str
+    reason: str
+    rows: int
+    file_path: str
 
 
 def quarantine_files(cfg: PipelineConfig) -> list[tuple[Layer, str, str, str]]:
@@ -28,17 +30,16 @@ def quarantine_files(cfg: PipelineConfig) -> list[tuple[Layer, str, str, str]]:
     return found
 
 
-def quarantine_frame(cfg: PipelineConfig) -> pl.DataFrame:
-    rows = [
-        {
-            "layer": layer.value,
-            "table_name": table,
-            "batch_id": batch,
-            "reason": reason,
-            "rows": n,
-            "file_path": rel,
-        }
+def quarantine_counts(cfg: PipelineConfig) -> list[QuarantineCount]:
+    return [
+        QuarantineCount(
+            layer=layer.value,
+            table_name=table,
+            batch_id=batch,
+            reason=reason,
+            rows=n,
+            file_path=rel,
+        )
         for layer, table, batch, rel in quarantine_files(cfg)
         for reason, n in reason_counts(cfg.data_root / rel).items()
     ]
-    return pl.DataFrame(rows, schema=SCHEMA)

@@ -7,19 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobforge_core.atomic import write_json
-from jobforge_core.catalog.glossary import (
-    GUIDE_SOURCE,
-    GlossaryTerm,
-    column_terms,
-    descriptor_terms,
-)
+from jobforge_core.catalog.glossary import GUIDE_SOURCE, column_terms, descriptor_terms
 from jobforge_core.catalog.names import catalog_name, metadata_path
-from jobforge_core.catalog.quarantine_index import quarantine_frame
-from jobforge_core.catalog.store import build_store, frame
+from jobforge_core.catalog.quarantine_index import quarantine_counts
+from jobforge_core.catalog.store import CatalogRows, build_store
 from jobforge_core.catalog.tables import table_metadata
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.lineage import read_logs
-from jobforge_core.model_schema import RELATIONSHIP_FIELDS, relationships, write_model_schema
+from jobforge_core.model_schema import Relationship, relationships, write_model_schema
 from jobforge_core.models import TableMetadata
 from jobforge_core.spec import GoldOutput, SourceSpec
 
@@ -85,13 +80,14 @@ def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> Catalo
             report.tables.append(meta)
             report.files[name] = str(path)
     report.schema_file = write_model_schema(cfg, specs)
-    frames = {
-        "glossary": frame([t.model_dump() for t in terms], list(GlossaryTerm.model_fields)),
-        "relationships": frame(relationships(specs), list(RELATIONSHIP_FIELDS)),
-        "quarantine": quarantine_frame(cfg),
-    }
-    logs = sorted(read_logs(cfg), key=lambda log: log.started_at)
-    report.store_file = str(build_store(cfg, report.tables, frames, logs))
+    catalog = CatalogRows(
+        tables=report.tables,
+        logs=sorted(read_logs(cfg), key=lambda log: log.started_at),
+        quarantine=quarantine_counts(cfg),
+        glossary=terms,
+        relationships=[Relationship(**r) for r in relationships(specs)],
+    )
+    report.store_file = str(build_store(cfg, catalog))
     return report
 
 

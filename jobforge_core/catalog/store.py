@@ -7,56 +7,69 @@ the data root or sets `file_search_path` to it.
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import polars as pl
 
 from jobforge_core.atomic import atomic_target
+from jobforge_core.catalog.glossary import GlossaryTerm
 from jobforge_core.catalog.names import is_identifier
+from jobforge_core.catalog.quality import QualityRecord, quality_records
+from jobforge_core.catalog.quarantine_index import QuarantineCount
+from jobforge_core.catalog.sql_schema import SqlColumn, create_and_fill, model_columns
 from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.model_schema import Relationship
 from jobforge_core.models import ColumnMetadata, LayerTransitionLog, TableMetadata
 
 CATALOG_SCHEMA = "catalog"
 LAYER_SCHEMAS = (Layer.STAGED, Layer.BRONZE, Layer.SILVER)
 
+# Every catalog table and the model its columns come from (invariant 16).
+CATALOG_COLUMNS: dict[str, list[SqlColumn]] = {
+    "tables": model_columns(TableMetadata, exclude={"columns"}),
+    "columns": model_columns(
+        ColumnMetadata, leading={"table_name": str, "layer": str, "position": int}
+    ),
+    "transitions": model_columns(LayerTransitionLog),
+    "quality": model_columns(QualityRecord),
+    "quarantine": model_columns(QuarantineCount),
+    "glossary": model_columns(GlossaryTerm),
+    "relationships": model_columns(Relationship),
+}
 
-def frame(rows: list[dict[str, Any]], fields: list[str]) -> pl.DataFrame:
-    """Rows as a frame; with no rows, the named columns as text, so the table still exists."""
-    if rows:
-        return pl.DataFrame(rows, infer_schema_length=None)
-    return pl.DataFrame(schema=dict.fromkeys(fields, pl.String))
 
+@dataclass
+class CatalogRows:
+    """What the store's catalog tables hold; each list may be empty, the tables still exist."""
 
-def _tables_frame(metas: list[TableMetadata]) -> pl.DataFrame:
-    rows = [m.model_dump(mode="json", exclude={"columns"}) for m in metas]
-    return frame(rows, [f for f in TableMetadata.model_fields if f != "columns"])
+    tables: list[TableMetadata] = field(default_factory=list)
+    logs: list[LayerTransitionLog] = field(default_factory=list)
+    quarantine: list[QuarantineCount] = field(default_factory=list)
+    glossary: list[GlossaryTerm] = field(default_factory=list)
+    relationships: list[Relationship] = field(default_factory=list)
 
-
-def _columns_frame(metas: list[TableMetadata]) -> pl.DataFrame:
-    rows = [
-        {
-            "table_name": m.table_name,
-            "layer": m.layer.value,
-            "position": i + 1,
-            **c.model_dump(mode="json"),
+    def rows(self) -> dict[str, list[dict[str, Any]]]:
+        columns = [
+            {
+                "table_name": m.table_name,
+                "layer": m.layer.value,
+                "position": i + 1,
+                **c.model_dump(),
+            }
+            for m in self.tables
+            for i, c in enumerate(m.columns)
+        ]
+        return {
+            "tables": [m.model_dump(exclude={"columns"}) for m in self.tables],
+            "columns": columns,
+            "transitions": [log.model_dump() for log in self.logs],
+            "quality": [q.model_dump() for q in quality_records(self.logs)],
+            "quarantine": [q.model_dump() for q in self.quarantine],
+            "glossary": [t.model_dump() for t in self.glossary],
+            "relationships": [r.model_dump() for r in self.relationships],
         }
-        for m in metas
-        for i, c in enumerate(m.columns)
-    ]
-    return frame(rows, ["table_name", "layer", "position", *ColumnMetadata.model_fields])
-
-
-def _transitions_frame(logs: list[LayerTransitionLog]) -> pl.DataFrame:
-    rows = []
-    for log in logs:
-        row = log.model_dump(mode="json")
-        row["rows_by_rule"] = json.dumps(row["rows_by_rule"])
-        row["rows_by_table"] = json.dumps(row["rows_by_table"])
-        rows.append(row)
-    return frame(rows, list(LayerTransitionLog.model_fields))
 
 
 def view_sql(schema: str | None, name: str, path: str) -> str:
@@ -68,20 +81,10 @@ def view_sql(schema: str | None, name: str, path: str) -> str:
     return f"CREATE OR REPLACE VIEW {qualified} AS SELECT * FROM read_parquet('{literal}')"
 
 
-def build_store(
-    cfg: PipelineConfig,
-    metas: list[TableMetadata],
-    frames: dict[str, pl.DataFrame],
-    logs: list[LayerTransitionLog],
-) -> Path:
+def build_store(cfg: PipelineConfig, catalog: CatalogRows) -> Path:
     """Write the whole store to a temp file, then move it into place (atomic rebuild)."""
     target = cfg.store_path()
-    tables: dict[str, pl.DataFrame] = {
-        "tables": _tables_frame(metas),
-        "columns": _columns_frame(metas),
-        "transitions": _transitions_frame(logs),
-        **frames,
-    }
+    metas = catalog.tables
     with atomic_target(target) as tmp:
         # Views bind at creation: relative paths resolve against the data root here.
         con = duckdb.connect(str(tmp), config={"file_search_path": str(cfg.data_root.resolve())})
@@ -89,10 +92,8 @@ def build_store(
             con.execute(f"CREATE SCHEMA {CATALOG_SCHEMA}")
             for layer in LAYER_SCHEMAS:
                 con.execute(f"CREATE SCHEMA {layer.value}")
-            for name, frame in tables.items():
-                con.register("incoming", frame.to_arrow())
-                con.execute(f"CREATE TABLE {CATALOG_SCHEMA}.{name} AS SELECT * FROM incoming")
-                con.unregister("incoming")
+            for name, rows in catalog.rows().items():
+                create_and_fill(con, CATALOG_SCHEMA, name, CATALOG_COLUMNS[name], rows)
             for meta in metas:
                 schema = None if meta.layer is Layer.GOLD else meta.layer.value
                 table = meta.table_name.split(".")[-1]

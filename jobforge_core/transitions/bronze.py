@@ -18,7 +18,12 @@ from jobforge_core.provenance import (
 )
 from jobforge_core.quarantine import commit_row_quarantine
 from jobforge_core.spec import SourceSpec
-from jobforge_core.transitions.common import finish_log, reconcile_one_to_one, sink_split
+from jobforge_core.transitions.common import (
+    checks,
+    finish_log,
+    reconcile_one_to_one,
+    sink_split,
+)
 from jobforge_core.transitions.context import BatchContext
 
 CAST_RULE = "cast_error"
@@ -112,4 +117,14 @@ def promote_to_bronze(ctx: BatchContext) -> LayerTransitionLog:
         rows_by_rule={CAST_RULE: rows_q} if rows_q else {},
         quarantine=quarantine if rows_q else None,
         transforms=["snake_case_names", "null_markers", "declared_types", "thousands_separator"],
+        rule_checks=checks(
+            ctx.table,
+            [(CAST_RULE, "cast")] if _typed_columns(ctx.spec) else [],
+            {CAST_RULE: rows_q},
+        ),
     )
+
+
+def _typed_columns(spec: SourceSpec) -> bool:
+    """Whether any column is cast from text, i.e. whether `cast_error` was checked at all."""
+    return spec.default_type != "str" or any(t != "str" for t in spec.types.values())

@@ -11,7 +11,7 @@ import polars as pl
 from jobforge_core.atomic import discard, sink_all
 from jobforge_core.config import Layer
 from jobforge_core.errors import ReconciliationError
-from jobforge_core.models import LayerTransitionLog, TransitionStatus, utc_now
+from jobforge_core.models import LayerTransitionLog, RuleCheck, TransitionStatus, utc_now
 from jobforge_core.provenance import SOURCE_ROW
 from jobforge_core.rowsets import absent_rows
 from jobforge_core.transitions.context import BatchContext
@@ -75,6 +75,7 @@ def finish_log(
     rows_by_table: dict[str, int] | None = None,
     warnings: list[str] | None = None,
     quarantine_files: list[Path] | None = None,
+    rule_checks: list[RuleCheck] | None = None,
 ) -> LayerTransitionLog:
     status = TransitionStatus.PARTIAL if rows_quarantined else TransitionStatus.SUCCESS
     return LayerTransitionLog(
@@ -97,4 +98,13 @@ def finish_log(
         completed_at=utc_now(),
         status=status,
         errors=warnings or [],
+        rule_checks=rule_checks or [],
     )
+
+
+def checks(table: str, applied: list[tuple[str, str]], counts: dict[str, int]) -> list[RuleCheck]:
+    """One RuleCheck per (rule id, action) applied to `table`; rows from `counts`, else 0."""
+    return [
+        RuleCheck(table_name=table, rule=rule, action=action, rows=counts.get(rule, 0))
+        for rule, action in dict.fromkeys(applied)
+    ]

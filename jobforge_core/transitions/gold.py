@@ -15,7 +15,7 @@ from jobforge_core.atomic import commit, discard, parquet_rows, sink_all
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.errors import DataError, ReconciliationError
 from jobforge_core.expectations import mark_later_duplicates, split_on_rules
-from jobforge_core.models import LayerTransitionLog, utc_now
+from jobforge_core.models import LayerTransitionLog, RuleCheck, utc_now
 from jobforge_core.naming import labels
 from jobforge_core.provenance import (
     BATCH_ID,
@@ -29,7 +29,7 @@ from jobforge_core.provenance import (
 )
 from jobforge_core.quarantine import commit_row_quarantine, reason_counts
 from jobforge_core.spec import GoldOutput, Lookup, Unpivot
-from jobforge_core.transitions.common import finish_log
+from jobforge_core.transitions.common import checks, finish_log
 from jobforge_core.transitions.context import BatchContext
 from jobforge_core.transitions.grain import grain_is_guaranteed
 
@@ -254,6 +254,7 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
     all_temps: dict[Path, Path] = {}
     rows_by_table: dict[str, int] = {}
     rows_by_rule: dict[str, int] = {}
+    rule_checks: list[RuleCheck] = []
     quarantined = 0
     try:
         for out in ctx.spec.gold:
@@ -267,12 +268,18 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
             rows_by_table[out.table] = parquet_rows(temps[target])
             n_bad = parquet_rows(temps[qfile]) if qfile in temps else 0
             quarantined += n_bad
-            for rule, n in reason_counts(temps[qfile]).items() if n_bad else ():
+            by_reason = reason_counts(temps[qfile]) if n_bad else {}
+            for rule, n in by_reason.items():
                 rows_by_rule[rule] = rows_by_rule.get(rule, 0) + n
             fed = _count(build.filtered(out))
             empty_rows = _conserve(out, fed, rows_by_table[out.table] + n_bad, build, temps)
             if empty_rows and out.unpivot:
                 rows_by_rule[f"{out.unpivot.rule}:{out.table}"] = empty_rows
+            rule_checks += checks(out.table, _applied_rules(ctx, out), by_reason)
+            if out.unpivot and out.unpivot.drop_nulls:
+                rule_checks += checks(
+                    out.table, [(out.unpivot.rule, "reshape")], {out.unpivot.rule: empty_rows}
+                )
         _check_coverage(build.silver, ctx)
     except BaseException:
         discard(all_temps)
@@ -295,7 +302,16 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
         quarantine=quarantine_files[0] if quarantine_files else None,
         quarantine_files=quarantine_files,
         transforms=[_describe(out) for out in ctx.spec.gold],
+        rule_checks=rule_checks,
     )
+
+
+def _applied_rules(ctx: BatchContext, out: GoldOutput) -> list[tuple[str, str]]:
+    """The quarantining rules `split_rejects` applies to this output."""
+    applied = [(FK_RULE, "fk")] if out.foreign_keys else []
+    if out.key_columns and not grain_is_guaranteed(ctx.spec, out):
+        applied.append((GRAIN_RULE, "drop"))
+    return applied
 
 
 def _count(lf: pl.LazyFrame) -> int:

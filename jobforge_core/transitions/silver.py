@@ -23,7 +23,12 @@ from jobforge_core.provenance import (
 )
 from jobforge_core.quarantine import commit_row_quarantine, reason_counts
 from jobforge_core.spec import SourceSpec
-from jobforge_core.transitions.common import finish_log, reconcile_one_to_one, sink_split
+from jobforge_core.transitions.common import (
+    checks,
+    finish_log,
+    reconcile_one_to_one,
+    sink_split,
+)
 from jobforge_core.transitions.context import BatchContext
 
 
@@ -119,6 +124,7 @@ def _check_blocking(lf: pl.LazyFrame, rules: list[Rule], file: str) -> dict[str,
                 row=row,
                 column=rule.column,
                 rule=rule.rule_id,
+                rows=int(n),
             )
     return {r.rule_id: n for r, n in zip(counted, counts, strict=True) if r.action == "warn" and n}
 
@@ -177,4 +183,10 @@ def promote_to_silver(ctx: BatchContext) -> LayerTransitionLog:
         + [f"rule:{r.rule_id}:{r.action}" for r in rules]
         + [f"rule:{e.id}:off" for e in ctx.spec.expectations if e.action == "off"],
         warnings=[f"{k}: {v} row(s) failed (warn only)" for k, v in warned.items()],
+        rule_checks=checks(
+            ctx.table,
+            [(f"recode:{c}", "recode") for c in ctx.spec.recode]
+            + [(r.rule_id, r.action) for r in rules],
+            {**by_rule, **recoded, **warned},
+        ),
     )

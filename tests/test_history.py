@@ -1,0 +1,145 @@
+"""Issue 13: typed catalog linked to Prefect, data quality over time, batch history."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from helpers import run_plain
+from prefect_api import task_runs
+
+from jobforge_core.catalog import rebuild_catalog
+from jobforge_core.catalog.store import CATALOG_COLUMNS
+from jobforge_core.config import PipelineConfig
+from jobforge_core.query import run_query
+from jobforge_core.spec import load_specs
+
+
+def _describe(cfg: PipelineConfig) -> dict[str, list[tuple[str, str]]]:
+    con = duckdb.connect(str(cfg.store_path()), read_only=True)
+    try:
+        names = con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'catalog' ORDER BY 1"
+        ).fetchall()
+        return {
+            n: [(r[0], r[1]) for r in con.execute(f'DESCRIBE catalog."{n}"').fetchall()]
+            for (n,) in names
+        }
+    finally:
+        con.close()
+
+
+def test_catalog_tables_have_the_same_declared_types_on_an_empty_and_a_full_root(
+    tmp_path, source_copy
+):
+    from test_quarantine import PEOPLE_CSV, PEOPLE_SPEC
+
+    empty = PipelineConfig(data_root=tmp_path / "empty", source_dir=source_copy)
+    rebuild_catalog(empty, load_specs())
+    # Full: bad rows in several layers, so errors, quarantine files and maps are filled.
+    (source_copy / "people.csv").write_text(PEOPLE_CSV)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "people.yaml").write_text(PEOPLE_SPEC)
+    full = PipelineConfig(data_root=tmp_path / "full", source_dir=source_copy)
+    run_plain(full, ["noc_structure", "people"], [specs])
+    rebuild_catalog(full, load_specs([specs]))
+
+    described = _describe(full)
+    assert described == _describe(empty)
+    assert set(described) == set(CATALOG_COLUMNS)
+    transitions = dict(described["transitions"])
+    assert transitions["started_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert transitions["row_count_in"] == "BIGINT"
+    assert transitions["rows_by_rule"] == "MAP(VARCHAR, BIGINT)"
+    assert transitions["errors"] == transitions["quarantine_files"] == "VARCHAR[]"
+    assert transitions["quarantine_file"] == transitions["flow_run_id"] == "VARCHAR"
+    assert dict(described["tables"])["updated_at"] == "TIMESTAMP WITH TIME ZONE"
+    # The map is a real map: SQL reads a rule's count without parsing JSON.
+    cast = run_query(
+        full,
+        "SELECT rows_by_rule['cast_error'] AS n FROM catalog.transitions "
+        "WHERE source_name = 'people' AND target_layer = 'bronze'",
+    )
+    assert cast["n"].to_list() == [1]
+
+
+def test_catalog_quality_keeps_every_rule_of_every_run(tmp_path, source_copy):
+    """One row per (transition, rule), zero counts included, across two runs of a source."""
+    from test_quarantine import PEOPLE_CSV, PEOPLE_SPEC
+
+    (source_copy / "people.csv").write_text(PEOPLE_CSV)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "people.yaml").write_text(PEOPLE_SPEC)
+    cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source_copy)
+    first = run_plain(cfg, ["noc_structure", "people"], [specs])["people"]
+    fixed = "\n".join(
+        line for line in PEOPLE_CSV.splitlines() if "Bad count" not in line
+    )  # the next release drops the row whose count did not cast
+    (source_copy / "people.csv").write_text(fixed + "\n")
+    second = run_plain(cfg, ["people"], [specs])["people"]
+    rebuild_catalog(cfg, load_specs([specs]))
+
+    quality = run_query(
+        cfg,
+        "SELECT batch_id, rule, action, rows, share_of_rows_in, layer FROM catalog.quality "
+        "WHERE table_name = 'people' ORDER BY checked_at",
+    )
+    batches = [first[0].batch_id, second[0].batch_id]
+    assert batches[0] != batches[1]
+    cast = quality.filter(quality["rule"] == "cast_error")
+    assert cast["batch_id"].to_list() == batches  # since when, and until when
+    assert cast["rows"].to_list() == [1, 0]
+    assert cast["action"].to_list() == ["cast", "cast"]
+    bronze_in = first[1].row_count_in
+    assert cast["share_of_rows_in"][0] == pytest.approx(1 / bronze_in)
+    # Every declared silver rule of the spec is there for both batches, hit or not.
+    silver = quality.filter(quality["layer"] == "silver")
+    declared = {"null_key", "duplicate_key", "range_level", "not_null_name"}
+    for batch in batches:
+        assert declared <= set(silver.filter(silver["batch_id"] == batch)["rule"])
+    gold = run_query(
+        cfg,
+        "SELECT batch_id, rule, action, rows FROM catalog.quality "
+        "WHERE table_name = 'fact_people' ORDER BY checked_at",
+    )
+    assert gold.filter(gold["rule"] == "foreign_key")["action"].to_list() == ["fk", "fk"]
+    assert gold.filter(gold["rule"] == "foreign_key")["rows"][0] == 1
+    # The issue's own query answers "since when".
+    since = run_query(
+        cfg,
+        "SELECT batch_id, rule, rows FROM catalog.quality "
+        "WHERE table_name = 'people' ORDER BY checked_at",
+    )
+    assert len(since) == len(quality)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_persisted_transition_logs_carry_the_flow_and_task_run(sample_flow_run):
+    data_root, code, run_id = sample_flow_run
+    assert code == 0
+    cfg = PipelineConfig(data_root=data_root)
+    logs = [json.loads(p.read_text()) for p in Path(cfg.catalog_lineage_path()).glob("*.json")]
+    assert len(logs) == 48
+    wanted = {log["task_run_id"] for log in logs}
+    for _ in range(30):  # the server records task runs from events, a moment later
+        runs = {str(r.id): r for r in task_runs(run_id)}
+        if wanted <= set(runs):
+            break
+        time.sleep(1)
+    for log in logs:
+        assert log["flow_run_id"] == str(run_id)  # written with the log, not patched later
+        task = runs[log["task_run_id"]]
+        assert task.name == f"{log['target_layer'].replace('staged', 'stage')}-{log['source_name']}"
+        if log["flow_run_url"] is not None:
+            assert log["flow_run_url"].endswith(f"/runs/flow-run/{run_id}")
+    in_sql = run_query(
+        cfg,
+        "SELECT count(DISTINCT flow_run_id) AS runs, count(task_run_id) AS tasks "
+        "FROM catalog.quality",
+    )
+    assert in_sql.row(0) == (1, in_sql["tasks"][0]) and in_sql["tasks"][0] > 0
