@@ -12,6 +12,7 @@ from pathlib import Path
 
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.errors import DataError, SpecError
+from jobforge_core.history import batch_of, keep_previous, prune
 from jobforge_core.lineage import write_log
 from jobforge_core.models import (
     LayerTransitionLog,
@@ -164,24 +165,51 @@ def record_success(plan: SourcePlan, cfg: PipelineConfig) -> None:
     )
 
 
+def layer_tables(spec: SourceSpec, layer: Layer) -> list[str]:
+    """The tables one layer of a source writes: the source's own, or its gold outputs."""
+    return [out.table for out in spec.gold] if layer is Layer.GOLD else [spec.name]
+
+
 def run_transition(
     plan: SourcePlan, cfg: PipelineConfig, layer: Layer, origin: RunOrigin | None = None
 ) -> LayerTransitionLog:
     """Run one layer for one source, persist its log; a data error quarantines the file.
 
-    `origin` (flow and task run ids, UI URL) goes into the log before it is written.
+    The versions this batch replaces are kept in history first (undone if the transition
+    fails before replacing them). `origin` (flow and task run ids, UI URL) goes into the log
+    before it is written.
     """
+    retention = plan.spec.history_retention
+    tables = layer_tables(plan.spec, layer)
+    kept = {
+        t: path
+        for t in tables
+        if (path := keep_previous(cfg, layer, t, plan.batch_id, retention)) is not None
+    }
     try:
         log = TRANSITIONS[layer](plan.context(cfg))
-    except DataError as exc:
-        quarantine_failed_source(plan, cfg, layer, exc, origin)
+    except BaseException as exc:
+        _undo_kept(cfg, layer, kept)
+        if isinstance(exc, DataError):
+            quarantine_failed_source(plan, cfg, layer, exc, origin)
         raise
+    for table in tables:
+        prune(cfg, layer, table, retention)
     if origin is not None:
         log = log.model_copy(update=origin.model_dump())
     write_log(cfg, log)
     if layer is Layer.GOLD:
         record_success(plan, cfg)
     return log
+
+
+def _undo_kept(cfg: PipelineConfig, layer: Layer, kept: dict[str, Path]) -> None:
+    """A failed transition left the current tables as they were: drop their history links,
+    unless the current table was replaced after all (then the link is its only copy)."""
+    for table, path in kept.items():
+        current = cfg.table_path(layer, table)
+        if current.is_file() and batch_of(current) == path.stem:
+            path.unlink(missing_ok=True)
 
 
 def run_source(plan: SourcePlan, cfg: PipelineConfig) -> list[LayerTransitionLog]:

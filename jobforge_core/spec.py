@@ -149,6 +149,8 @@ class SourceSpec(_Strict):
     steward: str = "JobForge data steward"
     classification: str = "internal"
     retention_days: int | None = 3650
+    # Replaced versions kept per layer table (history/<layer>/<table>/<batch>.parquet); 0: none.
+    history_retention: int = Field(default=10, ge=0)
     file: str
     reader: ReaderOptions = Field(default_factory=ReaderOptions)
     required_columns: list[str] | None = None  # trimmed headers; default: keys of `renames`
@@ -206,7 +208,8 @@ class SourceSpec(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of everything that shapes the output, so a spec change makes a new batch."""
-        body = self.model_dump(mode="json", exclude={"spec_path", "description"})
+        # Policies that never change a table's content stay out: changing them reruns nothing.
+        body = self.model_dump(mode="json", exclude=_NOT_FINGERPRINTED)
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -242,6 +245,9 @@ def _merge_rule_list(
         base_entry = merged.get(key, {})
         merged[key] = _deep_merge(base_entry, entry, origin, allow_replace=True)
     return list(merged.values())
+
+
+_NOT_FINGERPRINTED = {"spec_path", "description", "history_retention"}
 
 
 def _deep_merge(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -13,7 +14,9 @@ from prefect_api import task_runs
 
 from jobforge_core.catalog import rebuild_catalog
 from jobforge_core.catalog.store import CATALOG_COLUMNS
-from jobforge_core.config import PipelineConfig
+from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.errors import ExpectationFailed
+from jobforge_core.history import batch_of, history_dir, history_file, history_root
 from jobforge_core.query import run_query
 from jobforge_core.spec import load_specs
 
@@ -143,3 +146,91 @@ def test_persisted_transition_logs_carry_the_flow_and_task_run(sample_flow_run):
         "FROM catalog.quality",
     )
     assert in_sql.row(0) == (1, in_sql["tasks"][0]) and in_sql["tasks"][0] > 0
+
+
+TINY_SPEC = """
+name: tiny
+file: tiny.csv
+keys: [code]
+types: {{value: int}}
+history_retention: {retention}
+expectations:
+  - {{column: value, rule: range, min: 0, action: fail}}
+gold:
+  - table: tiny_gold
+    keys: [code]
+"""
+
+
+def _tiny(tmp_path: Path, retention: int) -> tuple[PipelineConfig, Path]:
+    specs = tmp_path / "specs"
+    specs.mkdir(exist_ok=True)
+    (specs / "tiny.yaml").write_text(TINY_SPEC.format(retention=retention))
+    source = tmp_path / "source"
+    source.mkdir(exist_ok=True)
+    return PipelineConfig(data_root=tmp_path / "data", source_dir=source), specs
+
+
+def _release(cfg: PipelineConfig, specs: Path, rows: list[tuple[str, int]]):
+    body = "code,value\n" + "".join(f"{c},{v}\n" for c, v in rows)
+    (cfg.resolved_source_dir() / "tiny.csv").write_text(body)
+    return run_plain(cfg, ["tiny"], [specs])["tiny"]
+
+
+def test_a_replaced_batch_is_moved_to_history_and_queryable_with_the_current_one(tmp_path):
+    cfg, specs = _tiny(tmp_path, 10)
+    first = _release(cfg, specs, [("a", 1), ("b", 2)])[0].batch_id
+    gold = cfg.table_path(Layer.GOLD, "tiny_gold")
+    before = gold.stat().st_ino, hashlib.sha256(gold.read_bytes()).hexdigest()
+    second = _release(cfg, specs, [("a", 1), ("b", 3), ("c", 4)])[0].batch_id
+    kept = history_file(cfg, Layer.GOLD, "tiny_gold", first)
+    # Moved, not copied: the kept version is the very file that was current.
+    assert (kept.stat().st_ino, hashlib.sha256(kept.read_bytes()).hexdigest()) == before
+    assert gold.stat().st_ino != before[0]
+    for layer in (Layer.STAGED, Layer.BRONZE, Layer.SILVER):
+        assert history_file(cfg, layer, "tiny", first).is_file()
+    # A forced re-run of the same batch keeps nothing new.
+    run_plain(cfg, ["tiny"], [specs])
+    assert [p.stem for p in history_dir(cfg, Layer.GOLD, "tiny_gold").iterdir()] == [first]
+
+    rebuild_catalog(cfg, load_specs([specs]))
+    both = run_query(
+        cfg,
+        "SELECT _batch_id, count(*) AS n, min(_ingested_at) AS first_at FROM history.tiny_gold "
+        "GROUP BY 1 ORDER BY first_at",
+    )
+    assert both["_batch_id"].to_list() == [first, second]
+    assert both["n"].to_list() == [2, 3]
+    silver = run_query(cfg, "SELECT count(*) FROM history.silver_tiny").item()
+    assert silver == 5
+    index = run_query(
+        cfg,
+        "SELECT batch_id, current, rows, file_path FROM catalog.history "
+        "WHERE table_name = 'tiny_gold' ORDER BY written_at DESC",
+    )
+    assert index.rows() == [
+        (second, True, 3, "gold/tiny_gold.parquet"),
+        (first, False, 2, f"history/gold/tiny_gold/{first}.parquet"),
+    ]
+
+
+def test_history_retention_bounds_the_kept_batches_and_zero_keeps_none(tmp_path):
+    cfg, specs = _tiny(tmp_path, 2)
+    batches = [_release(cfg, specs, [("a", n)])[0].batch_id for n in range(5)]
+    for layer, table in ((Layer.SILVER, "tiny"), (Layer.GOLD, "tiny_gold")):
+        kept = sorted(p.stem for p in history_dir(cfg, layer, table).iterdir())
+        assert kept == sorted(batches[2:4])  # the two before the current one
+    _tiny(tmp_path, 0)
+    _release(cfg, specs, [("a", 99)])
+    assert not list(history_root(cfg).rglob("*.parquet"))
+
+
+def test_a_failed_transition_keeps_no_history_for_the_table_it_did_not_replace(tmp_path):
+    cfg, specs = _tiny(tmp_path, 10)
+    first = _release(cfg, specs, [("a", 1)])[0].batch_id
+    with pytest.raises(ExpectationFailed):
+        _release(cfg, specs, [("a", -1)])  # silver's `fail` expectation stops the batch
+    assert history_file(cfg, Layer.BRONZE, "tiny", first).is_file()  # bronze was replaced
+    assert not list(history_dir(cfg, Layer.SILVER, "tiny").glob("*"))  # silver was not
+    assert batch_of(cfg.table_path(Layer.SILVER, "tiny")) == first
+    assert not list(history_dir(cfg, Layer.GOLD, "tiny_gold").glob("*"))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from jobforge_core.atomic import write_json
 from jobforge_core.catalog.glossary import GUIDE_SOURCE, column_terms, descriptor_terms
+from jobforge_core.catalog.history_index import batch_versions
 from jobforge_core.catalog.names import catalog_name, metadata_path
 from jobforge_core.catalog.quarantine_index import quarantine_counts
 from jobforge_core.catalog.store import CatalogRows, build_store
@@ -86,6 +87,12 @@ def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> Catalo
         quarantine=quarantine_counts(cfg),
         glossary=terms,
         relationships=[Relationship(**r) for r in relationships(specs)],
+        history=[
+            version
+            for spec in specs.values()
+            for layer, table, _ in _layer_tables(spec)
+            for version in batch_versions(cfg, layer, table)
+        ],
     )
     report.store_file = str(build_store(cfg, catalog))
     return report

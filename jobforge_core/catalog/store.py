@@ -15,7 +15,8 @@ import duckdb
 
 from jobforge_core.atomic import atomic_target
 from jobforge_core.catalog.glossary import GlossaryTerm
-from jobforge_core.catalog.names import is_identifier
+from jobforge_core.catalog.history_index import HISTORY_SCHEMA, BatchVersion, history_view_name
+from jobforge_core.catalog.names import is_identifier, split_name
 from jobforge_core.catalog.quality import QualityRecord, quality_records
 from jobforge_core.catalog.quarantine_index import QuarantineCount
 from jobforge_core.catalog.sql_schema import SqlColumn, create_and_fill, model_columns
@@ -34,6 +35,7 @@ CATALOG_COLUMNS: dict[str, list[SqlColumn]] = {
     ),
     "transitions": model_columns(LayerTransitionLog),
     "quality": model_columns(QualityRecord),
+    "history": model_columns(BatchVersion),
     "quarantine": model_columns(QuarantineCount),
     "glossary": model_columns(GlossaryTerm),
     "relationships": model_columns(Relationship),
@@ -49,6 +51,7 @@ class CatalogRows:
     quarantine: list[QuarantineCount] = field(default_factory=list)
     glossary: list[GlossaryTerm] = field(default_factory=list)
     relationships: list[Relationship] = field(default_factory=list)
+    history: list[BatchVersion] = field(default_factory=list)
 
     def rows(self) -> dict[str, list[dict[str, Any]]]:
         columns = [
@@ -69,6 +72,7 @@ class CatalogRows:
             "quarantine": [q.model_dump() for q in self.quarantine],
             "glossary": [t.model_dump() for t in self.glossary],
             "relationships": [r.model_dump() for r in self.relationships],
+            "history": [v.model_dump() for v in self.history],
         }
 
 
@@ -81,6 +85,17 @@ def view_sql(schema: str | None, name: str, path: str) -> str:
     return f"CREATE OR REPLACE VIEW {qualified} AS SELECT * FROM read_parquet('{literal}')"
 
 
+def history_view_sql(name: str, paths: list[str]) -> str:
+    """All batches of one table in one view; columns matched by name across batches."""
+    if not is_identifier(name):
+        raise ValueError(f"not a valid identifier: {name}")
+    files = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    return (
+        f'CREATE OR REPLACE VIEW "{HISTORY_SCHEMA}"."{name}" AS '
+        f"SELECT * FROM read_parquet([{files}], union_by_name = true)"
+    )
+
+
 def build_store(cfg: PipelineConfig, catalog: CatalogRows) -> Path:
     """Write the whole store to a temp file, then move it into place (atomic rebuild)."""
     target = cfg.store_path()
@@ -90,6 +105,7 @@ def build_store(cfg: PipelineConfig, catalog: CatalogRows) -> Path:
         con = duckdb.connect(str(tmp), config={"file_search_path": str(cfg.data_root.resolve())})
         try:
             con.execute(f"CREATE SCHEMA {CATALOG_SCHEMA}")
+            con.execute(f"CREATE SCHEMA {HISTORY_SCHEMA}")
             for layer in LAYER_SCHEMAS:
                 con.execute(f"CREATE SCHEMA {layer.value}")
             for name, rows in catalog.rows().items():
@@ -98,18 +114,30 @@ def build_store(cfg: PipelineConfig, catalog: CatalogRows) -> Path:
                 schema = None if meta.layer is Layer.GOLD else meta.layer.value
                 table = meta.table_name.split(".")[-1]
                 con.execute(view_sql(schema, table, meta.file_path))
+            for name, paths in _history_views(catalog.history).items():
+                con.execute(history_view_sql(name, paths))
             con.execute("CHECKPOINT")
         finally:
             con.close()
     return target
 
 
+def _history_views(history: list[BatchVersion]) -> dict[str, list[str]]:
+    views: dict[str, list[str]] = {}
+    for v in history:
+        layer, table = split_name(v.table_name)
+        views.setdefault(history_view_name(layer, table), []).append(v.file_path)
+    return views
+
+
 def store_views(cfg: PipelineConfig) -> list[dict[str, Any]]:
-    """(schema, name, relative path) of every parquet view, from the store's own catalog."""
+    """(name, layer, relative path) of every parquet file behind a view (current tables and
+    kept batches), from the store's own catalog."""
     con = duckdb.connect(str(cfg.store_path()), read_only=True)
     try:
         rows = con.execute(
-            f"SELECT table_name, layer, file_path FROM {CATALOG_SCHEMA}.tables"
+            f"SELECT table_name, layer, file_path FROM {CATALOG_SCHEMA}.tables UNION ALL "
+            f"SELECT table_name, layer, file_path FROM {CATALOG_SCHEMA}.history WHERE NOT current"
         ).fetchall()
     finally:
         con.close()
