@@ -40,6 +40,9 @@ def source_summary(
             f for log in logs if log.target_layer.value == "gold" for f in log.target_files
         ],
         "quarantine_files": [f for log in logs for f in log.quarantine_files],
+        "schema_changes": [
+            f"{log.target_layer.value} {c.describe()}" for log in logs for c in log.schema_changes
+        ],
         "error": error,
     }
 
@@ -69,6 +72,8 @@ def markdown(summaries: list[dict[str, Any]], flow_run_name: str = "") -> str:
             lines.append(f"- `{s['source']}` -> `{path}`")
         for path in s["quarantine_files"]:
             lines.append(f"- `{s['source']}` quarantine: `{path}`")
+        for change in s.get("schema_changes", []):
+            lines.append(f"- `{s['source']}` schema change: {change}")
         if s["error"]:
             lines.append(f"- `{s['source']}` **failed**: {s['error']}")
     return "\n".join(lines) + "\n"

@@ -55,6 +55,10 @@ class ExpectationFailed(DataError):
     """An expectation declared with action `fail` did not hold."""
 
 
+class SchemaChanged(DataError):
+    """The batch changes a table's columns and the spec says `on_schema_change: fail`."""
+
+
 class ReconciliationError(JobForgeError):
     """Rows were lost between layers: a bug in a transition, never bad data."""
 

@@ -65,26 +65,51 @@ def _link(source: Path, target: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def keep_previous(
-    cfg: PipelineConfig, layer: Layer, table: str, new_batch: str, retention: int
-) -> Path | None:
-    """Before `new_batch` replaces `table`, keep the current version in history.
+@dataclass(frozen=True)
+class Kept:
+    """The version of a table that a running batch is about to replace, kept in history."""
 
-    Returns the history file created by this call (to undo it if the transition fails), or
-    None: no current table, the same batch again (a forced re-run), retention 0, or a version
-    already kept.
+    layer: Layer
+    table: str
+    batch_id: str
+    file: Path
+    created: bool  # linked by this run (False: that batch was already kept)
+
+
+def keep_previous(cfg: PipelineConfig, layer: Layer, table: str, new_batch: str) -> Kept | None:
+    """Before `new_batch` replaces `table`, link the current version into history.
+
+    Always linked, whatever the retention: the link is what a rejected batch is rolled back
+    to; `prune` applies the retention once the batch is accepted. None: no current table, or
+    the same batch again (a forced re-run).
     """
     current = cfg.table_path(layer, table)
-    if retention <= 0 or not current.is_file():
+    if not current.is_file():
         return None
     batch = batch_of(current)
     if batch is None or batch == new_batch:
         return None
     target = history_file(cfg, layer, table, batch)
-    if target.exists():
-        return None
-    _link(current, target)
-    return target
+    created = not target.exists()
+    if created:
+        _link(current, target)
+    return Kept(layer, table, batch, target, created)
+
+
+def undo_keep(cfg: PipelineConfig, kept: Kept) -> None:
+    """The batch failed before replacing the table: drop the link made for it (unless the
+    table was replaced after all: then the link is the previous version's only copy)."""
+    current = cfg.table_path(kept.layer, kept.table)
+    if kept.created and current.is_file() and batch_of(current) == kept.batch_id:
+        kept.file.unlink(missing_ok=True)
+
+
+def roll_back(cfg: PipelineConfig, kept: Kept) -> None:
+    """Put the kept version back as the current table, atomically (the rejected batch's file
+    is replaced, never kept)."""
+    current = cfg.table_path(kept.layer, kept.table)
+    if kept.file.is_file() and batch_of(current) != kept.batch_id:
+        os.replace(kept.file, current)
 
 
 def prune(cfg: PipelineConfig, layer: Layer, table: str, retention: int) -> list[Path]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,6 +66,23 @@ class RuleCheck(BaseModel):
     rows: int = Field(ge=0)
 
 
+class SchemaChange(BaseModel):
+    """A column added, removed or retyped between the replaced batch of a table and this one."""
+
+    table_name: str
+    column: str
+    change: Literal["added", "removed", "type_changed"]
+    old_type: str | None = None
+    new_type: str | None = None
+
+    def describe(self) -> str:
+        if self.change == "added":
+            return f"{self.table_name}: column {self.column!r} added ({self.new_type})"
+        if self.change == "removed":
+            return f"{self.table_name}: column {self.column!r} removed (was {self.old_type})"
+        return f"{self.table_name}: column {self.column!r} {self.old_type} -> {self.new_type}"
+
+
 class LayerTransitionLog(BaseModel):
     """One arrow of the medallion: what went in, what came out, what was quarantined."""
 
@@ -91,6 +108,8 @@ class LayerTransitionLog(BaseModel):
     status: TransitionStatus = TransitionStatus.SUCCESS
     errors: list[str] = Field(default_factory=list)
     rule_checks: list[RuleCheck] = Field(default_factory=list)
+    schema_changes: list[SchemaChange] = Field(default_factory=list)
+    replaced_batches: dict[str, str] = Field(default_factory=dict)  # table -> batch it replaced
     flow_run_id: str | None = None
     task_run_id: str | None = None
     flow_run_url: str | None = None

@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 
 from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import DataError, SpecError
-from jobforge_core.history import batch_of, keep_previous, prune
+from jobforge_core.errors import DataError, SchemaChanged, SpecError
+from jobforge_core.history import keep_previous, prune, roll_back, undo_keep
 from jobforge_core.lineage import write_log
 from jobforge_core.models import (
     LayerTransitionLog,
@@ -23,6 +23,7 @@ from jobforge_core.models import (
 )
 from jobforge_core.provenance import batch_id_for, content_hash
 from jobforge_core.quarantine import quarantine_file
+from jobforge_core.schema_drift import schema_changes
 from jobforge_core.spec import SourceSpec, gold_dependencies, gold_order
 from jobforge_core.state import SourceState, read_state, write_state
 from jobforge_core.transitions import (
@@ -175,41 +176,53 @@ def run_transition(
 ) -> LayerTransitionLog:
     """Run one layer for one source, persist its log; a data error quarantines the file.
 
-    The versions this batch replaces are kept in history first (undone if the transition
-    fails before replacing them). `origin` (flow and task run ids, UI URL) goes into the log
-    before it is written.
+    The versions this batch replaces are linked into history first: undone if the transition
+    fails before replacing them, put back if the spec rejects the batch's schema changes.
+    `origin` (flow and task run ids, UI URL) goes into the log before it is written.
     """
-    retention = plan.spec.history_retention
-    tables = layer_tables(plan.spec, layer)
-    kept = {
-        t: path
-        for t in tables
-        if (path := keep_previous(cfg, layer, t, plan.batch_id, retention)) is not None
-    }
+    kept = [
+        k
+        for table in layer_tables(plan.spec, layer)
+        if (k := keep_previous(cfg, layer, table, plan.batch_id)) is not None
+    ]
     try:
         log = TRANSITIONS[layer](plan.context(cfg))
+        changes = [
+            change
+            for k in kept
+            for change in schema_changes(k.table, k.file, cfg.table_path(layer, k.table))
+        ]
+        if changes and plan.spec.on_schema_change == "fail":
+            for k in kept:
+                roll_back(cfg, k)
+            raise SchemaChanged(
+                "schema changed and the spec says on_schema_change: fail; the previous "
+                f"version is kept: {'; '.join(c.describe() for c in changes)}",
+                file=str(plan.source_path),
+                layer=layer.value,
+                column=changes[0].column,
+                rule="on_schema_change",
+            )
     except BaseException as exc:
-        _undo_kept(cfg, layer, kept)
+        for k in kept:
+            undo_keep(cfg, k)
         if isinstance(exc, DataError):
             quarantine_failed_source(plan, cfg, layer, exc, origin)
         raise
-    for table in tables:
-        prune(cfg, layer, table, retention)
-    if origin is not None:
-        log = log.model_copy(update=origin.model_dump())
+    for table in layer_tables(plan.spec, layer):
+        prune(cfg, layer, table, plan.spec.history_retention)
+    log = log.model_copy(
+        update={
+            "schema_changes": changes,
+            "replaced_batches": {k.table: k.batch_id for k in kept},
+            "errors": [*log.errors, *(f"schema change: {c.describe()}" for c in changes)],
+            **(origin.model_dump() if origin else {}),
+        }
+    )
     write_log(cfg, log)
     if layer is Layer.GOLD:
         record_success(plan, cfg)
     return log
-
-
-def _undo_kept(cfg: PipelineConfig, layer: Layer, kept: dict[str, Path]) -> None:
-    """A failed transition left the current tables as they were: drop their history links,
-    unless the current table was replaced after all (then the link is its only copy)."""
-    for table, path in kept.items():
-        current = cfg.table_path(layer, table)
-        if current.is_file() and batch_of(current) == path.stem:
-            path.unlink(missing_ok=True)
 
 
 def run_source(plan: SourcePlan, cfg: PipelineConfig) -> list[LayerTransitionLog]:

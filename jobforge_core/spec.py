@@ -151,6 +151,8 @@ class SourceSpec(_Strict):
     retention_days: int | None = 3650
     # Replaced versions kept per layer table (history/<layer>/<table>/<batch>.parquet); 0: none.
     history_retention: int = Field(default=10, ge=0)
+    # A batch that adds, removes or retypes a column of a table: recorded (warn) or rejected.
+    on_schema_change: Literal["warn", "fail"] = "warn"
     file: str
     reader: ReaderOptions = Field(default_factory=ReaderOptions)
     required_columns: list[str] | None = None  # trimmed headers; default: keys of `renames`
@@ -247,7 +249,7 @@ def _merge_rule_list(
     return list(merged.values())
 
 
-_NOT_FINGERPRINTED = {"spec_path", "description", "history_retention"}
+_NOT_FINGERPRINTED = {"spec_path", "description", "history_retention", "on_schema_change"}
 
 
 def _deep_merge(

@@ -15,8 +15,9 @@ from prefect_api import task_runs
 from jobforge_core.catalog import rebuild_catalog
 from jobforge_core.catalog.store import CATALOG_COLUMNS
 from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import ExpectationFailed
+from jobforge_core.errors import ExpectationFailed, SchemaChanged
 from jobforge_core.history import batch_of, history_dir, history_file, history_root
+from jobforge_core.lineage import read_logs
 from jobforge_core.query import run_query
 from jobforge_core.spec import load_specs
 
@@ -154,6 +155,7 @@ file: tiny.csv
 keys: [code]
 types: {{value: int}}
 history_retention: {retention}
+on_schema_change: {policy}
 expectations:
   - {{column: value, rule: range, min: 0, action: fail}}
 gold:
@@ -162,17 +164,17 @@ gold:
 """
 
 
-def _tiny(tmp_path: Path, retention: int) -> tuple[PipelineConfig, Path]:
+def _tiny(tmp_path: Path, retention: int, policy: str = "warn") -> tuple[PipelineConfig, Path]:
     specs = tmp_path / "specs"
     specs.mkdir(exist_ok=True)
-    (specs / "tiny.yaml").write_text(TINY_SPEC.format(retention=retention))
+    (specs / "tiny.yaml").write_text(TINY_SPEC.format(retention=retention, policy=policy))
     source = tmp_path / "source"
     source.mkdir(exist_ok=True)
     return PipelineConfig(data_root=tmp_path / "data", source_dir=source), specs
 
 
-def _release(cfg: PipelineConfig, specs: Path, rows: list[tuple[str, int]]):
-    body = "code,value\n" + "".join(f"{c},{v}\n" for c, v in rows)
+def _release(cfg: PipelineConfig, specs: Path, rows: list[tuple], header: str = "code,value"):
+    body = header + "\n" + "".join(",".join(map(str, row)) + "\n" for row in rows)
     (cfg.resolved_source_dir() / "tiny.csv").write_text(body)
     return run_plain(cfg, ["tiny"], [specs])["tiny"]
 
@@ -234,3 +236,57 @@ def test_a_failed_transition_keeps_no_history_for_the_table_it_did_not_replace(t
     assert not list(history_dir(cfg, Layer.SILVER, "tiny").glob("*"))  # silver was not
     assert batch_of(cfg.table_path(Layer.SILVER, "tiny")) == first
     assert not list(history_dir(cfg, Layer.GOLD, "tiny_gold").glob("*"))
+
+
+def test_schema_change_is_recorded_by_default_in_the_log_and_the_run_summary(tmp_path):
+    from flows.summary import markdown, source_summary
+
+    cfg, specs = _tiny(tmp_path, 10)
+    _release(cfg, specs, [("a", 1)])
+    logs = _release(cfg, specs, [("a", 1, "x")], header="code,value,region")
+    staged, bronze = logs[0], logs[1]
+    assert [(c.table_name, c.column, c.change, c.new_type) for c in staged.schema_changes] == [
+        ("tiny", "region", "added", "String")
+    ]
+    assert bronze.schema_changes[0].column == "region"
+    assert logs[3].schema_changes[0].table_name == "tiny_gold"
+    assert any("region" in e for e in staged.errors)
+    summary = source_summary("tiny", staged.batch_id, logs)
+    assert summary["status"] == "success"
+    assert "staged tiny: column 'region' added (String)" in summary["schema_changes"]
+    assert "schema change: staged tiny: column 'region' added" in markdown([summary])
+    persisted = json.loads(
+        (cfg.catalog_lineage_path() / f"{staged.transition_id}.json").read_text()
+    )
+    assert persisted["schema_changes"][0]["column"] == "region"
+    # Removing a column and changing a declared type are changes too.
+    (specs / "tiny.yaml").write_text(
+        TINY_SPEC.format(retention=10, policy="warn").replace("{value: int}", "{value: float}")
+    )
+    logs = _release(cfg, specs, [("a", 1)])
+    bronze = {(c.column, c.change) for c in logs[1].schema_changes}
+    assert bronze == {("region", "removed"), ("value", "type_changed")}
+
+
+def test_schema_change_with_policy_fail_rejects_the_batch_and_keeps_the_previous_tables(
+    tmp_path,
+):
+    cfg, specs = _tiny(tmp_path, 10, policy="fail")
+    first = _release(cfg, specs, [("a", 1)])[0].batch_id
+    staged = cfg.table_path(Layer.STAGED, "tiny")
+    before = {
+        layer: hashlib.sha256(cfg.table_path(layer, t).read_bytes()).hexdigest()
+        for layer, t in ((Layer.STAGED, "tiny"), (Layer.GOLD, "tiny_gold"))
+    }
+    with pytest.raises(SchemaChanged, match="region"):
+        _release(cfg, specs, [("a", 1, "x")], header="code,value,region")
+    assert batch_of(staged) == first
+    for layer, digest in before.items():
+        table = "tiny" if layer is Layer.STAGED else "tiny_gold"
+        assert hashlib.sha256(cfg.table_path(layer, table).read_bytes()).hexdigest() == digest
+    assert not list(history_root(cfg).rglob("*.parquet"))  # the rejected batch is not kept
+    failed = [log for log in read_logs(cfg) if log.status.value == "failed"]
+    assert len(failed) == 1 and failed[0].target_layer is Layer.STAGED
+    assert failed[0].rule_checks[0].rule == "on_schema_change"
+    assert "region" in failed[0].errors[0]
+    assert (cfg.file_quarantine_dir(failed[0].batch_id) / "error.json").is_file()
