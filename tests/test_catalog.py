@@ -213,3 +213,118 @@ def test_quarantine_command_shows_reasons_and_sample_rows(tmp_path, source_copy,
     assert "foreign_key" in only and "cast_error" not in only
     counts = run_query(cfg, "SELECT reason, rows FROM catalog.quarantine ORDER BY reason")
     assert dict(counts.iter_rows())["cast_error"] == 1
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): _sha(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # DuckDB itself runs each of these on the read-only, fenced connection (the fence allows
+        # writes inside the data root): only the statement check stands in their way.
+        "COPY (SELECT * FROM dim_noc LIMIT 1) TO '{root}/gold/dim_noc.parquet' (FORMAT parquet)",
+        "COPY (SELECT 1 AS x) TO '{root}/leak.csv'",
+        "EXPORT DATABASE '{root}/dump'",
+        "PRAGMA show_tables",
+        "CALL pragma_version()",
+        "CHECKPOINT",
+        "VACUUM",
+        "USE catalog",
+        "BEGIN TRANSACTION",
+        "PREPARE p AS SELECT 1",
+    ],
+    ids=lambda sql: sql.split()[0] + ("-gold" if "dim_noc.parquet" in sql else ""),
+)
+def test_only_select_and_explain_reach_duckdb(built, capsys, sql):
+    """Refused is a behaviour: exit 2, no rows printed, not one file of the data root touched."""
+    root = built.data_root.resolve()
+    before = _files(root)
+    assert main(["query", sql.format(root=root), "--data-root", str(root)]) == 2
+    assert capsys.readouterr().out == ""
+    assert _files(root) == before
+
+
+def test_query_prints_gold_and_catalog_rows_and_explain_is_allowed(built, capsys):
+    root = str(built.data_root)
+    sql = "SELECT noc_code, class_title FROM dim_noc ORDER BY noc_code"
+    assert main(["query", sql, "--data-root", root, "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    dim = pl.read_parquet(built.table_path(Layer.GOLD, "dim_noc")).sort("noc_code")
+    assert printed == dim.select("noc_code", "class_title").to_dicts()
+    sql = "SELECT table_name, row_count FROM catalog.tables WHERE table_name = 'dim_noc'"
+    assert main(["query", sql, "--data-root", root, "--format", "csv"]) == 0
+    assert capsys.readouterr().out.split() == ["table_name,row_count", f"dim_noc,{len(dim)}"]
+    for explain in ("EXPLAIN SELECT count(*) FROM dim_noc", "EXPLAIN ANALYZE SELECT 1"):
+        assert main(["query", explain, "--data-root", root, "--format", "json"]) == 0, explain
+        plan = json.loads(capsys.readouterr().out)
+        assert len(plan) == 1 and any(str(v).endswith("_plan") for v in plan[0].values())
+
+
+def test_query_through_the_installed_command(built):
+    """The console script users type, in its own process."""
+    import subprocess
+    import sys
+
+    jobforge = Path(sys.executable).with_name("jobforge")
+    done = subprocess.run(
+        [str(jobforge), "query", "SELECT count(*) AS n FROM dim_noc", "--format", "csv"]
+        + ["--data-root", str(built.data_root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["n", "8"]
+
+
+def test_catalog_lists_every_table_and_shows_one_in_full(built, capsys):
+    root = str(built.data_root)
+    assert main(["catalog", "--data-root", root, "--format", "json"]) == 0
+    listed = {row["table"]: row for row in json.loads(capsys.readouterr().out)}
+    gold = [g.table for s in load_specs().values() for g in s.gold]
+    assert set(gold) <= set(listed) and "silver.noc_structure" in listed
+    for table in gold:
+        rows = pl.scan_parquet(built.table_path(Layer.GOLD, table)).select(pl.len()).collect()
+        assert listed[table]["rows"] == rows.item() and listed[table]["layer"] == "gold"
+    assert main(["catalog", "fact_oasis_skills", "--data-root", root, "--format", "json"]) == 0
+    meta = TableMetadata.model_validate_json(capsys.readouterr().out)
+    assert (
+        meta.table_name == "fact_oasis_skills" and meta.row_count == listed[meta.table_name]["rows"]
+    )
+    assert {c.name for c in meta.columns} >= {"oasis_code", "descriptor", "proficiency"}
+    assert main(["catalog", "fact_oasis_skills", "--data-root", root]) == 0
+    shown = capsys.readouterr().out
+    assert "fact_oasis_skills" in shown and "proficiency" in shown
+
+
+GOVERNANCE = ("data_owner", "data_steward", "classification", "retention_days")
+
+
+def test_catalog_governance_defaults_when_a_spec_says_nothing(built):
+    defaults = ("JobForge data team", "JobForge data steward", "internal", 3650)
+    for path in sorted(built.catalog_tables_path().glob("*.json")):
+        meta = TableMetadata.model_validate_json(path.read_text())
+        assert tuple(getattr(meta, f) for f in GOVERNANCE) == defaults, path.name
+    sql = f"SELECT DISTINCT {', '.join(GOVERNANCE)} FROM catalog.tables"
+    assert run_query(built, sql).rows() == [defaults]
+
+
+def test_catalog_governance_declared_in_a_spec_wins(tmp_path, source_copy):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "gov.yaml").write_text(
+        "name: gov\nfile: gov.csv\nowner: Labour market team\nsteward: A. Tremblay\n"
+        "classification: public\nretention_days: 30\ngold:\n  - table: g_gov\n"
+    )
+    (source_copy / "gov.csv").write_text("k,v\na,1\n")
+    cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source_copy)
+    run_plain(cfg, ["gov"], [specs])
+    rebuild_catalog(cfg, load_specs([specs]))
+    for name in ("g_gov", "silver.gov"):
+        meta = TableMetadata.model_validate_json(
+            (cfg.catalog_tables_path() / f"{name}.json").read_text()
+        )
+        declared = ("Labour market team", "A. Tremblay", "public", 30)
+        assert tuple(getattr(meta, f) for f in GOVERNANCE) == declared
