@@ -15,6 +15,8 @@ SOURCE_FILE, SOURCE_ROW, INGESTED_AT, BATCH_ID, LAYER = ProvenanceColumns.COLUMN
 PROVENANCE = ProvenanceColumns.COLUMN_NAMES
 QUARANTINE_REASON = "_quarantine_reason"
 QUARANTINE_DETAIL = "_quarantine_detail"
+# Staged only: why a record's field count differs from the header's (null when it does not).
+RAGGED = "_ragged_record"
 
 
 def content_hash(path: Path) -> str:
@@ -57,5 +59,5 @@ def with_layer(lf: pl.LazyFrame, layer: Layer) -> pl.LazyFrame:
 
 def data_columns(columns: list[str]) -> list[str]:
     """Source columns only: provenance and quarantine bookkeeping removed."""
-    bookkeeping = {*PROVENANCE, QUARANTINE_REASON, QUARANTINE_DETAIL}
+    bookkeeping = {*PROVENANCE, QUARANTINE_REASON, QUARANTINE_DETAIL, RAGGED}
     return [c for c in columns if c not in bookkeeping]

@@ -13,10 +13,11 @@ from jobforge_core.provenance import (
     PROVENANCE,
     QUARANTINE_DETAIL,
     QUARANTINE_REASON,
+    RAGGED,
     data_columns,
     with_layer,
 )
-from jobforge_core.quarantine import commit_row_quarantine
+from jobforge_core.quarantine import commit_row_quarantine, reason_counts
 from jobforge_core.spec import SourceSpec
 from jobforge_core.transitions.common import (
     checks,
@@ -27,6 +28,7 @@ from jobforge_core.transitions.common import (
 from jobforge_core.transitions.context import BatchContext
 
 CAST_RULE = "cast_error"
+RAGGED_RULE = "ragged_record"
 _TRUE = ["true", "t", "yes", "y", "1", "oui", "vrai"]
 _FALSE = ["false", "f", "no", "n", "0", "non", "faux"]
 
@@ -54,10 +56,13 @@ def bronze_plan(
 
     Each cast is computed once into a helper column that the output and the check both read.
     """
-    headers = data_columns(staged.collect_schema().names())
+    names = staged.collect_schema().names()
+    headers = data_columns(names)
     mapping = column_mapping(spec, headers, file)
     markers = [m.strip() for m in spec.null_markers]
     texts, values, rules, outputs = [], [], [], []
+    if RAGGED in names:  # first, so a ragged record is quarantined as that, not as a bad cast
+        rules.append((RAGGED_RULE, pl.col(RAGGED).is_not_null(), pl.col(RAGGED)))
     for i, (header, name) in enumerate(mapping.items()):
         kind = spec.types.get(name, spec.default_type)
         raw = pl.col(header)
@@ -101,6 +106,7 @@ def promote_to_bronze(ctx: BatchContext) -> LayerTransitionLog:
     rows_in = parquet_rows(source)
     rows_out = parquet_rows(temps[target])
     rows_q = parquet_rows(temps[quarantine])
+    by_rule = reason_counts(temps[quarantine]) if rows_q else {}
     reconcile_one_to_one(Layer.BRONZE, ctx.table, rows_in, rows_out, rows_q, temps)
     commit({target: temps.pop(target)})
     commit_row_quarantine(temps[quarantine], quarantine)
@@ -114,13 +120,19 @@ def promote_to_bronze(ctx: BatchContext) -> LayerTransitionLog:
         rows_in=rows_in,
         rows_out=rows_out,
         rows_quarantined=rows_q,
-        rows_by_rule={CAST_RULE: rows_q} if rows_q else {},
+        rows_by_rule=by_rule,
         quarantine=quarantine if rows_q else None,
-        transforms=["snake_case_names", "null_markers", "declared_types", "thousands_separator"],
+        transforms=[
+            "ragged_records",
+            "snake_case_names",
+            "null_markers",
+            "declared_types",
+            "thousands_separator",
+        ],
         rule_checks=checks(
             ctx.table,
-            [(CAST_RULE, "cast")] if _typed_columns(ctx.spec) else [],
-            {CAST_RULE: rows_q},
+            [(RAGGED_RULE, "drop")] + ([(CAST_RULE, "cast")] if _typed_columns(ctx.spec) else []),
+            by_rule,
         ),
     )
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobforge_core.atomic import commit, parquet_rows, sink_all
+from jobforge_core.atomic import commit, discard, parquet_rows, sink_all
 from jobforge_core.config import Layer
 from jobforge_core.errors import SourceFileError
 from jobforge_core.models import LayerTransitionLog, TransitionStatus, utc_now
 from jobforge_core.naming import column_mapping, missing_required
-from jobforge_core.provenance import PROVENANCE, SOURCE_ROW, provenance_exprs
+from jobforge_core.provenance import PROVENANCE, RAGGED, SOURCE_ROW, provenance_exprs
 from jobforge_core.readers import open_source
+from jobforge_core.records import RECORD, RecordCheck
 from jobforge_core.transitions.context import BatchContext
 
 
@@ -18,7 +19,8 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
     started = utc_now()
     path, file = ctx.source_path, str(ctx.source_path)
     target = ctx.cfg.table_path(Layer.STAGED, ctx.table)
-    with open_source(ctx.spec, path, target.parent) as lf:
+    with open_source(ctx.spec, path, target.parent) as read:
+        lf = read.frame
         headers = _headers(lf, file)
         missing = missing_required(ctx.spec, headers)
         if missing:
@@ -34,10 +36,18 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
                 pl.col(SOURCE_ROW).cast(pl.Int64),
                 *provenance_exprs(path.name, ctx.batch_id, ctx.ingested_at),
             )
-            .select(*headers, *PROVENANCE)
+            .with_columns(_ragged_marks(read.check))
+            .select(*headers, *PROVENANCE, RAGGED)
         )
         temps = _sink(staged, target, file)
     rows = parquet_rows(temps[target])
+    if read.check is not None and read.check.records != rows:
+        discard(temps)
+        raise SourceFileError(
+            f"{read.check.records} records by quote parity but {rows} read by the CSV parser: "
+            "the quoting is malformed",
+            file=file,
+        )
     commit(temps)
     return LayerTransitionLog(
         source_name=ctx.spec.name,
@@ -50,10 +60,26 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
         target_files=[str(target)],
         row_count_in=rows,
         row_count_out=rows,
-        transforms_applied=["read_as_text", "strip_bom", "add_provenance"],
+        transforms_applied=["read_as_text", "strip_bom", "add_provenance", "mark_ragged_records"],
         started_at=started,
         completed_at=utc_now(),
         status=TransitionStatus.SUCCESS,
+    )
+
+
+def _ragged_marks(check: RecordCheck | None) -> pl.Expr:
+    """`_ragged_record`: null, or why the record's field count differs from the header's.
+
+    Staged keeps every record (a short one padded with nulls, a long one cut to the header's
+    width; the detail holds its full text); bronze quarantines the marked ones.
+    """
+    if check is None or check.ragged.is_empty():
+        return pl.lit(None, pl.String).alias(RAGGED)
+    details = check.details()
+    return (
+        pl.col(SOURCE_ROW)
+        .replace_strict(details[RECORD], details["detail"], default=None, return_dtype=pl.String)
+        .alias(RAGGED)
     )
 
 
