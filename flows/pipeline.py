@@ -83,6 +83,7 @@ def run_sources(
     spec_dirs: list[str] | None,
     force: bool,
     rebuild_catalog: bool = True,
+    files: dict[str, str] | None = None,
 ) -> State:
     """Plan, submit every changed source's chain, wait, then publish the run's artifacts."""
     attach_run_logging()
@@ -91,7 +92,8 @@ def run_sources(
         source_dir=Path(source_dir) if source_dir else None,
     )
     specs = load_specs(_spec_dirs(spec_dirs))
-    plans = plan_sources(specs, cfg, names, force=force)
+    given = {name: Path(path) for name, path in (files or {}).items()}
+    plans = plan_sources(specs, cfg, names, force=force, files=given)
     log = get_logger(flow_run=flow_run.get_name())
     log.info("run_planned", sources=len(plans), unchanged=sum(p.unchanged for p in plans.values()))
     _tag_flow_run(plans)
@@ -160,9 +162,13 @@ def jobforge_flow(
     source_dir: str | None = None,
     spec_dirs: list[str] | None = None,
     force: bool = False,
+    files: dict[str, str] | None = None,
 ) -> State:
-    """Every declared source (or the named ones) through staged -> bronze -> silver -> gold."""
-    return run_sources(sources, data_root, source_dir, spec_dirs, force)
+    """Every declared source (or the named ones) through staged -> bronze -> silver -> gold.
+
+    `files` maps a source to the file to load instead of its spec's (a given release).
+    """
+    return run_sources(sources, data_root, source_dir, spec_dirs, force, files=files)
 
 
 @flow(

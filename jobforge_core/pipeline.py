@@ -5,6 +5,7 @@ Prefect tasks call the same functions; this module is what they wrap.
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,19 +84,41 @@ def select_specs(specs: dict[str, SourceSpec], names: Iterable[str] | None) -> l
     return list(dict.fromkeys(names))
 
 
+def source_file(cfg: PipelineConfig, spec: SourceSpec) -> Path:
+    """The file a spec names; a glob (`employment_*_noc2021.csv`) picks its newest match by
+    name (COPS 2025-2034 sorts after 2024-2033), so a new release needs no spec edit. No
+    match: the pattern's path, reported missing like any absent file."""
+    base = cfg.resolved_source_dir()
+    if not glob.has_magic(spec.file):
+        return base / spec.file
+    matches = sorted(p for p in base.glob(spec.file) if p.is_file())
+    return matches[-1] if matches else base / spec.file
+
+
 def plan_sources(
     specs: dict[str, SourceSpec],
     cfg: PipelineConfig,
     names: Iterable[str] | None = None,
     force: bool = False,
+    files: dict[str, Path] | None = None,
 ) -> dict[str, SourcePlan]:
-    """Hash each selected file; a source is unchanged when its batch and its gold inputs are."""
+    """Hash each selected file; a source is unchanged when its batch and its gold inputs are.
+
+    `files` gives a source a file of the caller's choice (`jobforge run --file SOURCE=PATH`:
+    load a given release) instead of the one its spec names.
+    """
     selected = set(select_specs(specs, names))
+    unknown = sorted(set(files or {}) - set(specs))
+    if unknown:
+        raise SpecError(f"--file for unknown source(s) {unknown}; declared: {sorted(specs)}")
+    absent = sorted(f"{n}={p}" for n, p in (files or {}).items() if not Path(p).is_file())
+    if absent:
+        raise SpecError(f"--file names no file: {', '.join(absent)}")
     now = utc_now()
     plans: dict[str, SourcePlan] = {}
     for name in gold_order(specs):
         spec = specs[name]
-        path = cfg.resolved_source_dir() / spec.file
+        path = Path((files or {})[name]) if name in (files or {}) else source_file(cfg, spec)
         digest = content_hash(path) if path.is_file() else "missing"
         batch = batch_id_for(name, digest, spec.fingerprint())
         state = read_state(cfg, name)

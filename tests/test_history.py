@@ -12,12 +12,14 @@ import pytest
 from helpers import run_plain
 from prefect_api import task_runs
 
+from jobforge_core.atomic import parquet_rows
 from jobforge_core.catalog import rebuild_catalog
 from jobforge_core.catalog.store import CATALOG_COLUMNS
 from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import ExpectationFailed, SchemaChanged
-from jobforge_core.history import batch_of, history_dir, history_file, history_root
+from jobforge_core.errors import ExpectationFailed, SchemaChanged, SpecError
+from jobforge_core.history import batch_of, history_dir, history_file, history_root, versions
 from jobforge_core.lineage import read_logs
+from jobforge_core.pipeline import plan_sources, run_source
 from jobforge_core.query import run_query
 from jobforge_core.spec import load_specs
 
@@ -290,3 +292,35 @@ def test_schema_change_with_policy_fail_rejects_the_batch_and_keeps_the_previous
     assert failed[0].rule_checks[0].rule == "on_schema_change"
     assert "region" in failed[0].errors[0]
     assert (cfg.file_quarantine_dir(failed[0].batch_id) / "error.json").is_file()
+
+
+def test_a_glob_in_file_loads_the_newest_release_and_file_override_loads_a_given_one(tmp_path):
+    cfg, specs = _tiny(tmp_path, 10)
+    spec = specs / "tiny.yaml"
+    spec.write_text(spec.read_text().replace("file: tiny.csv", "file: tiny_*_v1.csv"))
+    source = cfg.resolved_source_dir()
+    (source / "tiny_2024_2033_v1.csv").write_text("code,value\na,1\n")
+    (source / "tiny_2025_2034_v1.csv").write_text("code,value\na,2\nb,3\n")
+    (source / "tiny_2026_notes.txt").write_text("not a release")
+    plans = plan_sources(load_specs([specs]), cfg, ["tiny"])
+    assert plans["tiny"].source_path.name == "tiny_2025_2034_v1.csv"
+    run_plain(cfg, ["tiny"], [specs])
+    assert run_plain_rows(cfg) == 2
+    # The older release, on purpose: it becomes the current batch, the newer one is kept.
+    older = source / "tiny_2024_2033_v1.csv"
+    given = plan_sources(load_specs([specs]), cfg, ["tiny"], files={"tiny": older})["tiny"]
+    assert given.source_path == older and not given.unchanged
+    run_source(given, cfg)
+    assert run_plain_rows(cfg) == 1
+    assert len(versions(cfg, Layer.GOLD, "tiny_gold")) == 2
+    # A plain run goes back to the newest match.
+    again = plan_sources(load_specs([specs]), cfg, ["tiny"])["tiny"]
+    assert again.source_path.name == "tiny_2025_2034_v1.csv" and not again.unchanged
+    with pytest.raises(SpecError, match="no file"):
+        plan_sources(load_specs([specs]), cfg, ["tiny"], files={"tiny": source / "nope.csv"})
+    with pytest.raises(SpecError, match="unknown source"):
+        plan_sources(load_specs([specs]), cfg, ["tiny"], files={"nope": older})
+
+
+def run_plain_rows(cfg: PipelineConfig) -> int:
+    return parquet_rows(cfg.table_path(Layer.GOLD, "tiny_gold"))
