@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -78,4 +79,5 @@ def is_transient(exc: BaseException) -> bool:
         return not isinstance(exc, _PERMANENT_OS_ERRORS)
     name = type(exc).__name__
     # DuckDB signals a held file lock as IOException; polars wraps OS faults in ComputeError text.
-    return name == "IOException" and "lock" in str(exc).lower()
+    # Quoted file names are left out: a path with "lock" in it is no lock error.
+    return name == "IOException" and "lock" in re.sub(r'"[^"]*"', "", str(exc)).lower()

@@ -17,6 +17,9 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import REPO, SAMPLES
+from helpers import run_plain
+
+from jobforge_core.config import PipelineConfig
 
 SERVER_START = 120
 STEP = 180
@@ -129,11 +132,23 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
     nightly = by_name["nightly"]
     assert nightly["work_pool_name"] == "jobforge-process"
     assert [s["active"] for s in nightly["schedules"]] == [False]  # nightly, inactive by default
+    schedule = nightly["schedules"][0]["schedule"]
+    assert (schedule["cron"], schedule["timezone"]) == ("0 3 * * *", "America/Toronto")
     assert "full-pipeline" in nightly["tags"]
 
+    # One worker poll runs the three deployments: the full pipeline, one source, the catalog
+    # (on a data root whose tables were built without it).
     params = {"data_root": str(tmp_path / "data"), "source_dir": str(SAMPLES)}
     run_out = _prefect(env, "deployment", "run", "jobforge/nightly", "--params", json.dumps(params))
     assert "Created flow run" in run_out
+    single = {"source": "noc_structure", "data_root": str(tmp_path / "single")}
+    single["source_dir"] = str(SAMPLES)
+    _prefect(env, "deployment", "run", "medallion/single-source", "--params", json.dumps(single))
+    catalog_root = tmp_path / "cat"
+    run_plain(PipelineConfig(data_root=catalog_root, source_dir=SAMPLES), ["noc_structure"])
+    assert not (catalog_root / "jobforge.duckdb").exists()
+    catalog = {"data_root": str(catalog_root)}
+    _prefect(env, "deployment", "run", "catalog/catalog", "--params", json.dumps(catalog))
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -156,8 +171,12 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
         output, _ = worker.communicate(timeout=WORKER)
     finally:
         _stop(worker)
-    (run,) = _api(env, "/flow_runs/filter", {"deployments": {"id": {"any_": [nightly["id"]]}}})
-    assert run["state_type"] == "COMPLETED", output[-4000:]
+    runs = {}
+    for name in ("nightly", "single-source", "catalog"):
+        deployment = {"deployments": {"id": {"any_": [by_name[name]["id"]]}}}
+        (runs[name],) = _api(env, "/flow_runs/filter", deployment)
+        assert runs[name]["state_type"] == "COMPLETED", (name, output[-4000:])
+    run = runs["nightly"]
     artifacts = _api(env, "/artifacts/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})
     keys = {a["key"] for a in artifacts}
     assert "transition-noc-structure-gold" in keys and "jobforge-summary" in keys
@@ -167,3 +186,10 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
     assert any("event='transition_completed'" in m and "rows_in=" in m for m in messages)
     assert (tmp_path / "data" / "gold" / "dim_noc.parquet").is_file()
     assert (tmp_path / "data" / "jobforge.duckdb").is_file()
+
+    assert runs["single-source"]["name"] == "jobforge-noc_structure"
+    built = sorted(p.name for p in (tmp_path / "single" / "gold").glob("*.parquet"))
+    assert built == ["dim_noc.parquet", "dim_noc_structure.parquet"]  # that source only
+    assert (catalog_root / "jobforge.duckdb").is_file()
+    meta = json.loads((catalog_root / "catalog" / "tables" / "dim_noc.json").read_text())
+    assert meta["row_count"] == 8

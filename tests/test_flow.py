@@ -150,22 +150,27 @@ def test_quarantine_emits_an_event_readable_through_the_api(tmp_path, source_cop
     )
 
 
-def test_dask_runner_gives_the_same_gold_tables_as_the_default_runner(tmp_path):
+def test_dask_runner_gives_the_same_gold_tables_as_the_default_runner(tmp_path, monkeypatch):
+    """`jobforge run --runner dask`: the transitions run in the Dask workers, not in this
+    process (a spy on this process's transitions sees none of them), with the same result."""
     from conftest import SAMPLES
 
-    from flows import jobforge_flow
-    from flows.runners import make_task_runner
+    from flows.cli import main
 
     names = ["noc_structure", "cops_summary", "oasis_skills", "oasis_interests"]
     default = _run(tmp_path / "threads", SAMPLES, sources=names)
-    dask_flow = jobforge_flow.with_options(task_runner=make_task_runner("dask"))
-    dask = dask_flow(
-        data_root=str(tmp_path / "dask"),
-        source_dir=str(SAMPLES),
-        sources=names,
-        return_state=True,
-    )
-    assert default.is_completed() and dask.is_completed(), dask.message
+    here: list[str] = []
+    for lyr, real in list(pipeline.TRANSITIONS.items()):
+
+        def spy(ctx, real=real):
+            here.append(ctx.spec.name)
+            return real(ctx)
+
+        monkeypatch.setitem(pipeline.TRANSITIONS, lyr, spy)
+    args = ["run", "--data-root", str(tmp_path / "dask"), "--source-dir", str(SAMPLES)]
+    code = main([*args, "--runner", "dask", *[a for n in names for a in ("--source", n)]])
+    assert default.is_completed() and code == 0
+    assert here == []
     tables = sorted(p.name for p in (tmp_path / "threads" / "gold").glob("*.parquet"))
     assert tables == sorted(p.name for p in (tmp_path / "dask" / "gold").glob("*.parquet"))
     assert len(tables) == 7

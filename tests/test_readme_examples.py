@@ -45,3 +45,28 @@ def test_readme_spec_examples_build_their_gold_tables(tmp_path: Path, source_cop
     assert leavers.columns[:3] == ["noc_code", "year", "school_leavers"]
     assert len(layer(cfg, Layer.GOLD, "agg_cops_school_leavers")) == 17 * 11
     assert leavers.filter(pl.col("noc_code") == "21232").height == 11
+
+
+def readme_core_snippet() -> str:
+    """The python block of the README section "Using the core without Prefect"."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Using the core without Prefect", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    return code
+
+
+def test_readme_core_snippet_runs_as_written(tmp_path: Path, monkeypatch, capsys):
+    """Run from the repository root, as the README's relative `data/source` assumes; only the
+    data root moves to a temporary directory, so parallel runs do not share /tmp/jf."""
+    code = readme_core_snippet()
+    assert code.count('Path("/tmp/jf")') == 1
+    code = code.replace('Path("/tmp/jf")', f"Path({str(tmp_path / 'jf')!r})")
+    monkeypatch.chdir(REPO)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [line[0] for line in lines] == [lyr.value for lyr in Layer]
+    counts = [[int(n) for n in line[1:]] for line in lines]
+    assert counts[0] == [21, 21, 0]  # the noc_structure sample: 21 records
+    for rows_in, rows_out, quarantined in counts[:3]:
+        assert rows_in == rows_out + quarantined
+    assert (tmp_path / "jf" / "gold" / "dim_noc.parquet").is_file()
