@@ -43,6 +43,7 @@ class RecordCheck:
         text of a record polars cut (so no value is lost)."""
         expected = len(self.headers)
         missing = {n: f"; no value for {self.headers[n:]}" for n in range(expected)}
+        last = self.headers[-1]
         shown = pl.col(TEXT).str.slice(0, _SHOWN)
         detail = pl.concat_str(
             pl.lit("record "),
@@ -51,7 +52,9 @@ class RecordCheck:
             pl.col(FIELDS).cast(pl.String),
             pl.lit(f" field(s), the header has {expected}"),
             pl.when(pl.col(TEXT).is_not_null())
-            .then(pl.concat_str(pl.lit("; fields beyond the header were cut, record: "), shown))
+            .then(
+                pl.concat_str(pl.lit(f"; fields after column {last!r} were cut, record: "), shown)
+            )
             .otherwise(pl.col(FIELDS).replace_strict(missing, default="", return_dtype=pl.String)),
         )
         return self.ragged.select(RECORD, detail.alias("detail"))
