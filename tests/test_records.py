@@ -7,6 +7,7 @@ silent padding; headers are unescaped; UTF-16 is decoded; a NUL byte anywhere is
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -205,3 +206,30 @@ def test_nul_byte_after_64_kib_is_caught_with_record_and_column(tmp_path: Path):
     assert (err.value.row, err.value.column) == (3501, "Titre")
     assert "NUL" in str(err.value)
     assert not cfg.table_path(Layer.GOLD, "gold_wide").exists()
+
+
+TRICKY = [
+    "a,b,c\n1,2,3\n4,5\n6,7,8,9\n",
+    'a,b,c\r\n1,"x,y",3\r\n"4","",\r\n7,8\r\n',
+    'a,b,c\n1,"line one\nline two, still ""quoted""\nline three",3\n4,5,6,7\n8,9,10',
+    'a,b,c\n"",",",""""\n\n1,2,3\n,\n',
+    'a,"b\nb",c\n1,2,3\n"x\n",y\n',
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_field_counts_agree_with_the_csv_module(tmp_path: Path, text: str):
+    """check_records flags exactly the records whose field count the csv module finds wrong
+    (a blank line is one empty field for polars, so it counts as 1)."""
+    from jobforge_core.records import check_records
+
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8", newline="")
+    header, *records = list(csv.reader(io.StringIO(text, newline="")))
+    counts = {i: max(len(r), 1) for i, r in enumerate(records, start=1)}
+    check = check_records(path, ",", '"', header)
+    assert check.records == len(records)
+    ragged = dict(zip(check.ragged["record"], check.ragged["fields"], strict=True))
+    assert ragged == {i: n for i, n in counts.items() if n != len(header)}
+    staged = pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True)
+    assert staged.height == len(records)  # the parser's rows are these records
