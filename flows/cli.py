@@ -45,6 +45,8 @@ def print_run_summary(result: dict[str, Any]) -> None:
             print(f"\nFAILED {s['source']}: {s['error']}", file=sys.stderr)
         for reason, n in s["reasons"].items():
             print(f"  {s['source']}: {n} row(s) {reason}")
+    for problem in result.get("problems", []):
+        print(f"\nFAILED {problem}", file=sys.stderr)
     print(f"\ndata root: {result['data_root']}")
 
 

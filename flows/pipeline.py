@@ -15,10 +15,13 @@ from prefect.utilities.annotations import allow_failure
 
 from flows.runners import runner_from_settings
 from flows.summary import markdown, source_summary
+from jobforge_core.catalog.stamp import catalog_is_current
 from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.housekeeping import exclusive_run
+from jobforge_core.integrity import foreign_key_orphans
 from jobforge_core.logs import get_logger
 from jobforge_core.models import LayerTransitionLog
-from jobforge_core.pipeline import SourcePlan, plan_sources
+from jobforge_core.pipeline import SourcePlan, plan_sources, release
 from jobforge_core.spec import gold_dependencies, load_specs
 from tasks.artifacts import artifact_key, log_row
 from tasks.catalog import rebuild_catalog_task
@@ -93,8 +96,23 @@ def run_sources(
     )
     specs = load_specs(_spec_dirs(spec_dirs))
     given = {name: Path(path) for name, path in (files or {}).items()}
-    plans = plan_sources(specs, cfg, names, force=force, files=given)
+    with exclusive_run(cfg) as stale:  # one run per data root; a killed run's temps go
+        return _run_locked(specs, cfg, names, force, rebuild_catalog, stale, given)
+
+
+def _run_locked(
+    specs: dict[str, Any],
+    cfg: PipelineConfig,
+    names: list[str] | None,
+    force: bool,
+    rebuild_catalog: bool,
+    stale: list[Path],
+    given: dict[str, Path],
+) -> State:
     log = get_logger(flow_run=flow_run.get_name())
+    if stale:
+        log.info("stale_temps_removed", count=len(stale), first=str(stale[0]))
+    plans = plan_sources(specs, cfg, names, force=force, files=given)
     log.info("run_planned", sources=len(plans), unchanged=sum(p.unchanged for p in plans.values()))
     _tag_flow_run(plans)
 
@@ -106,6 +124,8 @@ def run_sources(
         gold_waits = [allow_failure(chains[d][Layer.GOLD]) for d in deps if d in chains]
         chains[name] = _submit_chain(plan, cfg, gold_waits)
     wait([f for chain in chains.values() for f in chain.values()])
+    for plan in plans.values():
+        release(plan)  # the private copies staging read (snapshot.py)
 
     summaries, all_logs = [], []
     for name, plan in plans.items():
@@ -120,17 +140,27 @@ def run_sources(
         )
         if plan.unchanged:
             log.info("source_unchanged", source=name, batch_id=plan.batch_id)
-    if rebuild_catalog and (chains or not cfg.store_path().exists()):
+    problems = [f"foreign key {o}" for o in foreign_key_orphans(cfg, specs)] if chains else []
+    if rebuild_catalog and (chains or not catalog_is_current(cfg, specs)):
         catalog = rebuild_catalog_task.submit(cfg, specs)
         catalog.wait()
         if not catalog.state.is_completed():
             log.error("catalog_rebuild_failed", message=catalog.state.message)
-    return _finish(summaries, all_logs, cfg)
+            problems.append(
+                f"catalog rebuild failed (the store and catalog are stale; the next run "
+                f"rebuilds them): {catalog.state.message}"
+            )
+    return _finish(summaries, all_logs, cfg, problems)
 
 
 def _finish(
-    summaries: list[dict[str, Any]], logs: list[LayerTransitionLog], cfg: PipelineConfig
+    summaries: list[dict[str, Any]],
+    logs: list[LayerTransitionLog],
+    cfg: PipelineConfig,
+    problems: list[str] | None = None,
 ) -> State:
+    """The run's state: Failed when a source failed or a run-level check (catalog, foreign
+    keys) did, with every reason in the message."""
     if logs:
         create_table_artifact(
             table=[log_row(log) for log in logs],
@@ -142,11 +172,13 @@ def _finish(
         key=artifact_key("jobforge-summary"),
         description="Rows per layer, quarantine and outputs per source",
     )
-    result = {"data_root": str(cfg.data_root), "sources": summaries}
+    problems = problems or []
+    result = {"data_root": str(cfg.data_root), "sources": summaries, "problems": problems}
     failed = [s["source"] for s in summaries if s["status"] == "failed"]
     get_logger().info("run_finished", sources=len(summaries), failed=",".join(failed))
-    if failed:
-        return Failed(message=f"source(s) quarantined: {', '.join(failed)}", data=result)
+    if failed or problems:
+        reasons = [f"source(s) quarantined: {', '.join(failed)}"] if failed else []
+        return Failed(message="; ".join(reasons + problems), data=result)
     return Completed(message=f"{len(summaries)} source(s) processed", data=result)
 
 
@@ -194,4 +226,5 @@ def catalog_flow(data_root: str | None = None, spec_dirs: list[str] | None = Non
     attach_run_logging()
     cfg = PipelineConfig.from_settings(data_root=Path(data_root) if data_root else None)
     specs = load_specs(_spec_dirs(spec_dirs))
-    return rebuild_catalog_task(cfg, specs)
+    with exclusive_run(cfg):
+        return rebuild_catalog_task(cfg, specs)

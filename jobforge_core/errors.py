@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 
@@ -64,6 +67,11 @@ class ReconciliationError(JobForgeError):
     """Rows were lost between layers: a bug in a transition, never bad data."""
 
 
+class StorageError(JobForgeError):
+    """The data root cannot be written (a full disk, a read-only mount): not the data's fault,
+    so no quarantine; not retried, since waiting seconds rarely frees a disk."""
+
+
 class TransientError(JobForgeError):
     """A fault worth retrying (lock held, flaky storage)."""
 
@@ -81,3 +89,45 @@ def is_transient(exc: BaseException) -> bool:
     # DuckDB signals a held file lock as IOException; polars wraps OS faults in ComputeError text.
     # Quoted file names are left out: a path with "lock" in it is no lock error.
     return name == "IOException" and "lock" in re.sub(r'"[^"]*"', "", str(exc)).lower()
+
+
+_DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_DISK_FULL_TEXT = ("no space left on device", "os error 28", "disk quota exceeded")
+_IO_TEXT = ("thrift", "transport error", "io error", "i/o error", "out of specification")
+_NEARLY_FULL = 1 << 20  # bytes
+
+
+def disk_full_message(exc: BaseException, where: Path | None = None) -> str | None:
+    """'no space left on device ...' when exc or its cause is a full disk, else None.
+
+    polars, pyarrow and DuckDB wrap the OS error in their own exceptions, or lose it: a parquet
+    footer cut short by a full disk reads back as "Invalid thrift: transport error". So the
+    errno chain and the text are checked, and, when `where` is given, an I/O-looking error on a
+    file system with (almost) no free space left is reported as what it is.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    found = None  # the deepest match: the library's own words, not a wrapper's
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code = getattr(current, "errno", None)
+        text = str(current).lower()
+        if code == errno.EFBIG or "file too large" in text:
+            found = f"file too large for the file system or the process's size limit ({current})"
+        elif code in _DISK_FULL_ERRNOS or any(t in text for t in _DISK_FULL_TEXT):
+            found = f"no space left on device ({current})"
+        current = current.__cause__ or current.__context__
+    if found is not None:
+        return found
+    if where is not None and any(t in str(exc).lower() for t in _IO_TEXT):
+        free = _free_bytes(where)
+        if free is not None and free < _NEARLY_FULL:
+            return f"no space left on device ({free} bytes free under {where}; {exc})"
+    return None
+
+
+def _free_bytes(where: Path) -> int | None:
+    for candidate in (where, *where.parents):
+        if candidate.exists():
+            return shutil.disk_usage(candidate).free
+    return None

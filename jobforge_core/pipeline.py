@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import DataError, SchemaChanged, SpecError
-from jobforge_core.history import keep_previous, prune, roll_back, undo_keep
+from jobforge_core.errors import (
+    DataError,
+    SchemaChanged,
+    SourceFileError,
+    SpecError,
+    StorageError,
+    disk_full_message,
+)
+from jobforge_core.history import batch_of, keep_previous, prune, roll_back, undo_keep
 from jobforge_core.lineage import write_log
 from jobforge_core.models import (
     LayerTransitionLog,
@@ -22,9 +29,10 @@ from jobforge_core.models import (
     TransitionStatus,
     utc_now,
 )
-from jobforge_core.provenance import batch_id_for, content_hash
+from jobforge_core.provenance import batch_id_for
 from jobforge_core.quarantine import quarantine_file
 from jobforge_core.schema_drift import schema_changes
+from jobforge_core.snapshot import SourceUnreadable, drop_snapshot, inspect, take_snapshot
 from jobforge_core.spec import SourceSpec, gold_dependencies, gold_order
 from jobforge_core.state import SourceState, read_state, write_state
 from jobforge_core.transitions import (
@@ -59,6 +67,9 @@ class SourcePlan:
     batch_id: str
     unchanged: bool
     ingested_at: datetime = field(default_factory=utc_now)
+    snapshot: Path | None = None  # the private copy staging reads (see snapshot.py)
+    error: str | None = None  # why the file cannot be read: the source is quarantined
+    fault: str | None = None  # why the data root cannot take it (disk full): the source fails
 
     @property
     def name(self) -> str:
@@ -72,6 +83,7 @@ class SourcePlan:
             content_sha256=self.content_sha256,
             batch_id=self.batch_id,
             ingested_at=self.ingested_at,
+            read_path=self.snapshot,
         )
 
 
@@ -102,8 +114,11 @@ def plan_sources(
     force: bool = False,
     files: dict[str, Path] | None = None,
 ) -> dict[str, SourcePlan]:
-    """Hash each selected file; a source is unchanged when its batch and its gold inputs are.
+    """Hash each file; snapshot the ones that will run, so what is staged is what was hashed.
 
+    A source is unchanged when its batch, its gold tables and the gold tables it was built
+    against (foreign keys, lookups) are the same as at its last success. Naming a source also
+    runs the sources whose gold depends on it when it changes (DESIGN invariant 11).
     `files` gives a source a file of the caller's choice (`jobforge run --file SOURCE=PATH`:
     load a given release) instead of the one its spec names.
     """
@@ -119,19 +134,70 @@ def plan_sources(
     for name in gold_order(specs):
         spec = specs[name]
         path = Path((files or {})[name]) if name in (files or {}) else source_file(cfg, spec)
-        digest = content_hash(path) if path.is_file() else "missing"
-        batch = batch_id_for(name, digest, spec.fingerprint())
+        seen = inspect(path)
+        batch = batch_id_for(name, seen.sha256, spec.fingerprint())
         state = read_state(cfg, name)
+        deps = gold_dependencies(spec, specs)
         same = (
             not force
-            and digest != "missing"
+            and seen.error is None
             and state is not None
             and state.batch_id == batch
             and all(cfg.table_path(Layer.GOLD, g.table).exists() for g in spec.gold)
-            and all(plans[d].unchanged for d in gold_dependencies(spec, specs) if d in plans)
+            and all(plans[d].unchanged for d in deps if d in plans)
+            and upstream_matches(cfg, spec, state)
         )
-        plans[name] = SourcePlan(spec, path, digest, batch, same, now)
-    return {n: p for n, p in plans.items() if n in selected}
+        plans[name] = SourcePlan(spec, path, seen.sha256, batch, same, now, error=seen.error)
+        if (
+            name not in selected
+            and not same
+            and state is not None  # its gold exists and may hold codes the new dimension lacks
+            and any(d in selected and not plans[d].unchanged for d in deps)
+        ):
+            selected.add(name)  # a built dependent of a changed, named source follows it
+    return {
+        n: p if p.unchanged else with_snapshot(p, cfg) for n, p in plans.items() if n in selected
+    }
+
+
+def upstream_matches(cfg: PipelineConfig, spec: SourceSpec, state: SourceState) -> bool:
+    """Were the gold tables this source reads the same batches when it last reached gold?"""
+    return state.upstream == upstream_batches(cfg, spec)
+
+
+def upstream_batches(cfg: PipelineConfig, spec: SourceSpec) -> dict[str, str]:
+    """Batch id of each gold table (other than its own) this source's gold step reads."""
+    own = {out.table for out in spec.gold}
+    tables = {fk.references for out in spec.gold for fk in out.foreign_keys}
+    tables |= {lk.table for out in spec.gold for lk in out.lookups if lk.table != "self"}
+    return {t: gold_batch(cfg, t) for t in sorted(tables - own)}
+
+
+def gold_batch(cfg: PipelineConfig, table: str) -> str:
+    """The batch a gold table holds (one batch per table), or "missing"."""
+    path = cfg.table_path(Layer.GOLD, table)
+    if not path.is_file():
+        return "missing"
+    return batch_of(path) or "unknown"
+
+
+def with_snapshot(plan: SourcePlan, cfg: PipelineConfig) -> SourcePlan:
+    """The plan re-keyed on a private copy of its file: batch id and hash of the copied bytes."""
+    if plan.error is not None or plan.snapshot is not None:
+        return plan
+    try:
+        copy, sha = take_snapshot(plan.source_path, cfg.staged_path(), plan.name)
+    except SourceUnreadable as exc:
+        return replace(plan, error=f"cannot read the file: {exc.strerror or exc}")
+    except StorageError as exc:
+        return replace(plan, fault=str(exc))
+    batch = batch_id_for(plan.name, sha, plan.spec.fingerprint())
+    return replace(plan, snapshot=copy, content_sha256=sha, batch_id=batch)
+
+
+def release(plan: SourcePlan) -> None:
+    """Remove the plan's snapshot once its chain has ended (success or not)."""
+    drop_snapshot(plan.snapshot)
 
 
 def quarantine_failed_source(
@@ -149,6 +215,7 @@ def quarantine_failed_source(
         batch_id=plan.batch_id,
         source_path=plan.source_path,
         report=report,
+        copy_from=plan.snapshot,
     )
     log = LayerTransitionLog(
         source_name=plan.name,
@@ -185,6 +252,7 @@ def record_success(plan: SourcePlan, cfg: PipelineConfig) -> None:
             spec_fingerprint=plan.spec.fingerprint(),
             source_file=str(plan.source_path),
             gold_tables=[g.table for g in plan.spec.gold],
+            upstream=upstream_batches(cfg, plan.spec),
         ),
     )
 
@@ -209,6 +277,10 @@ def run_transition(
         if (k := keep_previous(cfg, layer, table, plan.batch_id)) is not None
     ]
     try:
+        if plan.fault is not None:
+            raise StorageError(plan.fault)
+        if plan.error is not None:
+            raise SourceFileError(plan.error, file=str(plan.source_path), layer=layer.value)
         log = TRANSITIONS[layer](plan.context(cfg))
         changes = [
             change
@@ -229,8 +301,13 @@ def run_transition(
     except BaseException as exc:
         for k in kept:
             undo_keep(cfg, k)
+        _raise_if_disk_full(exc, cfg, f"{layer.value} of {plan.name}")
         if isinstance(exc, DataError):
-            quarantine_failed_source(plan, cfg, layer, exc, origin)
+            try:
+                quarantine_failed_source(plan, cfg, layer, exc, origin)
+            except Exception as failed:
+                _raise_if_disk_full(failed, cfg, f"quarantine of {plan.name}")
+                raise
         raise
     for table in layer_tables(plan.spec, layer):
         prune(cfg, layer, table, plan.spec.history_retention)
@@ -248,6 +325,19 @@ def run_transition(
     return log
 
 
+def _raise_if_disk_full(exc: BaseException, cfg: PipelineConfig, doing: str) -> None:
+    """A full disk is said as such, whatever library noticed it (never 'unreadable file')."""
+    if isinstance(exc, StorageError) or not isinstance(exc, Exception):
+        return
+    message = disk_full_message(exc, cfg.data_root)
+    if message is not None:
+        raise StorageError(f"{doing}: {message}") from exc
+
+
 def run_source(plan: SourcePlan, cfg: PipelineConfig) -> list[LayerTransitionLog]:
     """All four layers in order, in this process; for scripts, notebooks and benchmarks."""
-    return [run_transition(plan, cfg, layer) for layer in Layer]
+    plan = with_snapshot(plan, cfg)
+    try:
+        return [run_transition(plan, cfg, layer) for layer in Layer]
+    finally:
+        release(plan)

@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from jobforge_core.atomic import parquet_rows, write_json
+from jobforge_core.atomic import atomic_target, parquet_rows, write_json
 from jobforge_core.config import PipelineConfig
 from jobforge_core.models import utc_now
 from jobforge_core.provenance import QUARANTINE_REASON
@@ -33,14 +33,18 @@ def quarantine_file(
     batch_id: str,
     source_path: Path,
     report: dict[str, Any],
+    copy_from: Path | None = None,
 ) -> Path:
-    """Copy the offending file beside an error.json so it can be inspected and replayed."""
+    """Copy the offending bytes beside an error.json so they can be inspected and replayed.
+
+    copy_from is the run's snapshot of the file (the bytes that were processed); without one,
+    nothing is copied: the file was unreadable, missing, or not a file.
+    """
     target_dir = cfg.file_quarantine_dir(batch_id)
     target_dir.mkdir(parents=True, exist_ok=True)
-    if source_path.is_file():
-        tmp = target_dir / f".{source_path.name}.tmp"
-        shutil.copyfile(source_path, tmp)
-        os.replace(tmp, target_dir / source_path.name)
+    if copy_from is not None and copy_from.is_file():
+        with atomic_target(target_dir / source_path.name) as tmp:
+            shutil.copyfile(copy_from, tmp)
     payload = {
         "source": source_name,
         "batch_id": batch_id,

@@ -16,6 +16,8 @@ class SourceState(BaseModel):
     spec_fingerprint: str
     source_file: str
     gold_tables: list[str] = Field(default_factory=list)
+    # gold table -> batch id it held when this source's gold was built (foreign keys, lookups)
+    upstream: dict[str, str] = Field(default_factory=dict)
     completed_at: str = Field(default_factory=lambda: utc_now().isoformat())
 
 

@@ -11,6 +11,7 @@ from jobforge_core.catalog.glossary import GUIDE_SOURCE, column_terms, descripto
 from jobforge_core.catalog.history_index import batch_versions
 from jobforge_core.catalog.names import catalog_name, metadata_path
 from jobforge_core.catalog.quarantine_index import quarantine_counts
+from jobforge_core.catalog.stamp import catalog_inputs, invalidate, write_stamp
 from jobforge_core.catalog.store import CatalogRows, build_store
 from jobforge_core.catalog.tables import table_metadata
 from jobforge_core.config import Layer, PipelineConfig
@@ -50,6 +51,9 @@ def _layer_tables(spec: SourceSpec) -> list[tuple[Layer, str, GoldOutput | None]
 
 
 def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> CatalogReport:
+    """Everything, from what is on disk; the stamp is removed first and written last."""
+    inputs = catalog_inputs(cfg, specs)
+    invalidate(cfg)
     report = CatalogReport()
     terms = column_terms(specs) + descriptor_terms(cfg.table_path(Layer.SILVER, GUIDE_SOURCE))
     glossary_path = cfg.catalog_glossary_path() / "glossary.json"
@@ -95,6 +99,7 @@ def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> Catalo
         ],
     )
     report.store_file = str(build_store(cfg, catalog))
+    write_stamp(cfg, inputs)
     return report
 
 

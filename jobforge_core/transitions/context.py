@@ -19,6 +19,12 @@ class BatchContext:
     content_sha256: str
     batch_id: str
     ingested_at: datetime = field(default_factory=utc_now)
+    read_path: Path | None = None  # private snapshot of source_path taken at planning
+
+    @property
+    def input_path(self) -> Path:
+        """The bytes to read: the snapshot when there is one (DESIGN invariant 10)."""
+        return self.read_path if self.read_path is not None else self.source_path
 
     @property
     def table(self) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import polars as pl
 
 from jobforge_core.atomic import commit, discard, parquet_rows, sink_all
 from jobforge_core.config import Layer
-from jobforge_core.errors import SourceFileError
+from jobforge_core.errors import DataError, SourceFileError
 from jobforge_core.models import LayerTransitionLog, TransitionStatus, utc_now
 from jobforge_core.naming import column_mapping, missing_required
 from jobforge_core.provenance import PROVENANCE, RAGGED, SOURCE_ROW, provenance_exprs
@@ -19,7 +22,10 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
     started = utc_now()
     path, file = ctx.source_path, str(ctx.source_path)
     target = ctx.cfg.table_path(Layer.STAGED, ctx.table)
-    with open_source(ctx.spec, path, target.parent) as read:
+    with (
+        _named_as_source(ctx),
+        open_source(ctx.spec, ctx.input_path, target.parent) as read,
+    ):
         lf = read.frame
         headers = _headers(lf, file)
         missing = missing_required(ctx.spec, headers)
@@ -81,6 +87,25 @@ def _ragged_marks(check: RecordCheck | None) -> pl.Expr:
         .replace_strict(details[RECORD], details["detail"], default=None, return_dtype=pl.String)
         .alias(RAGGED)
     )
+
+
+@contextmanager
+def _named_as_source(ctx: BatchContext) -> Iterator[None]:
+    """Errors raised while reading the snapshot name the user's file, not the private copy."""
+    try:
+        yield
+    except DataError as exc:
+        if ctx.read_path is None or exc.file != str(ctx.read_path):
+            raise
+        renamed = type(exc)(
+            exc.message.replace(str(ctx.read_path), str(ctx.source_path)),
+            file=str(ctx.source_path),
+            layer=exc.layer,
+            row=exc.row,
+            column=exc.column,
+            rule=exc.rule,
+        )
+        raise renamed from exc
 
 
 def _headers(lf: pl.LazyFrame, file: str) -> list[str]:

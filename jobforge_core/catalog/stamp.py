@@ -1,0 +1,56 @@
+"""Is the catalog current? A stamp of what the last complete rebuild was built from.
+
+The rebuild removes the stamp first and writes it last, so a rebuild that failed or was killed
+leaves no stamp, and the next run rebuilds the catalog even when every source is unchanged.
+The stamp lists each source's batch (its state) and a hash of the specs (descriptions and
+governance fields shape the catalog but not the batch id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from jobforge_core.atomic import write_json
+from jobforge_core.config import PipelineConfig
+from jobforge_core.spec import SourceSpec
+from jobforge_core.state import read_state
+
+
+def stamp_path(cfg: PipelineConfig):
+    return cfg.catalog_path() / "catalog_state.json"
+
+
+def catalog_inputs(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> dict[str, Any]:
+    """What the catalog is derived from: each source's last batch and the specs' text."""
+    batches = {}
+    for name in sorted(specs):
+        state = read_state(cfg, name)
+        batches[name] = state.batch_id if state else None
+    body = json.dumps(
+        {n: specs[n].model_dump(mode="json", exclude={"spec_path"}) for n in sorted(specs)},
+        sort_keys=True,
+        default=str,
+    )
+    return {"sources": batches, "specs_sha256": hashlib.sha256(body.encode()).hexdigest()}
+
+
+def invalidate(cfg: PipelineConfig) -> None:
+    stamp_path(cfg).unlink(missing_ok=True)
+
+
+def write_stamp(cfg: PipelineConfig, inputs: dict[str, Any]) -> None:
+    write_json(stamp_path(cfg), inputs)
+
+
+def catalog_is_current(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> bool:
+    """The store exists and the last complete rebuild saw the sources' current batches."""
+    path = stamp_path(cfg)
+    if not cfg.store_path().is_file() or not path.is_file():
+        return False
+    try:
+        stamp = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return stamp == catalog_inputs(cfg, specs)
