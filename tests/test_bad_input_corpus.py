@@ -193,7 +193,6 @@ CASES = [
         "directory",
         "file",
         "is a directory",
-        pending="issue 10 item 11: not fixed yet",
     ),
     Case("missing_file", "missing", "file", "not found"),
     Case(
@@ -201,7 +200,6 @@ CASES = [
         "chmod",
         "file",
         "permission denied",
-        pending="issue 10 item 11: not fixed yet",
     ),
     Case(
         "all_null_keys",
@@ -306,8 +304,7 @@ def corpus(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> CorpusR
         elif case.bad == "missing":
             path.unlink()
         elif case.bad == "chmod":
-            if not case.pending:  # while item 11 is not fixed, planning aborts the whole run
-                path.chmod(0)
+            path.chmod(0)
         else:
             path.write_bytes(case.bad())
     done = _cli([*args, "--force"], _permissions_bind())
