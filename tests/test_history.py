@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 from helpers import run_plain
 from prefect_api import task_runs
@@ -324,3 +325,64 @@ def test_a_glob_in_file_loads_the_newest_release_and_file_override_loads_a_given
 
 def run_plain_rows(cfg: PipelineConfig) -> int:
     return parquet_rows(cfg.table_path(Layer.GOLD, "tiny_gold"))
+
+
+def test_diff_by_key_hashes_counts_columns_and_refuses_what_it_cannot_compare(tmp_path):
+    from jobforge_core.audit import AuditError, diff_table, table_history
+    from jobforge_core.diff import DiffError, diff_files
+
+    cfg, specs = _tiny(tmp_path, 10)
+    _release(cfg, specs, [("a", 1), ("b", 2), ("c", 3)])
+    rebuild_catalog(cfg, load_specs([specs]))
+    with pytest.raises(AuditError, match="nothing to compare"):
+        diff_table(cfg, "tiny_gold")
+    _release(cfg, specs, [("a", 1, "x"), ("b", 5, "y"), ("d", 4, "z")], header="code,value,region")
+    rebuild_catalog(cfg, load_specs([specs]))
+    d = diff_table(cfg, "tiny_gold")
+    assert (d.added, d.removed, d.changed, d.unchanged) == (1, 1, 1, 1)
+    assert d.columns_added == ["region"] and d.changes_by_column == {"value": 1}
+    assert d.sample_changed == [{"code": "b", "column": "value", "from": 2, "to": 5}]
+    assert d.sample_added == [{"code": "d", "value": 4, "region": "z"}]
+    assert d.sample_removed == [{"code": "c", "value": 3}]
+    silver = diff_table(cfg, "silver.tiny", key=["code"])
+    assert (silver.added, silver.removed, silver.changed) == (1, 1, 1)
+    with pytest.raises(DiffError, match="no key"):
+        diff_table(cfg, "silver.tiny")  # no declared grain outside gold
+    with pytest.raises(DiffError, match="not in the table"):
+        diff_table(cfg, "tiny_gold", key=["region"])  # the older batch has no such column
+    repeated = tmp_path / "repeated.parquet"
+    pl.DataFrame({"k": ["a", "a"], "v": [1, 2]}).write_parquet(repeated)
+    with pytest.raises(DiffError, match="repeats in 2 rows"):
+        diff_files(repeated, repeated, ["k"])
+    with pytest.raises(AuditError, match="not kept"):
+        diff_table(cfg, "tiny_gold", from_batch="tiny-0000")
+    with pytest.raises(AuditError, match="no batch"):
+        table_history(cfg, "no_such_table")
+
+
+def test_restore_puts_every_layer_table_back_and_the_next_run_reprocesses(tmp_path):
+    from jobforge_core.audit import AuditError, restore_source, table_history
+
+    cfg, specs = _tiny(tmp_path, 10)
+    first = _release(cfg, specs, [("a", 1)])[0].batch_id
+    tables = [(layer, "tiny") for layer in (Layer.STAGED, Layer.BRONZE, Layer.SILVER)]
+    tables.append((Layer.GOLD, "tiny_gold"))
+    before = {t: cfg.table_path(*t).read_bytes() for t in tables}
+    second = _release(cfg, specs, [("a", 2)])[0].batch_id
+    spec = load_specs([specs])["tiny"]
+    with pytest.raises(AuditError, match="not kept"):
+        restore_source(cfg, spec, "tiny-0000")
+    assert batch_of(cfg.table_path(Layer.GOLD, "tiny_gold")) == second  # nothing moved
+    logs = restore_source(cfg, spec, first)
+    assert {t: cfg.table_path(*t).read_bytes() for t in tables} == before  # byte-identical
+    assert [log.target_layer for log in logs] == list(Layer)
+    assert all(log.source_layer == "restore" and log.batch_id == first for log in logs)
+    assert logs[-1].replaced_batches == {"tiny_gold": second}
+    assert history_file(cfg, Layer.GOLD, "tiny_gold", second).is_file()  # the newer is kept
+    history = table_history(cfg, "tiny_gold")
+    assert [(h["batch_id"], h["status"], h["restored"]) for h in history] == [
+        (first, "current", True),
+        (second, "kept", False),
+    ]
+    plan = plan_sources(load_specs([specs]), cfg, ["tiny"])["tiny"]
+    assert plan.batch_id == second and not plan.unchanged  # the file is release 2: reprocess
