@@ -1,258 +1,239 @@
-"""`jobforge` command line: run the pipeline locally, query the store, inspect the catalog."""
+"""`jobforge` command line: run the pipeline locally, query the store, inspect the catalog.
+
+Exit codes (README, "Exit codes"): 0 success; 1 a source failed, or nothing to show yet;
+2 usage or spec error, reported before any work. Data goes to stdout in the chosen
+`--format`; messages go to stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
-import polars as pl
+from flows.render import FORMATS, emit, note
+from flows.results import CommandError, Result
 
 # Prefect's embedded server needs more than the default 20 s on a cold 2-core machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+DESCRIPTION = """\
+JobForge: an auditable medallion pipeline (staged -> bronze -> silver -> gold).
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    line = "  ".join(c.ljust(widths[c]) for c in columns)
-    out = [line, "  ".join("-" * widths[c] for c in columns)]
-    out += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
-    return "\n".join(out)
+exit codes: 0 success (rows quarantined within thresholds included); 1 a source failed, or
+nothing built yet to show; 2 usage or spec error, nothing done.
+"""
 
 
-def print_run_summary(result: dict[str, Any]) -> None:
-    rows = []
-    for s in result["sources"]:
-        rows.append(
-            {
-                "source": s["source"],
-                "status": s["status"],
-                **{layer: s["rows"].get(layer, "") for layer in ("staged", "bronze", "silver")},
-                "gold": s["rows"].get("gold", ""),
-                "quarantined": s["quarantined"] or "",
-                "batch": s["batch_id"],
-            }
+GLOBAL_DEFAULTS = {"data_root": None, "format": "table", "verbose": False, "debug": False}
+
+
+def _common(with_format: bool = True) -> argparse.ArgumentParser:
+    """Options accepted before and after the sub-command; SUPPRESS keeps a value given before
+    the sub-command from being reset by the sub-command's own default."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--data-root",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="data root (default: $JOBFORGE_DATA_ROOT, else ./data)",
+    )
+    if with_format:
+        p.add_argument(
+            "--format",
+            choices=FORMATS,
+            default=argparse.SUPPRESS,
+            help="output on stdout: table (for people, default), csv, or json (one document)",
         )
-    columns = ["source", "status", "staged", "bronze", "silver", "gold", "quarantined", "batch"]
-    print(_table(rows, columns))
-    for s in result["sources"]:
-        if s["error"]:
-            print(f"\nFAILED {s['source']}: {s['error']}", file=sys.stderr)
-        for reason, n in s["reasons"].items():
-            print(f"  {s['source']}: {n} row(s) {reason}")
-    for problem in result.get("problems", []):
-        print(f"\nFAILED {problem}", file=sys.stderr)
-    print(f"\ndata root: {result['data_root']}")
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from flows.adhoc import foreground_run
-    from flows.pipeline import jobforge_flow
-    from flows.runners import make_task_runner
-
-    flow = jobforge_flow
-    if args.runner != "default":
-        flow = jobforge_flow.with_options(
-            task_runner=make_task_runner(args.runner, args.dask_address)
-        )
-    with foreground_run():
-        state = flow(
-            sources=args.source or None,
-            data_root=args.data_root,
-            source_dir=args.source_dir,
-            spec_dirs=args.specs or None,
-            force=args.force,
-            return_state=True,
-        )
-    result = state.result(raise_on_failure=False)
-    if not isinstance(result, dict):
-        print(f"jobforge run failed: {state.message}", file=sys.stderr)
-        return 2
-    print_run_summary(result)
-    return 0 if state.is_completed() else 1
-
-
-def _cfg(args: argparse.Namespace):
-    from jobforge_core.config import PipelineConfig
-
-    return PipelineConfig.from_settings(data_root=Path(args.data_root) if args.data_root else None)
-
-
-def _frame_out(frame: pl.DataFrame, fmt: str) -> str:
-    if fmt == "csv":
-        return frame.write_csv()
-    if fmt == "json":
-        return json.dumps(frame.to_dicts(), default=str, ensure_ascii=False, indent=2)
-    with pl.Config(
-        tbl_rows=200,
-        tbl_cols=30,
-        fmt_str_lengths=40,
-        tbl_width_chars=240,
-        tbl_hide_dataframe_shape=True,
-    ):
-        return str(frame)
-
-
-def cmd_query(args: argparse.Namespace) -> int:
-    from jobforge_core.query import run_query
-
-    print(_frame_out(run_query(_cfg(args), args.sql), args.format))
-    return 0
-
-
-def cmd_catalog(args: argparse.Namespace) -> int:
-    from jobforge_core.query import catalog_tables, resolve_table
-
-    cfg = _cfg(args)
-    if args.table:
-        meta = resolve_table(cfg, args.table)
-        if args.format == "json":
-            print(meta.model_dump_json(indent=2))
-            return 0
-        fields = meta.model_dump(mode="json", exclude={"columns"})
-        print("\n".join(f"{k:>18}: {v}" for k, v in fields.items()))
-        columns = [
-            {
-                "column": c.name,
-                "type": c.data_type,
-                "nullable": c.nullable,
-                "glossary": c.glossary_term_id or "",
-                "examples": ", ".join(v[:24] for v in c.example_values)[:60],
-                "description": c.description,
-            }
-            for c in meta.columns
-        ]
-        print()
-        print(_table(columns, list(columns[0]) if columns else []))
-        return 0
-    rows = [
-        {
-            "table": m.table_name,
-            "layer": m.layer.value,
-            "rows": m.row_count,
-            "columns": m.column_count,
-            "description": m.description,
-        }
-        for m in sorted(
-            catalog_tables(cfg).values(), key=lambda m: (m.layer != "gold", m.table_name)
-        )
-    ]
-    if args.format == "json":
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-    else:
-        print(_table(rows, ["table", "layer", "rows", "columns", "description"]))
-    return 0
-
-
-def cmd_lineage(args: argparse.Namespace) -> int:
-    from jobforge_core.query import lineage_chain, resolve_table, row_lineage
-
-    cfg = _cfg(args)
-    if args.where:
-        rows, staged = row_lineage(cfg, args.table, args.where, args.limit)
-        print(f"{len(rows)} row(s) of {args.table} where {args.where}:")
-        print(_frame_out(rows, args.format))
-        print("\nfrom these source records (staged layer, original values as text):")
-        print(_frame_out(staged, args.format))
-        return 0
-    chain = lineage_chain(cfg, args.table)
-    if not chain:
-        print(f"no transition logs for {args.table}", file=sys.stderr)
-        return 1
-    first = chain[0]
-    print(f"source file: {first.source_files[0]}")
-    print(f"sha256:      {first.source_sha256}")
-    print(f"batch:       {first.batch_id}")
-    rows = [
-        {
-            "transition": f"{log.source_layer} -> {log.target_layer.value}",
-            "transition_id": log.transition_id,
-            "rows_in": log.row_count_in,
-            "rows_out": log.row_count_out,
-            "quarantined": log.row_count_quarantined,
-            "status": log.status.value,
-            "started": log.started_at.isoformat(timespec="seconds"),
-            "completed": log.completed_at.isoformat(timespec="seconds") if log.completed_at else "",
-        }
-        for log in chain
-    ]
-    print(_table(rows, list(rows[0])))
-    print(f"table:       {args.table} ({resolve_table(cfg, args.table).file_path})")
-    return 0
-
-
-def cmd_quarantine(args: argparse.Namespace) -> int:
-    from jobforge_core.query import file_quarantine, quarantine_report
-
-    cfg = _cfg(args)
-    entries = quarantine_report(cfg, args.table, args.sample)
-    if not entries:
-        print("no rows in quarantine" + (f" for {args.table}" if args.table else ""))
-    for e in entries:
-        print(f"\n{e['table']}  reason={e['reason']}  rows={e['rows']}  batch={e['batch_id']}")
-        print(f"  file: {e['file']}")
-        print(_frame_out(e["sample"], args.format))
-    if not args.table:
-        for f in file_quarantine(cfg):
-            print(f"\nFILE {f['source']} ({f['layer']}): {f['message']}\n  copy in {f['dir']}")
-    return 0
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the run's event log on the console (it is always in the log file)",
+    )
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show Python tracebacks of unexpected errors",
+    )
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jobforge", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the pipeline on the declared sources (local Prefect)")
-    run.add_argument("--data-root", help="data root (default $JOBFORGE_DATA_ROOT or ./data)")
-    run.add_argument("--source-dir", help="where source files are (default <data-root>/source)")
-    run.add_argument("--specs", action="append", metavar="DIR", help="extra/overriding specs")
-    run.add_argument("--source", action="append", metavar="NAME", help="run only this source")
-    run.add_argument("--force", action="store_true", help="reprocess unchanged sources")
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="jobforge",
+        description=DESCRIPTION,
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="jobforge COMMAND --help for its options",
+    )
+
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run the pipeline on the declared sources (local Prefect)",
+        description="Run every declared source (or those named) through the four layers.",
+    )
+    run.add_argument(
+        "--source-dir",
+        metavar="DIR",
+        help="where the source files are (default: $JOBFORGE_SOURCE_DIR, else <data-root>/source)",
+    )
+    run.add_argument(
+        "--specs",
+        action="append",
+        metavar="DIR",
+        help="directory of extra or overriding spec files (repeatable; after $JOBFORGE_SPEC_DIRS)",
+    )
+    run.add_argument(
+        "--source",
+        action="append",
+        metavar="NAME",
+        help="run only this source (repeatable; default: every declared source)",
+    )
+    run.add_argument(
+        "--force", action="store_true", help="reprocess sources whose file and spec are unchanged"
+    )
     run.add_argument(
         "--runner",
         choices=["default", "thread", "dask"],
         default="default",
-        help="task runner (default: $JOBFORGE_TASK_RUNNER or thread); dask needs the [dask] extra",
+        help="task runner (default: $JOBFORGE_TASK_RUNNER, else thread); dask needs the [dask] "
+        "extra",
     )
-    run.add_argument("--dask-address", help="existing Dask scheduler (default: a local cluster)")
-    run.set_defaults(func=cmd_run)
+    run.add_argument(
+        "--dask-address",
+        metavar="ADDRESS",
+        help="an existing Dask scheduler, e.g. tcp://host:8786 (default: a local cluster)",
+    )
 
-    def with_root(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--data-root", help="data root (default $JOBFORGE_DATA_ROOT or ./data)")
-        p.add_argument("--format", choices=["table", "csv", "json"], default="table")
-        return p
+    query = sub.add_parser(
+        "query",
+        parents=[common],
+        help="read-only SQL on the gold views and the catalog tables",
+        description="Run one SELECT or EXPLAIN on a read-only connection to the store.",
+    )
+    query.add_argument("sql", help='one SELECT or EXPLAIN statement, e.g. "SELECT * FROM dim_noc"')
 
-    query = with_root(sub.add_parser("query", help="read-only SQL on gold views and catalog"))
-    query.add_argument("sql")
-    query.set_defaults(func=cmd_query)
-    catalog = with_root(sub.add_parser("catalog", help="list tables, or show one in full"))
-    catalog.add_argument("table", nargs="?")
-    catalog.set_defaults(func=cmd_catalog)
-    lineage = with_root(sub.add_parser("lineage", help="source file -> ... -> table"))
-    lineage.add_argument("table")
-    lineage.add_argument("--where", help="rows to trace, e.g. \"noc_code = '21232'\"")
-    lineage.add_argument("--limit", type=int, default=20)
-    lineage.set_defaults(func=cmd_lineage)
-    quarantine = with_root(sub.add_parser("quarantine", help="quarantined rows and files"))
-    quarantine.add_argument("table", nargs="?")
-    quarantine.add_argument("--sample", type=int, default=5)
-    quarantine.set_defaults(func=cmd_quarantine)
+    catalog = sub.add_parser(
+        "catalog",
+        parents=[common],
+        help="list the tables, or show one table in full",
+        description="Tables with rows, columns, layer and description; or one table's metadata.",
+    )
+    catalog.add_argument(
+        "table", nargs="?", help="a table name (dim_noc, silver.noc_structure); default: all"
+    )
+
+    lineage = sub.add_parser(
+        "lineage",
+        parents=[common],
+        help="source file -> staged -> bronze -> silver -> table, or rows back to their source",
+        description="The transitions that built a table, or (--where) rows and their records.",
+    )
+    lineage.add_argument("table", help="a table name, e.g. dim_noc or fact_cops_employment")
+    lineage.add_argument(
+        "--where",
+        metavar="EXPR",
+        help="rows to trace back to their source records, e.g. \"noc_code = '21232'\"",
+    )
+    lineage.add_argument(
+        "--limit",
+        type=int,
+        default=20,
+        metavar="N",
+        help="show at most N matching rows (default 20); the number matched is always given",
+    )
+
+    quarantine = sub.add_parser(
+        "quarantine",
+        parents=[common],
+        help="rows and files in quarantine, by table and reason, with sample rows",
+        description="Quarantined rows by table and reason (with samples), and failed files.",
+    )
+    quarantine.add_argument(
+        "table", nargs="?", help="only this table (gold name, source name or layer.source)"
+    )
+    quarantine.add_argument(
+        "--sample",
+        type=int,
+        default=5,
+        metavar="N",
+        help="sample rows per table and reason (default 5)",
+    )
     return parser
 
 
+def dispatch(args: argparse.Namespace, owns_process: bool = False) -> Result:
+    if args.command == "run":
+        from flows.cli_run import preflight, run
+
+        request = preflight(
+            args.data_root,
+            args.source_dir,
+            args.specs,
+            args.source,
+            args.force,
+            args.runner,
+            args.dask_address,
+        )
+        return run(request, verbose=args.verbose, owns_process=owns_process)
+
+    from flows import cli_read
+
+    if args.command == "query":
+        return cli_read.query(args.data_root, args.sql)
+    if args.command == "catalog":
+        return cli_read.catalog(args.data_root, args.table)
+    if args.command == "lineage":
+        return cli_read.lineage(args.data_root, args.table, args.where, args.limit)
+    if args.command == "quarantine":
+        return cli_read.quarantine(args.data_root, args.table, args.sample)
+    raise AssertionError(args.command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, compute the command's result, render it; never a traceback unless --debug."""
     args = build_parser().parse_args(argv)
+    # Defaults of the options shared before and after the sub-command (not via set_defaults:
+    # the parsers share these option objects, and a default there would reset a value given
+    # before the sub-command).
+    for name, default in GLOBAL_DEFAULTS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
     from jobforge_core.errors import JobForgeError
 
     try:
-        return args.func(args)
-    except JobForgeError as exc:
-        print(f"jobforge: {exc}", file=sys.stderr)
+        result = dispatch(args, owns_process=argv is None)
+    except CommandError as exc:
+        note(f"jobforge {args.command}: {exc}")
+        return exc.exit_code
+    except JobForgeError as exc:  # refusals and spec errors from the core: usage errors
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        note(f"jobforge {args.command}: {first}")
         return 2
+    except KeyboardInterrupt:
+        note("jobforge: interrupted")
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        note(
+            f"jobforge {args.command}: unexpected {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''} (--debug shows the traceback)"
+        )
+        return 1
+    return emit(result, args.format)
 
 
 if __name__ == "__main__":

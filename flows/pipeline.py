@@ -13,6 +13,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 from prefect.utilities.annotations import allow_failure
 
+from flows.run_log import current_run_log, run_log
 from flows.runners import runner_from_settings
 from flows.summary import markdown, source_summary
 from jobforge_core.catalog.stamp import catalog_is_current
@@ -173,7 +174,12 @@ def _finish(
         description="Rows per layer, quarantine and outputs per source",
     )
     problems = problems or []
-    result = {"data_root": str(cfg.data_root), "sources": summaries, "problems": problems}
+    result = {
+        "data_root": str(cfg.data_root),
+        "sources": summaries,
+        "problems": problems,
+        "log_file": current_run_log(),
+    }
     failed = [s["source"] for s in summaries if s["status"] == "failed"]
     get_logger().info("run_finished", sources=len(summaries), failed=",".join(failed))
     if failed or problems:
@@ -200,7 +206,8 @@ def jobforge_flow(
 
     `files` maps a source to the file to load instead of its spec's (a given release).
     """
-    return run_sources(sources, data_root, source_dir, spec_dirs, force, files=files)
+    with run_log(data_root):
+        return run_sources(sources, data_root, source_dir, spec_dirs, force, files=files)
 
 
 @flow(
@@ -217,7 +224,8 @@ def medallion_flow(
     force: bool = False,
 ) -> State:
     """One source through the four layers."""
-    return run_sources([source], data_root, source_dir, spec_dirs, force)
+    with run_log(data_root):
+        return run_sources([source], data_root, source_dir, spec_dirs, force)
 
 
 @flow(name="catalog", flow_run_name="jobforge-catalog", log_prints=True)

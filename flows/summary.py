@@ -34,6 +34,12 @@ def source_summary(
         "status": status,
         "batch_id": batch_id,
         "rows": {log.target_layer.value: log.row_count_out for log in logs},
+        "gold_tables": {
+            table: n
+            for log in logs
+            if log.target_layer.value == "gold"
+            for table, n in log.rows_by_table.items()
+        },
         "quarantined": sum(log.row_count_quarantined for log in logs),
         "reasons": reasons,
         "outputs": [

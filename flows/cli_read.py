@@ -1,0 +1,211 @@
+"""`query`, `catalog`, `lineage`, `quarantine`: read what runs built, as `Result`s.
+
+No Prefect here (start time: these commands answer in well under a second); polars and
+DuckDB are imported by the functions that need them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from flows.results import NothingBuilt, Result, Section, UsageError
+from jobforge_core.config import PipelineConfig
+
+
+def config(data_root: str | None) -> PipelineConfig:
+    """The data root of a read command: it must exist and hold a built catalog."""
+    cfg = PipelineConfig.from_settings(data_root=Path(data_root) if data_root else None)
+    root = cfg.data_root
+    if not root.is_dir():
+        raise UsageError(f"data root {root} does not exist (--data-root or $JOBFORGE_DATA_ROOT)")
+    built = cfg.catalog_tables_path()
+    if not (built.is_dir() and any(built.glob("*.json"))):
+        raise NothingBuilt(
+            f"nothing has been built yet in {root}: run `jobforge run --data-root {root}` first"
+        )
+    return cfg
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _check_table(cfg: PipelineConfig, name: str) -> None:
+    """A clear refusal with a suggestion; `jobforge_core.query` checks again on its own."""
+    from jobforge_core.query import catalog_tables
+
+    tables = catalog_tables(cfg)
+    if name not in tables:
+        gold = sorted(n for n, m in tables.items() if m.layer.value == "gold")
+        raise UsageError(
+            f"unknown table {name!r}{did_you_mean(name, sorted(tables))} "
+            f"(gold tables: {', '.join(gold) or 'none'})"
+        )
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    return frame.to_dicts()
+
+
+def query(data_root: str | None, sql: str) -> Result:
+    from jobforge_core.query import run_query
+
+    cfg = config(data_root)
+    frame = run_query(cfg, sql)
+    section = Section("rows", _records(frame), columns=list(frame.columns), max_width=60)
+    return Result([section], notes=[f"{len(frame)} row(s)"])
+
+
+def catalog(data_root: str | None, table: str | None) -> Result:
+    from jobforge_core.query import catalog_tables
+
+    cfg = config(data_root)
+    if table is None:
+        metas = sorted(
+            catalog_tables(cfg).values(), key=lambda m: (m.layer != "gold", m.table_name)
+        )
+        rows = [
+            {
+                "table": m.table_name,
+                "layer": m.layer.value,
+                "rows": m.row_count,
+                "columns": m.column_count,
+                "description": m.description,
+            }
+            for m in metas
+        ]
+        notes = ["one table in full: jobforge catalog TABLE"]
+        return Result([Section("tables", rows, max_width=70)], notes=notes)
+    _check_table(cfg, table)
+    meta = catalog_tables(cfg)[table]
+    fields = meta.model_dump(mode="json", exclude={"columns"})
+    columns = [
+        {
+            "column": c.name,
+            "type": c.data_type,
+            "nullable": c.nullable,
+            "glossary": c.glossary_term_id,
+            "examples": c.example_values,
+            "description": c.description,
+            "source_columns": c.source_columns,
+        }
+        for c in meta.columns
+    ]
+    view = ["column", "type", "nullable", "glossary", "examples", "description"]
+    return Result(
+        [
+            Section.fields("table", fields),
+            Section("columns", columns, title="columns", columns=view, max_width=40),
+        ]
+    )
+
+
+def lineage(data_root: str | None, table: str, where: str | None, limit: int) -> Result:
+    from jobforge_core.query import lineage_chain
+
+    if limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
+    cfg = config(data_root)
+    _check_table(cfg, table)
+    if where is not None:
+        return _row_lineage(cfg, table, where, limit)
+    chain = lineage_chain(cfg, table)
+    if not chain:
+        raise NothingBuilt(f"no transition logs for {table} in {cfg.data_root}")
+    first = chain[0]
+    rows = []
+    for log in chain:
+        gold = log.target_layer.value == "gold"
+        outputs = log.rows_by_table if gold else {}
+        rows.append(
+            {
+                "transition": f"{log.source_layer} -> {log.target_layer.value}",
+                "transition_id": log.transition_id,
+                "rows_in": log.row_count_in,
+                # A gold step may write several tables: this table's own count, and each
+                # table of the step under `outputs`.
+                "rows_out": outputs.get(table, log.row_count_out) if gold else log.row_count_out,
+                "quarantined": log.row_count_quarantined,
+                "status": log.status.value,
+                "outputs": outputs,
+                "started": log.started_at.isoformat(timespec="seconds"),
+                "completed": log.completed_at.isoformat(timespec="seconds")
+                if log.completed_at
+                else None,
+            }
+        )
+    from jobforge_core.query import resolve_table
+
+    header = {
+        "table": table,
+        "file": resolve_table(cfg, table).file_path,
+        "source_file": first.source_files[0] if first.source_files else None,
+        "sha256": first.source_sha256,
+        "batch": first.batch_id,
+    }
+    return Result(
+        [
+            Section.fields("lineage", header),
+            Section("transitions", rows, title="transitions", max_width=None),
+        ]
+    )
+
+
+def _row_lineage(cfg: PipelineConfig, table: str, where: str, limit: int) -> Result:
+    import polars as pl
+
+    from jobforge_core.query import resolve_table, row_lineage
+
+    rows, staged = row_lineage(cfg, table, where, limit)
+    # row_lineage has validated the expression against the table; count every match.
+    path = cfg.data_root / resolve_table(cfg, table).file_path
+    matched = pl.scan_parquet(path).filter(pl.sql_expr(where)).select(pl.len()).collect().item()
+    header = {"table": table, "where": where, "matched": matched, "shown": len(rows)}
+    notes = [f"{matched} row(s) of {table} match; showing {len(rows)}"]
+    if matched > len(rows):
+        notes[0] += " (--limit N shows more)"
+    return Result(
+        [
+            Section.fields("match", header),
+            Section("rows", _records(rows), title=f"rows of {table}", columns=rows.columns),
+            Section(
+                "source_records",
+                _records(staged),
+                title="from these source records (staged layer, original values as text)",
+                columns=staged.columns,
+            ),
+        ],
+        notes=notes,
+    )
+
+
+def quarantine(data_root: str | None, table: str | None, sample: int) -> Result:
+    from jobforge_core.query import file_quarantine, quarantine_report
+
+    if sample < 0:
+        raise UsageError(f"--sample must be 0 or more, got {sample}")
+    cfg = config(data_root)
+    groups = []
+    samples = []
+    for entry in quarantine_report(cfg, table, sample):
+        rows = _records(entry["sample"])
+        groups.append({k: v for k, v in entry.items() if k != "sample"} | {"sample": rows})
+        title = f"{entry['table']}  reason={entry['reason']}  rows={entry['rows']}"
+        samples.append(Section("sample", rows, title=title, max_width=40, formats=("table",)))
+    files = [] if table else file_quarantine(cfg)
+    view = ["table", "reason", "rows", "batch_id", "file"]
+    sections = [Section("groups", groups, title="rows in quarantine", columns=view)]
+    sections += samples
+    file_view = ["source", "layer", "message", "dir"]
+    sections.append(
+        Section("files", files, title="files in quarantine", columns=file_view, max_width=None)
+    )
+    notes = []
+    if not groups:
+        notes.append("no rows in quarantine" + (f" for {table}" if table else ""))
+    if not files and not table:
+        notes.append("no files in quarantine")
+    return Result(sections, notes=notes)

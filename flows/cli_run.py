@@ -1,0 +1,327 @@
+"""`jobforge run`: check everything that can be checked without Prefect, then run the flow.
+
+Order matters for the user: a wrong option, an unknown source, a missing directory or a bad
+spec is reported in one line (exit 2) before Prefect is imported or a server started. During
+the run the console gets one line per source as it completes; Prefect's event log shows with
+`-v`, and always goes to the run's log file and to Prefect.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flows.cli_read import did_you_mean
+from flows.results import Result, Section, UsageError
+from jobforge_core.config import PipelineConfig
+from jobforge_core.errors import SpecError
+
+LAYERS = ("staged", "bronze", "silver")
+# A source in one of these states has succeeded (rows in quarantine within its thresholds are
+# part of success); any other state (failed, skipped, ...) makes the run exit 1.
+OK_STATUSES = {"success", "partial", "unchanged"}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What `jobforge run` was asked to do, checked."""
+
+    cfg: PipelineConfig
+    sources: list[str] | None
+    spec_dirs: list[str] | None
+    force: bool
+    runner: str
+    dask_address: str | None
+
+
+def spec_error_line(exc: SpecError) -> str:
+    """One line for a spec error: the file, then each invalid field and why."""
+    from pydantic import ValidationError
+
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        head = str(exc).splitlines()[0].rstrip(":")
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(spec)'}: {e['msg']}" for e in cause.errors()
+        )
+        return f"{head}: {fields}"
+    return " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+
+
+def preflight(
+    data_root: str | None,
+    source_dir: str | None,
+    specs: list[str] | None,
+    sources: list[str] | None,
+    force: bool,
+    runner: str,
+    dask_address: str | None,
+) -> RunRequest:
+    """Every check that needs no Prefect: specs valid, sources known, directories there."""
+    from jobforge_core.settings import load_settings
+    from jobforge_core.spec import gold_order, load_specs
+
+    cfg = PipelineConfig.from_settings(
+        data_root=Path(data_root) if data_root else None,
+        source_dir=Path(source_dir) if source_dir else None,
+    )
+    spec_dirs = [*load_settings().spec_dirs, *(Path(d) for d in specs or [])]
+    try:
+        declared = load_specs(spec_dirs)
+        gold_order(declared)
+    except SpecError as exc:
+        raise UsageError(spec_error_line(exc)) from exc
+    for name in dict.fromkeys(sources or []):
+        if name not in declared:
+            raise UsageError(
+                f"unknown source {name!r}{did_you_mean(name, sorted(declared))} "
+                f"(declared: {', '.join(sorted(declared))})"
+            )
+    source_root = cfg.resolved_source_dir()
+    if not source_root.is_dir():
+        how = "--source-dir" if source_dir else "default <data-root>/source; set --source-dir"
+        raise UsageError(f"source directory {source_root} does not exist ({how})")
+    if cfg.data_root.exists() and not cfg.data_root.is_dir():
+        raise UsageError(f"data root {cfg.data_root} is not a directory")
+    if runner == "dask" and importlib.util.find_spec("prefect_dask") is None:
+        raise UsageError("--runner dask needs the dask extra: pip install -e '.[dask]'")
+    return RunRequest(cfg, sources or None, specs or None, force, runner, dask_address)
+
+
+class Progress:
+    """One line per source as it completes, from JobForge's own events (this process's)."""
+
+    def __init__(self, cfg: PipelineConfig, stream: Any = None) -> None:
+        self.cfg = cfg
+        self.stream = stream or sys.stderr
+        self.rows: dict[str, dict[str, int]] = {}
+        self.quarantined: dict[str, int] = {}
+        self.done: set[str] = set()
+        self.lock = threading.Lock()
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        source, layer = event.get("source"), event.get("layer")
+        if not source or not layer:
+            return
+        with self.lock:
+            if event.get("event") == "transition_completed":
+                self.rows.setdefault(source, {})[layer] = event.get("rows_out", 0)
+                q = self.quarantined.get(source, 0) + (event.get("rows_quarantined") or 0)
+                self.quarantined[source] = q
+                if layer == "gold":
+                    status = "partial" if q else "success"
+                    tables = self._gold_tables(event.get("transition_id"))
+                    self._line(source, status, self.rows[source], q, tables=tables)
+            elif event.get("event") == "source_quarantined":
+                self._line(source, "failed", self.rows.get(source, {}), None, event.get("error"))
+
+    def _gold_tables(self, transition_id: str | None) -> dict[str, int] | None:
+        """Each gold table's own count, from the transition log written before the event."""
+        path = self.cfg.catalog_lineage_path() / f"{transition_id}.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8")).get("rows_by_table")
+        except (OSError, ValueError):
+            return None
+
+    def _line(
+        self,
+        source: str,
+        status: str,
+        rows: dict[str, Any],
+        quarantined: int | None,
+        error: str | None = None,
+        tables: dict[str, int] | None = None,
+    ) -> None:
+        if source in self.done:
+            return
+        self.done.add(source)
+        counts = [f"{layer} {rows[layer]}" for layer in LAYERS if layer in rows]
+        if tables:
+            counts += [f"{t} {n}" for t, n in tables.items()]
+        elif "gold" in rows:
+            counts.append(f"gold {rows['gold']}")
+        parts = [f"{source:<24} {status:<9}", ", ".join(counts)]
+        if quarantined:
+            parts.append(f"{quarantined} row(s) quarantined")
+        if error:
+            parts.append(error)
+        print("  ".join(p for p in parts if p).rstrip(), file=self.stream, flush=True)
+
+    def finish(self, summaries: list[dict[str, Any]]) -> None:
+        """Lines for sources whose events this process did not see (unchanged, skipped,
+        failed before a transition, or run by Dask workers)."""
+        with self.lock:
+            for s in summaries:
+                self._line(
+                    s["source"],
+                    s["status"],
+                    s.get("rows", {}),
+                    s.get("quarantined"),
+                    s.get("error"),
+                    s.get("gold_tables"),
+                )
+
+
+class _RunEventsOffConsole(logging.Filter):
+    """Default console: no run event log (it goes to the API and the log file) and nothing
+    below WARNING from anything else; `-v` removes this filter."""
+
+    RUN_LOGGERS = ("jobforge", "prefect.flow_runs", "prefect.task_runs")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if any(record.name == n or record.name.startswith(n + ".") for n in self.RUN_LOGGERS):
+            return False
+        return record.levelno >= logging.WARNING
+
+
+@contextmanager
+def concise_console(enabled: bool, keep: bool = False) -> Iterator[None]:
+    """Filter Prefect's console handlers (configured when Prefect was imported).
+
+    `keep`: leave the filter on when the block ends, for a process that is the command
+    itself: the embedded server stops at interpreter exit and logs as it goes."""
+    if not enabled:
+        yield
+        return
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    names = ["", "uvicorn", "fastapi", *logging.root.manager.loggerDict]
+    handlers = {
+        h
+        for n in names
+        for h in getattr(logging.getLogger(n), "handlers", [])
+        if isinstance(h, PrefectConsoleHandler)
+    }
+    quiet = _RunEventsOffConsole()
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in () if keep else handlers:
+            handler.removeFilter(quiet)
+
+
+def _ui_url(flow_run_id: Any) -> str | None:
+    """The run's page, when a server that outlives this command is configured."""
+    from prefect.settings import get_current_settings
+    from prefect.utilities.urls import url_for
+
+    if not get_current_settings().api.url or not flow_run_id:
+        return None
+    return url_for("flow-run", obj_id=str(flow_run_id))
+
+
+def run(request: RunRequest, verbose: bool, owns_process: bool = False) -> Result:
+    from flows.adhoc import foreground_run
+    from flows.pipeline import jobforge_flow
+    from flows.runners import make_task_runner
+    from jobforge_core.logs import listening
+
+    flow = jobforge_flow
+    if request.runner != "default":
+        runner = make_task_runner(request.runner, request.dask_address)
+        flow = jobforge_flow.with_options(task_runner=runner)
+    progress = Progress(request.cfg)
+    with (
+        concise_console(not verbose, keep=owns_process),
+        listening(progress.on_event),
+        foreground_run(),
+    ):
+        state = flow(
+            sources=request.sources,
+            data_root=str(request.cfg.data_root),
+            source_dir=str(request.cfg.source_dir) if request.cfg.source_dir else None,
+            spec_dirs=request.spec_dirs,
+            force=request.force,
+            return_state=True,
+        )
+    outcome = state.result(raise_on_failure=False)
+    flow_run_id = state.state_details.flow_run_id
+    if not isinstance(outcome, dict):
+        detail = f"{type(outcome).__name__}: {outcome}" if outcome is not None else state.message
+        return Result(
+            [Section.fields("run", {"status": "crashed", "message": detail, "exit_code": 1})],
+            notes=[f"jobforge run: the flow run ended {state.name}: {detail}"],
+            exit_code=1,
+        )
+    summaries = outcome.get("sources", [])
+    progress.finish(summaries)
+    return run_result(outcome, state, flow_run_id)
+
+
+def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any) -> Result:
+    summaries = outcome.get("sources", [])
+    failed = [s["source"] for s in summaries if s["status"] not in OK_STATUSES]
+    catalog_failed = outcome.get("catalog_error")
+    exit_code = 1 if failed or catalog_failed or not state.is_completed() else 0
+    sources = [
+        {
+            "source": s["source"],
+            "status": s["status"],
+            **{layer: s.get("rows", {}).get(layer) for layer in LAYERS},
+            "gold": s.get("gold_tables") or s.get("rows", {}).get("gold"),
+            "quarantined": s.get("quarantined", 0),
+            "quarantine_by_rule": s.get("reasons", {}),
+            "batch_id": s.get("batch_id"),
+            "error": s.get("error"),
+        }
+        for s in summaries
+    ]
+    url = _ui_url(flow_run_id)
+    run_fields = {
+        "status": "failed" if exit_code else "succeeded",
+        "exit_code": exit_code,
+        "message": state.message,
+        "flow_run_id": str(flow_run_id) if flow_run_id else None,
+        "flow_run_url": url,
+        "data_root": outcome.get("data_root"),
+        "log_file": outcome.get("log_file"),
+        "sources": len(summaries),
+        "failed": failed,
+        "catalog_error": catalog_failed,
+    }
+    view = ["source", "status", *LAYERS, "gold", "quarantined", "batch_id"]
+    sections = [
+        Section("sources", sources, columns=view, max_width=None),
+        # Scripts read the run's own fields from json; people get them as notes below.
+        Section("run", [run_fields], kind="fields", formats=("json",)),
+    ]
+    return Result(sections, notes=_next_steps(run_fields, sources), exit_code=exit_code)
+
+
+def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]:
+    notes = []
+    partial = [s["source"] for s in sources if s["status"] == "partial"]
+    ok = len(sources) - len(run["failed"])
+    if run["exit_code"] == 0:
+        line = f"succeeded: {ok} source(s)"
+        if partial:
+            line += f"; {len(partial)} with rows in quarantine, within their thresholds"
+        notes.append(line + " (exit 0)")
+    else:
+        what = ", ".join(run["failed"]) or run["message"]
+        notes.append(f"FAILED: {what} (exit 1)")
+        for s in sources:
+            if s["error"]:
+                notes.append(f"  {s['source']}: {s['error']}")
+        if run["catalog_error"]:
+            notes.append(f"  catalog rebuild: {run['catalog_error']}")
+    root = run["data_root"]
+    notes.append(f"data:       {root}   (gold tables in {root}/gold)")
+    notes.append(f'query:      jobforge query --data-root {root} "SELECT * FROM dim_noc LIMIT 5"')
+    if partial or run["failed"]:
+        notes.append(f"quarantine: jobforge quarantine --data-root {root}")
+    if run["log_file"]:
+        notes.append(f"log:        {run['log_file']}")
+    if run["flow_run_url"]:
+        notes.append(f"run:        {run['flow_run_url']}")
+    return notes

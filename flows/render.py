@@ -1,0 +1,199 @@
+"""One renderer for every command: a `Result` as an aligned table, CSV or one JSON document.
+
+Contract (README, "Output formats"): json is exactly one JSON document on stdout; csv is
+RFC 4180 with one header and no trailing blank record; a result of several sections becomes
+one CSV table with a leading `section` column (columns are the union of the sections'); the
+table view is for people. Notes go to stderr in every format.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Iterable
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any, TextIO
+
+from flows.results import Result, Section
+
+FORMATS = ("table", "csv", "json")
+ELLIPSIS = "…"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe value: NaN and infinities are null (JSON has none), dates ISO text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
+def _section_json(section: Section) -> Any:
+    if section.kind == "fields":
+        return _plain(section.rows[0] if section.rows else {})
+    return _plain(section.rows)
+
+
+def render_json(result: Result) -> str:
+    document = {s.key: _section_json(s) for s in result.sections}
+    return json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+
+
+def _columns(rows: Iterable[dict[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return list(seen)
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(_plain(value), ensure_ascii=False)
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    return _plain(value)
+
+
+def _csv_records(section: Section) -> list[dict[str, Any]]:
+    if section.kind == "fields":
+        values = section.rows[0] if section.rows else {}
+        return [{"field": k, "value": v} for k, v in values.items()]
+    return section.rows
+
+
+def render_csv(result: Result) -> str:
+    parts = [(s, _csv_records(s)) for s in result.sections]
+    stacked = len(parts) > 1
+    header = (["section"] if stacked else []) + _columns(r for _, rows in parts for r in rows)
+    if not stacked and parts and not parts[0][1] and parts[0][0].columns:
+        header = list(parts[0][0].columns)  # no rows: still the header
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for section, rows in parts:
+        for row in rows:
+            cells = {"section": section.key, **row} if stacked else row
+            writer.writerow([_csv_cell(cells.get(c)) for c in header])
+    return out.getvalue()
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return "\n".join(f"{k} {_text(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}" if math.isfinite(value) else str(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return str(value)
+
+
+def _cut(line: str, width: int | None) -> str:
+    if width is None or len(line) <= width:
+        return line
+    return line[: width - 1] + ELLIPSIS
+
+
+def table_lines(rows: list[dict[str, Any]], columns: list[str], width: int | None) -> list[str]:
+    """Aligned columns; a cell of several lines (EXPLAIN plans, per-table counts) spans as
+    many physical lines, uncut; a one-line cell longer than `width` ends with an ellipsis."""
+
+    def cell(value: Any) -> list[str]:
+        lines = _text(value).splitlines() or [""]
+        return lines if len(lines) > 1 else [_cut(lines[0], width)]
+
+    cells = [{c: cell(r.get(c)) for c in columns} for r in rows]
+    widths = {c: max([len(c)] + [len(x) for row in cells for x in row[c]]) for c in columns}
+    last = columns[-1] if columns else None
+
+    def line(values: dict[str, str]) -> str:
+        return "  ".join(
+            values[c] if c == last else values[c].ljust(widths[c]) for c in columns
+        ).rstrip()
+
+    out = [line({c: c for c in columns}), line({c: "-" * widths[c] for c in columns})]
+    for row in cells:
+        height = max(len(v) for v in row.values())
+        for i in range(height):
+            out.append(line({c: row[c][i] if i < len(row[c]) else "" for c in columns}))
+    return out
+
+
+def _section_table(section: Section) -> list[str]:
+    if section.kind == "fields":
+        values = section.rows[0] if section.rows else {}
+        pad = max((len(k) for k in values), default=0)
+        lines = []
+        for k, v in values.items():
+            text = _text(v).splitlines() or [""]
+            lines.append(f"{k.rjust(pad)}: {_cut(text[0], section.max_width)}")
+            lines += [" " * (pad + 2) + _cut(x, section.max_width) for x in text[1:]]
+        return lines
+    columns = section.columns or _columns(section.rows)
+    if not columns:
+        return ["(no rows)"]
+    return table_lines(section.rows, columns, section.max_width)
+
+
+def render_table(result: Result) -> str:
+    blocks = []
+    for section in result.sections:
+        lines = _section_table(section)
+        if section.title:
+            lines = [section.title, *lines]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+def render(result: Result, fmt: str) -> str:
+    shown = [s for s in result.sections if fmt in s.formats]
+    result = Result(shown, result.notes, result.exit_code)
+    if fmt == "json":
+        return render_json(result)
+    if fmt == "csv":
+        return render_csv(result)
+    if fmt == "table":
+        return render_table(result)
+    raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
+
+
+def note(message: str, stream: TextIO | None = None) -> None:
+    """A message for people: stderr, never mixed with the data on stdout."""
+    print(message, file=stream or sys.stderr, flush=True)
+
+
+def emit(result: Result, fmt: str) -> int:
+    """Write the result to stdout and its notes to stderr; returns the result's exit code.
+
+    A reader that stops early (`| head`) closes the pipe: the rest of the output is dropped
+    quietly, with the command's own exit code, and Python's flush at exit is kept from
+    printing a BrokenPipeError."""
+    text = render(result, fmt)
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    for message in result.notes:
+        note(message)
+    return result.exit_code
