@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+import jobforge_core  # noqa: F401  (sets polars' morsel size before anything imports polars)
 from flows.render import FORMATS, emit, note
 from flows.results import CommandError, Result
 

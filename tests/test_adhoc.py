@@ -37,7 +37,7 @@ def test_polars_morsel_size_default_is_set_before_polars_loads() -> None:
     import sys
 
     script = (
-        "import os, sys; import flows.cli; "
+        "import os, sys; import flows.cli; import polars; "
         "print(os.environ['POLARS_IDEAL_MORSEL_SIZE'], 'polars' in sys.modules)"
     )
     env = {k: v for k, v in os.environ.items() if k != "POLARS_IDEAL_MORSEL_SIZE"}
