@@ -302,10 +302,13 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
     notes = []
     partial = [s["source"] for s in sources if s["status"] == "partial"]
     ok = len(sources) - len(run["failed"])
+    warned = [s["source"] for s in sources if any(":warn:" in r for r in s["quarantine_by_rule"])]
     if run["exit_code"] == 0:
         line = f"succeeded: {ok} source(s)"
         if partial:
             line += f"; {len(partial)} with rows in quarantine, within their thresholds"
+        if warned:
+            line += f"; {len(warned)} with warnings (rows kept)"
         notes.append(line + " (exit 0)")
     else:
         what = ", ".join(run["failed"]) or run["message"]
@@ -315,6 +318,10 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
                 notes.append(f"  {s['source']}: {s['error']}")
         if run["catalog_error"]:
             notes.append(f"  catalog rebuild: {run['catalog_error']}")
+    for s in sources:
+        if s["quarantine_by_rule"] and s["status"] not in ("failed", "unchanged"):
+            rules = ", ".join(f"{rule} {n}" for rule, n in s["quarantine_by_rule"].items())
+            notes.append(f"  {s['source']}: {rules}")
     root = run["data_root"]
     notes.append(f"data:       {root}   (gold tables in {root}/gold)")
     notes.append(f'query:      jobforge query --data-root {root} "SELECT * FROM dim_noc LIMIT 5"')

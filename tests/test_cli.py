@@ -352,3 +352,6 @@ def test_a_failed_catalog_rebuild_exits_1(tmp_path, capsys):
     run = json.loads(captured.out)["run"]
     assert run["catalog_error"] and run["failed"] == []
     assert "catalog rebuild" in captured.err
+    # a server outlives the command here (the test harness's): the run's page is given
+    assert run["flow_run_url"].endswith(f"/runs/flow-run/{run['flow_run_id']}")
+    assert f"run:        {run['flow_run_url']}" in captured.err
