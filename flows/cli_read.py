@@ -81,7 +81,8 @@ def catalog(data_root: str | None, table: str | None) -> Result:
         return Result([Section("tables", rows, max_width=70)], notes=notes)
     _check_table(cfg, table)
     meta = catalog_tables(cfg)[table]
-    fields = meta.model_dump(mode="json", exclude={"columns"})
+    whole = meta.model_dump(mode="json")
+    fields = {k: v for k, v in whole.items() if k != "columns"}
     columns = [
         {
             "column": c.name,
@@ -95,10 +96,15 @@ def catalog(data_root: str | None, table: str | None) -> Result:
         for c in meta.columns
     ]
     view = ["column", "type", "nullable", "glossary", "examples", "description"]
+    people = ("table", "csv")
     return Result(
         [
-            Section.fields("table", fields),
-            Section("columns", columns, title="columns", columns=view, max_width=40),
+            # json: the catalog entry itself (a TableMetadata document)
+            Section("table", [whole], kind="fields", formats=("json",)),
+            Section("table", [fields], kind="fields", max_width=None, formats=people),
+            Section(
+                "columns", columns, title="columns", columns=view, max_width=40, formats=people
+            ),
         ]
     )
 

@@ -1,6 +1,8 @@
 """One renderer for every command: a `Result` as an aligned table, CSV or one JSON document.
 
-Contract (README, "Output formats"): json is exactly one JSON document on stdout; csv is
+Contract (README, "The command line"): json is exactly one JSON document on stdout (a result
+of one part is that part: a list of records or an object; of several, an object with one key
+per part); csv is
 RFC 4180 with one header and no trailing blank record; a result of several sections becomes
 one CSV table with a leading `section` column (columns are the union of the sections'); the
 table view is for people. Notes go to stderr in every format.
@@ -49,7 +51,12 @@ def _section_json(section: Section) -> Any:
 
 
 def render_json(result: Result) -> str:
-    document = {s.key: _section_json(s) for s in result.sections}
+    """One section: its value (a list of records, or an object); several: an object keyed by
+    section. So `query --format json` is a list of rows, `lineage --where` an object."""
+    if len(result.sections) == 1:
+        document = _section_json(result.sections[0])
+    else:
+        document = {s.key: _section_json(s) for s in result.sections}
     return json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
 
 

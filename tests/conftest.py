@@ -50,7 +50,10 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    import flows  # noqa: F401  (registers the jobforge logger forwarding first)
+    # Registers the jobforge logger forwarding, and makes Prefect configure its logging now, on
+    # the session's streams: configured later, inside a test using capsys, Prefect's console
+    # handler would keep writing to that test's closed capture file.
+    import flows.pipeline  # noqa: F401
 
     with (
         prefect_test_harness(server_startup_timeout=120),

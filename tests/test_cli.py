@@ -243,7 +243,7 @@ def test_every_command_honours_every_format(cli_env, built, command, fmt):
     out = done.stdout
     if fmt == "json":
         document = json.loads(out)
-        assert isinstance(document, dict) and document
+        assert isinstance(document, dict | list) and document
     elif fmt == "csv":
         records = parse_csv(out)
         assert len(records) >= 2
@@ -292,7 +292,7 @@ def test_explain_is_readable_and_catalog_examples_are_cut(cli_env, built):
             cli_env, "catalog", "dim_noc_structure", "--data-root", root, "--format", "json"
         ).stdout
     )
-    examples = next(c for c in full["columns"] if c["column"] == "class_definition")["examples"]
+    examples = next(c for c in full["columns"] if c["name"] == "class_definition")["example_values"]
     assert all("…" not in e for e in examples)  # json keeps the values whole
 
 
