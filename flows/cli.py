@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only this source (repeatable; default: every declared source)",
     )
     run.add_argument(
+        "--file",
+        action="append",
+        metavar="SOURCE=PATH",
+        help="load this file for SOURCE instead of the one its spec names (a given release; "
+        "repeatable)",
+    )
+    run.add_argument(
         "--force", action="store_true", help="reprocess sources whose file and spec are unchanged"
     )
     run.add_argument(
@@ -184,6 +191,7 @@ def dispatch(args: argparse.Namespace, owns_process: bool = False) -> Result:
             args.source_dir,
             args.specs,
             args.source,
+            args.file,
             args.force,
             args.runner,
             args.dask_address,

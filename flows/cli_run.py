@@ -37,6 +37,7 @@ class RunRequest:
     cfg: PipelineConfig
     sources: list[str] | None
     spec_dirs: list[str] | None
+    files: dict[str, str] | None
     force: bool
     runner: str
     dask_address: str | None
@@ -61,6 +62,7 @@ def preflight(
     source_dir: str | None,
     specs: list[str] | None,
     sources: list[str] | None,
+    files: list[str] | None,
     force: bool,
     runner: str,
     dask_address: str | None,
@@ -85,6 +87,18 @@ def preflight(
                 f"unknown source {name!r}{did_you_mean(name, sorted(declared))} "
                 f"(declared: {', '.join(sorted(declared))})"
             )
+    given: dict[str, str] = {}
+    for item in files or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--file takes SOURCE=PATH, got {item!r}")
+        if name not in declared:
+            raise UsageError(
+                f"--file for unknown source {name!r}{did_you_mean(name, sorted(declared))}"
+            )
+        if not Path(path).is_file():
+            raise UsageError(f"--file {item}: no such file")
+        given[name] = str(Path(path).resolve())
     source_root = cfg.resolved_source_dir()
     if not source_root.is_dir():
         how = "--source-dir" if source_dir else "default <data-root>/source; set --source-dir"
@@ -93,7 +107,9 @@ def preflight(
         raise UsageError(f"data root {cfg.data_root} is not a directory")
     if runner == "dask" and importlib.util.find_spec("prefect_dask") is None:
         raise UsageError("--runner dask needs the dask extra: pip install -e '.[dask]'")
-    return RunRequest(cfg, sources or None, specs or None, force, runner, dask_address)
+    return RunRequest(
+        cfg, sources or None, specs or None, given or None, force, runner, dask_address
+    )
 
 
 class Progress:
@@ -241,6 +257,7 @@ def run(request: RunRequest, verbose: bool, owns_process: bool = False) -> Resul
             data_root=str(request.cfg.data_root),
             source_dir=str(request.cfg.source_dir) if request.cfg.source_dir else None,
             spec_dirs=request.spec_dirs,
+            files=request.files,
             force=request.force,
             return_state=True,
         )

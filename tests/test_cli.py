@@ -98,6 +98,8 @@ def _bad_spec_dir(tmp_path: Path, body: str) -> Path:
         ("invalid_spec_field", "broken.yaml"),
         ("invalid_yaml", "not valid YAML"),
         ("missing_spec_dir", "spec directory"),
+        ("file_of_unknown_source", "--file for unknown source 'noc_structur'"),
+        ("missing_file", "no such file"),
     ],
 )
 def test_run_fails_fast_in_one_line_before_prefect(cli_env, tmp_path, case, expected):
@@ -116,6 +118,10 @@ def test_run_fails_fast_in_one_line_before_prefect(cli_env, tmp_path, case, expe
         args += ["--specs", str(_bad_spec_dir(tmp_path, "name: [unclosed\n  file: x\n"))]
     elif case == "missing_spec_dir":
         args += ["--specs", str(tmp_path / "no-specs")]
+    elif case == "file_of_unknown_source":
+        args += ["--file", f"noc_structur={SAMPLES / 'noc_structure_en.csv'}"]
+    elif case == "missing_file":
+        args += ["--file", f"noc_structure={tmp_path / 'old.csv'}"]
     done, imported = probe(cli_env, *args)
     assert done.returncode == 2, done.stderr
     line = one_line_error(done)
@@ -355,3 +361,19 @@ def test_a_failed_catalog_rebuild_exits_1(tmp_path, capsys):
     # a server outlives the command here (the test harness's): the run's page is given
     assert run["flow_run_url"].endswith(f"/runs/flow-run/{run['flow_run_id']}")
     assert f"run:        {run['flow_run_url']}" in captured.err
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_file_option_loads_the_given_release(tmp_path, capsys):
+    from flows.cli import main
+
+    release = tmp_path / "noc_structure_2020.csv"
+    shutil.copy(SAMPLES / "noc_structure_en.csv", release)
+    root = tmp_path / "data"
+    args = ["run", "--data-root", str(root), "--source-dir", str(SAMPLES), "--format", "json"]
+    assert main([*args, "--source", "noc_structure", "--file", f"noc_structure={release}"]) == 0
+    staged = pl.read_parquet(
+        PipelineConfig(data_root=root).table_path(Layer.STAGED, "noc_structure")
+    )
+    assert set(staged["_source_file"].cast(pl.String)) == {release.name}
+    assert json.loads(capsys.readouterr().out)["sources"][0]["status"] == "success"
