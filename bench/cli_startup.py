@@ -72,6 +72,27 @@ def measure(src: Path, args: list[str], repeats: int) -> tuple[list[float], bool
     return times, imported
 
 
+SECTION_START, SECTION_END = "<!-- cli-startup -->", "<!-- /cli-startup -->"
+RESULTS_MD = REPO / "bench" / "RESULTS.md"
+
+
+def with_section(text: str, section: str) -> str:
+    """RESULTS.md with the CLI section replaced (or appended); bench.report keeps it too."""
+    block = f"{SECTION_START}\n{section.strip()}\n{SECTION_END}\n"
+    if SECTION_START in text and SECTION_END in text:
+        head, rest = text.split(SECTION_START, 1)
+        tail = rest.split(SECTION_END, 1)[1].lstrip("\n")
+        return head + block + tail
+    return text.rstrip("\n") + "\n\n" + block
+
+
+def kept_section(text: str) -> str | None:
+    """The CLI section of an existing RESULTS.md, for bench.report to carry over."""
+    if SECTION_START in text and SECTION_END in text:
+        return text.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0]
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="runs per command (default 7)")
@@ -79,7 +100,8 @@ def main() -> None:
         "--src",
         action="append",
         type=Path,
-        help="a JobForge checkout to measure (repeatable; default: this one)",
+        help="a JobForge checkout to measure (repeatable; default: this one); with two, the "
+        "ratio second/first is given",
     )
     parser.add_argument(
         "--work-dir",
@@ -87,24 +109,53 @@ def main() -> None:
         default=Path("/tmp/jobforge-bench/cli"),
         help="where the sample data root is built",
     )
+    parser.add_argument(
+        "--write", action="store_true", help="put the table in bench/RESULTS.md (section CLI)"
+    )
     args = parser.parse_args()
     root = args.work_dir / "data"
     if not (root / "jobforge.duckdb").is_file():
         build(root)
     sources = args.src or [REPO]
-    print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} cpu(s), load {os.getloadavg()[0]:.1f}"
-    )
-    print(f"{'command':<17} " + "  ".join(f"{str(s)[-28:]:>40}" for s in sources))
+    load = os.getloadavg()[0]
+    header = ["command", *(f"`{s}` median s (min)" for s in sources), "Prefect imported"]
+    if len(sources) == 2:
+        header.insert(-1, "ratio (median)")
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |"]
     for name, argv in commands(root).items():
-        cells = []
-        for src in sources:
+        medians, cells, imports = [], [], []
+        for src in sources:  # interleaved per command: both see the same machine load
             times, imported = measure(src, argv, args.repeats)
-            prefect = "prefect" if imported else "no prefect"
-            cells.append(
-                f"median {statistics.median(times):5.2f} s, min {min(times):5.2f} s, {prefect:>10}"
-            )
-        print(f"{name:<17} " + "  ".join(f"{c:>40}" for c in cells))
+            medians.append(statistics.median(times))
+            cells.append(f"{medians[-1]:.2f} ({min(times):.2f})")
+            imports.append("yes" if imported else "no")
+        row = [f"`jobforge {name}`"]
+        row += cells
+        if len(sources) == 2:
+            row.append(f"{medians[1] / medians[0]:.2f}")
+        row.append(" / ".join(imports))
+        lines.append("| " + " | ".join(row) + " |")
+        print(lines[-1], flush=True)
+    command = "python -m bench.cli_startup " + " ".join(
+        [f"--repeats {args.repeats}", *(f"--src {s}" for s in args.src or [])]
+    )
+    section = "\n".join(
+        [
+            "## CLI start time (read commands)",
+            "",
+            f"`{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            f"Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), load average "
+            f"{load:.1f} at the start. Each figure: a fresh interpreter running `main()` of "
+            "`flows.cli` from process start to exit, on the bundled samples' data root; median "
+            f"of {args.repeats} (minimum in brackets).",
+            "",
+            *lines,
+        ]
+    )
+    print(section)
+    if args.write:
+        text = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.is_file() else ""
+        RESULTS_MD.write_text(with_section(text, section), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -424,4 +424,9 @@ def render(results: dict[str, Any]) -> str:
 
 
 def write_results(results: dict[str, Any], path: Path) -> None:
-    path.write_text(render(results), encoding="utf-8")
+    """The tables; the CLI start-time section (bench.cli_startup) is carried over."""
+    from bench.cli_startup import kept_section, with_section
+
+    text = render(results)
+    kept = kept_section(path.read_text(encoding="utf-8")) if path.is_file() else None
+    path.write_text(with_section(text, kept) if kept else text, encoding="utf-8")

@@ -328,13 +328,14 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
             line += f"; {len(warned)} with warnings (rows kept)"
         notes.append(line + " (exit 0)")
     else:
-        what = ", ".join(run["failed"]) or run["message"]
-        notes.append(f"FAILED: {what} (exit 1)")
         for s in sources:
-            if s["error"]:
-                notes.append(f"  {s['source']}: {s['error']}")
+            if s["source"] in run["failed"]:
+                notes.append(f"FAILED {s['source']}: {s['error'] or s['status']}")
         if run["catalog_error"]:
-            notes.append(f"  catalog rebuild: {run['catalog_error']}")
+            notes.append(f"FAILED catalog rebuild: {run['catalog_error']}")
+        failed = len(run["failed"])
+        what = f"{failed} of {len(sources)} source(s) failed" if failed else run["message"]
+        notes.append(f"failed: {what} (exit 1)")
     for s in sources:
         if s["quarantine_by_rule"] and s["status"] not in ("failed", "unchanged"):
             rules = ", ".join(f"{rule} {n}" for rule, n in s["quarantine_by_rule"].items())

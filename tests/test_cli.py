@@ -340,7 +340,8 @@ def test_a_failed_source_exits_1_and_csv_stays_valid(cli_env, tmp_path):
     assert status == {"noc_structure": "success", "oasis_guide": "failed"}
     failed = next(r for r in rows if r["source"] == "oasis_guide")
     assert "binary" in failed["error"]
-    assert "FAILED: oasis_guide (exit 1)" in done.stderr
+    assert "FAILED oasis_guide: staged: " in done.stderr
+    assert "failed: 1 of 2 source(s) failed (exit 1)" in done.stderr
     assert "event='transition_completed'" in done.stderr  # -v: the event log on the console
     assert PipelineConfig(data_root=root).table_path(Layer.GOLD, "dim_noc").is_file()
 
@@ -357,7 +358,7 @@ def test_a_failed_catalog_rebuild_exits_1(tmp_path, capsys):
     assert code == 1
     run = json.loads(captured.out)["run"]
     assert run["catalog_error"] and run["failed"] == []
-    assert "catalog rebuild" in captured.err
+    assert "FAILED catalog rebuild: " in captured.err
     # a server outlives the command here (the test harness's): the run's page is given
     assert run["flow_run_url"].endswith(f"/runs/flow-run/{run['flow_run_id']}")
     assert f"run:        {run['flow_run_url']}" in captured.err
