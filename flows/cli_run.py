@@ -278,8 +278,9 @@ def run(request: RunRequest, verbose: bool, owns_process: bool = False) -> Resul
 def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any) -> Result:
     summaries = outcome.get("sources", [])
     failed = [s["source"] for s in summaries if s["status"] not in OK_STATUSES]
-    catalog_failed = outcome.get("catalog_error")
-    exit_code = 1 if failed or catalog_failed or not state.is_completed() else 0
+    # run-level checks of the flow (catalog rebuild, foreign keys at the end of the run)
+    problems = list(outcome.get("problems") or [])
+    exit_code = 1 if failed or problems or not state.is_completed() else 0
     sources = [
         {
             "source": s["source"],
@@ -304,7 +305,7 @@ def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any) -> Result:
         "log_file": outcome.get("log_file"),
         "sources": len(summaries),
         "failed": failed,
-        "catalog_error": catalog_failed,
+        "problems": problems,
     }
     view = ["source", "status", *LAYERS, "gold", "quarantined", "batch_id"]
     sections = [
@@ -331,8 +332,7 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
         for s in sources:
             if s["source"] in run["failed"]:
                 notes.append(f"FAILED {s['source']}: {s['error'] or s['status']}")
-        if run["catalog_error"]:
-            notes.append(f"FAILED catalog rebuild: {run['catalog_error']}")
+        notes += [f"FAILED {problem}" for problem in run["problems"]]
         failed = len(run["failed"])
         what = f"{failed} of {len(sources)} source(s) failed" if failed else run["message"]
         notes.append(f"failed: {what} (exit 1)")
