@@ -132,6 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one SELECT or EXPLAIN on a read-only connection to the store.",
     )
     query.add_argument("sql", help='one SELECT or EXPLAIN statement, e.g. "SELECT * FROM dim_noc"')
+    query.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop the query after this long (default $JOBFORGE_QUERY_TIMEOUT or 120; 0 = none)",
+    )
+    query.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="memory for the query, e.g. 512MB (default $JOBFORGE_QUERY_MEMORY_LIMIT or 2GiB)",
+    )
 
     catalog = sub.add_parser(
         "catalog",
@@ -201,7 +212,7 @@ def dispatch(args: argparse.Namespace, owns_process: bool = False) -> Result:
     from flows import cli_read
 
     if args.command == "query":
-        return cli_read.query(args.data_root, args.sql)
+        return cli_read.query(args.data_root, args.sql, args.timeout, args.memory_limit)
     if args.command == "catalog":
         return cli_read.catalog(args.data_root, args.table)
     if args.command == "lineage":

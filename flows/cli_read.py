@@ -50,11 +50,22 @@ def _records(frame: Any) -> list[dict[str, Any]]:
     return frame.to_dicts()
 
 
-def query(data_root: str | None, sql: str) -> Result:
-    from jobforge_core.query import run_query
+def query(
+    data_root: str | None,
+    sql: str,
+    timeout_s: float | None = None,
+    memory_limit: str | None = None,
+) -> Result:
+    from jobforge_core.query import QueryLimits, run_query
+    from jobforge_core.settings import load_settings
 
+    settings = load_settings()
+    limits = QueryLimits(
+        timeout_s=settings.query_timeout_s if timeout_s is None else timeout_s,
+        memory_limit=memory_limit or settings.query_memory_limit,
+    )
     cfg = config(data_root)
-    frame = run_query(cfg, sql)
+    frame = run_query(cfg, sql, limits)
     section = Section("rows", _records(frame), columns=list(frame.columns), max_width=60)
     return Result([section], notes=[f"{len(frame)} row(s)"])
 

@@ -20,6 +20,7 @@ from jobforge_core.errors import (
     StorageError,
     disk_full_message,
 )
+from jobforge_core.fence import fenced_source as fenced
 from jobforge_core.history import batch_of, keep_previous, prune, roll_back, undo_keep
 from jobforge_core.lineage import write_log
 from jobforge_core.models import (
@@ -103,7 +104,9 @@ def source_file(cfg: PipelineConfig, spec: SourceSpec) -> Path:
     base = cfg.resolved_source_dir()
     if not glob.has_magic(spec.file):
         return base / spec.file
-    matches = sorted(p for p in base.glob(spec.file) if p.is_file())
+    # glob.glob, not Path.glob: an absolute pattern is then fenced, not a NotImplementedError.
+    found = (base / p for p in glob.glob(spec.file, root_dir=base))
+    matches = sorted(p for p in found if p.is_file())
     return matches[-1] if matches else base / spec.file
 
 
@@ -133,7 +136,16 @@ def plan_sources(
     plans: dict[str, SourcePlan] = {}
     for name in gold_order(specs):
         spec = specs[name]
-        path = Path((files or {})[name]) if name in (files or {}) else source_file(cfg, spec)
+        if name in (files or {}):
+            path = Path((files or {})[name])  # named by the operator: --file SOURCE=PATH
+        else:
+            path = fenced(
+                name,
+                spec.file,
+                source_file(cfg, spec),
+                cfg.resolved_source_dir(),
+                cfg.allowed_roots,
+            )
         seen = inspect(path)
         batch = batch_id_for(name, seen.sha256, spec.fingerprint())
         state = read_state(cfg, name)

@@ -1,13 +1,26 @@
 """Read-only access for people and BI tools: SQL, table lookup, lineage, quarantine.
 
 Nothing a user types is pasted into SQL: table names are matched against the catalog, SQL is
-accepted only as a single SELECT/EXPLAIN on a read-only connection, and `--where` filters are
-parsed by polars into expressions (no SQL engine sees them).
+accepted only as a single SELECT (or EXPLAIN of a SELECT), and `--where` filters are parsed by
+polars into expressions (no SQL engine sees them).
+
+The statement check is the first line of defence; the second does not depend on it. A user's
+SQL runs in an in-memory DuckDB database that has no file attached and no file access at all
+(`enable_external_access = false` with nothing allowed, no spill directory, configuration
+locked). The tables behind the views are handed to it by JobForge as Arrow datasets, opened
+read-only from absolute paths resolved inside the data root; the catalog tables are copied in
+from the store, attached read-only and detached before the user's SQL runs. So even a statement
+that fooled the check (`EXPLAIN ANALYZE COPY ... TO ...`) can neither write nor read a file,
+and whatever it changes in memory is gone when the connection closes.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -15,59 +28,253 @@ import polars as pl
 
 from jobforge_core.catalog.names import is_identifier, split_name
 from jobforge_core.catalog.quarantine_index import quarantine_files
-from jobforge_core.catalog.store import store_views
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.errors import JobForgeError
+from jobforge_core.fence import inside, under_root
 from jobforge_core.lineage import read_logs
 from jobforge_core.models import LayerTransitionLog, TableMetadata, TransitionStatus
 from jobforge_core.provenance import BATCH_ID, SOURCE_ROW
+from jobforge_core.settings import DEFAULT_QUERY_MEMORY_LIMIT, DEFAULT_QUERY_TIMEOUT_S
 
-ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN"}
+ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN"}  # EXPLAIN only of a SELECT: see check_read_only
+CATALOG_SCHEMA = "catalog"
+STORE_ALIAS = "jobforge_store"
+LAYER_SCHEMAS = (Layer.STAGED, Layer.BRONZE, Layer.SILVER)
+# Result types polars cannot import from Arrow: shown as DuckDB renders them (text).
+_AS_TEXT = re.compile(r"\b(UNION|INTERVAL|BIT|BIGNUM|VARINT|VARIANT|GEOMETRY)\b")
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|[KMGT]i?B)\s*$", re.IGNORECASE)
 
 
 class QueryRefused(JobForgeError):
     """A statement or identifier that JobForge will not run."""
 
 
-def check_read_only(sql: str) -> None:
+class QueryLimitExceeded(QueryRefused):
+    """A query stopped at its time or memory limit."""
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """The first non-empty line of an error, shortened: a refusal is one line on stderr."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    first = lines[0] if lines else type(text).__name__
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """Per-query limits: wall time (seconds, 0 = none) and DuckDB memory (no spilling to disk)."""
+
+    timeout_s: float = DEFAULT_QUERY_TIMEOUT_S
+    memory_limit: str = DEFAULT_QUERY_MEMORY_LIMIT
+
+    def __post_init__(self) -> None:
+        if self.timeout_s < 0:
+            raise QueryRefused(
+                f"timeout must be 0 (no limit) or a number of seconds, got {self.timeout_s}"
+            )
+        if not _MEMORY.match(self.memory_limit):
+            raise QueryRefused(
+                f"memory limit {self.memory_limit!r} is not a size like 512MB or 2GiB"
+            )
+
+
+def _parse(sql: str) -> list[Any]:
     try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise QueryRefused(f"not valid SQL: {exc}") from exc
+        return duckdb.extract_statements(sql)
+    except Exception as exc:  # duckdb.ParserException, and ValueError for unmapped kinds
+        raise QueryRefused(f"not valid SQL: {one_line(exc)}") from exc
+
+
+def _kind(statement: Any) -> str:
+    """DuckDB's statement type; a kind the Python binding cannot name is simply not a SELECT."""
+    try:
+        return str(statement.type).rsplit(".", 1)[-1]
+    except ValueError:  # e.g. UPDATE EXTENSIONS: "29 is not a valid StatementType"
+        return "UNKNOWN"
+
+
+def _explained(sql: str) -> str:
+    """The statement an EXPLAIN [ANALYZE] [(options)] explains, cut from the original text."""
+    tokens = duckdb.tokenize(sql)
+    ends = [pos for pos, _ in tokens[1:]] + [len(sql)]
+    words = [
+        (pos, sql[pos:end].strip().upper())
+        for (pos, kind), end in zip(tokens, ends, strict=True)
+        if kind != duckdb.token_type.comment
+    ]
+    i = 1 if words and words[0][1] == "EXPLAIN" else len(words)
+    depth = 0
+    while i < len(words):
+        word = words[i][1]
+        if depth == 0 and word in {"ANALYZE", "ANALYSE"}:
+            i += 1
+        elif word == "(" and (depth or i == 1 or words[i - 1][1] in {"ANALYZE", "ANALYSE"}):
+            depth += 1
+            i += 1
+        elif depth:
+            depth -= word == ")"
+            i += 1
+        else:
+            return sql[words[i][0] :]
+    return ""
+
+
+def check_read_only(sql: str) -> None:
+    """One SELECT, or EXPLAIN [ANALYZE] of one SELECT; anything else is refused.
+
+    EXPLAIN ANALYZE runs the statement it explains, so what it explains is checked like the
+    statement itself.
+    """
+    statements = _parse(sql)
     if len(statements) != 1:
-        raise QueryRefused(f"one statement per query, got {len(statements)}")
-    kind = str(statements[0].type).rsplit(".", 1)[-1]
-    if kind not in ALLOWED_STATEMENTS:
+        raise QueryRefused(f"refused: one statement per query, got {len(statements)}")
+    kind = _kind(statements[0])
+    if kind == "SELECT":
+        return
+    if kind == "EXPLAIN":
+        inner = _explained(statements[0].query)
+        explained = _parse(inner) if inner.strip() else []
+        inner_kind = _kind(explained[0]) if len(explained) == 1 else "this"
+        if inner_kind == "SELECT":
+            return
         raise QueryRefused(
-            f"refused: {kind} statements are not allowed; the store is read-only "
-            "(SELECT and EXPLAIN only)"
+            f"refused: EXPLAIN of {inner_kind} statements is not allowed (EXPLAIN ANALYZE runs "
+            "what it explains); only a SELECT may be explained"
         )
+    raise QueryRefused(
+        f"refused: {kind} statements are not allowed; the store is read-only "
+        "(SELECT, and EXPLAIN of a SELECT, only)"
+    )
 
 
-def connect(cfg: PipelineConfig) -> duckdb.DuckDBPyConnection:
-    """Read-only store; its relative view paths resolve against this data root, and file access
-    is fenced to the data root and the views' own files."""
-    store = cfg.store_path()
-    if not store.is_file():
-        raise JobForgeError(f"no store at {store}: run `jobforge run` (or the catalog flow) first")
-    root = cfg.data_root.resolve()
-    con = duckdb.connect(str(store), read_only=True)
-    con.execute("SET file_search_path = ?", [str(root)])
-    con.execute("SET allowed_directories = ?", [[str(root) + "/"]])
-    con.execute("SET allowed_paths = ?", [[v["file_path"] for v in store_views(cfg)]])
+def _table_file(cfg: PipelineConfig, meta: TableMetadata) -> Path:
+    """The parquet file behind a catalog entry, resolved from the data root inside it."""
+    return under_root(cfg.data_root, meta.file_path, f"file of table {meta.table_name}:")
+
+
+def _load_store(con: duckdb.DuckDBPyConnection, cfg: PipelineConfig) -> None:
+    """Copy the catalog tables in (store attached read-only, then detached) and put a view over
+    a read-only Arrow dataset of each table file, under the store's names."""
+    import pyarrow.dataset as ds
+
+    store = inside(cfg.store_path(), [cfg.data_root], "store")
+    con.execute(f"ATTACH ? AS {STORE_ALIAS} (READ_ONLY)", [str(store)])
+    try:
+        names = [
+            name
+            for (name,) in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
+                "AND schema_name = ? ORDER BY table_name",
+                [STORE_ALIAS, CATALOG_SCHEMA],
+            ).fetchall()
+        ]
+        views = con.execute(
+            f"SELECT table_name, layer, file_path FROM {STORE_ALIAS}.{CATALOG_SCHEMA}.tables"
+        ).fetchall()
+        con.execute(f"CREATE SCHEMA {CATALOG_SCHEMA}")
+        for name in names:
+            if not is_identifier(name):
+                raise QueryRefused(f"store {store}: unexpected catalog table name {name!r}")
+            con.execute(
+                f'CREATE TABLE {CATALOG_SCHEMA}."{name}" AS '
+                f'SELECT * FROM {STORE_ALIAS}.{CATALOG_SCHEMA}."{name}"'
+            )
+    finally:
+        con.execute(f"DETACH {STORE_ALIAS}")
+    for layer in LAYER_SCHEMAS:
+        con.execute(f"CREATE SCHEMA {layer.value}")
+    for i, (table_name, layer, rel) in enumerate(views):
+        if not is_identifier(table_name) or layer not in set(Layer):
+            raise QueryRefused(f"store {store}: unexpected table {table_name!r} ({layer!r})")
+        path = under_root(cfg.data_root, rel, f"file of table {table_name}:")
+        if not path.is_file():
+            continue  # listed but gone: the table is simply not there
+        source = f"_jobforge_scan_{i}_{table_name.replace('.', '_')}"
+        con.register(source, ds.dataset(str(path), format="parquet"))
+        schema = "main" if layer == Layer.GOLD.value else layer
+        view = table_name.split(".")[-1]
+        con.execute(f'CREATE VIEW {schema}."{view}" AS SELECT * FROM "{source}"')
+
+
+def _lock(con: duckdb.DuckDBPyConnection, limits: QueryLimits) -> None:
+    """No spill directory, a memory limit, no file or network access, no extension loading;
+    then freeze the configuration so SQL cannot undo any of it."""
+    con.execute("SET temp_directory = ''")
+    con.execute(f"SET memory_limit = '{limits.memory_limit.strip()}'")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET allow_community_extensions = false")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
+
+
+def connect(cfg: PipelineConfig, limits: QueryLimits | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection holding the store's tables and views and nothing else: no file
+    attached, no file system, configuration locked (see the module docstring)."""
+    if not cfg.store_path().is_file():
+        raise JobForgeError(
+            f"no store at {cfg.store_path()}: run `jobforge run` (or the catalog flow) first"
+        )
+    con = duckdb.connect(":memory:")
+    try:
+        _load_store(con, cfg)
+        _lock(con, limits or QueryLimits())
+    except duckdb.Error as exc:
+        con.close()
+        raise QueryRefused(f"cannot open the store {cfg.store_path()}: {one_line(exc)}") from exc
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
-def run_query(cfg: PipelineConfig, sql: str) -> pl.DataFrame:
+def _result(relation: duckdb.DuckDBPyRelation) -> pl.DataFrame:
+    """The result as polars; types polars cannot import (INTERVAL, UNION, ...) become text."""
+    types = [str(t) for t in relation.types]
+    if any(_AS_TEXT.search(t) for t in types):
+        exprs = []
+        for name, t in zip(relation.columns, types, strict=True):
+            quoted = '"' + name.replace('"', '""') + '"'
+            exprs.append(f"CAST({quoted} AS VARCHAR) AS {quoted}" if _AS_TEXT.search(t) else quoted)
+        relation = relation.project(", ".join(exprs))
+    return relation.pl()
+
+
+def run_query(cfg: PipelineConfig, sql: str, limits: QueryLimits | None = None) -> pl.DataFrame:
+    """Run one read-only statement within its time and memory limits."""
     check_read_only(sql)
-    con = connect(cfg)
+    limits = limits or QueryLimits()
+    con = connect(cfg, limits)
+    timer = None
+    if limits.timeout_s > 0:
+        timer = threading.Timer(limits.timeout_s, con.interrupt)
+        timer.daemon = True
+        timer.start()
     try:
-        return con.sql(sql).pl()
+        relation = con.sql(sql)
+        if relation is None:
+            raise QueryRefused("refused: the statement returns no rows")
+        return _result(relation)
+    except duckdb.InterruptException as exc:
+        raise QueryLimitExceeded(
+            f"query stopped after {limits.timeout_s:g} s, its time limit; raise it with "
+            "--timeout SECONDS or JOBFORGE_QUERY_TIMEOUT (0 = no limit)"
+        ) from exc
+    except duckdb.OutOfMemoryException as exc:
+        raise QueryLimitExceeded(
+            f"query needs more than its memory limit of {limits.memory_limit}; raise it with "
+            "--memory-limit SIZE or JOBFORGE_QUERY_MEMORY_LIMIT"
+        ) from exc
+    except duckdb.PermissionException as exc:
+        raise QueryRefused(
+            "refused: SQL can read only the store's tables and views, no other file "
+            f"({one_line(exc)})"
+        ) from exc
     except duckdb.Error as exc:
-        raise QueryRefused(str(exc).splitlines()[0]) from exc
+        raise QueryRefused(one_line(exc)) from exc
     finally:
+        if timer is not None:
+            timer.cancel()
         con.close()
 
 
@@ -96,7 +303,7 @@ def _source_of(cfg: PipelineConfig, meta: TableMetadata) -> str:
 
 
 def _batch_of(cfg: PipelineConfig, meta: TableMetadata) -> str | None:
-    path = cfg.data_root / meta.file_path
+    path = _table_file(cfg, meta)
     first = pl.scan_parquet(path).select(BATCH_ID).head(1).collect()
     return first[BATCH_ID][0] if len(first) else None
 
@@ -127,8 +334,9 @@ def row_lineage(
     try:
         predicate = pl.sql_expr(where)
     except Exception as exc:  # polars raises several types for bad SQL
-        raise QueryRefused(f"invalid --where expression {where!r}: {exc}") from exc
-    table = pl.scan_parquet(cfg.data_root / meta.file_path)
+        reason = re.split(r": [A-Z][A-Za-z]*\(", one_line(exc, 1000))[0]  # no parser dump
+        raise QueryRefused(f"--where {where!r} is not a filter expression: {reason}") from exc
+    table = pl.scan_parquet(_table_file(cfg, meta))
     try:
         rows = table.filter(predicate).head(limit).collect()
     except (pl.exceptions.ColumnNotFoundError, pl.exceptions.PolarsError) as exc:
@@ -156,24 +364,36 @@ def row_lineage(
 def quarantine_report(
     cfg: PipelineConfig, name: str | None = None, sample: int = 5
 ) -> list[dict[str, Any]]:
-    """Per quarantined table and reason: the row count and a few rows."""
+    """Per quarantined table and reason: the row count and a few rows.
+
+    `name` is a gold table, `<layer>.<source>`, or a source name (its rows in every layer).
+    """
+    files = quarantine_files(cfg)
     wanted: tuple[Layer, str] | None = None
     if name is not None:
-        sources = {split_name(n)[1] for n in catalog_tables(cfg)}
         if not is_identifier(name):
             raise QueryRefused(f"not a table name: {name!r}")
-        if "." in name or name in sources:
-            wanted = split_name(name) if "." in name else None
-        else:
-            resolve_table(cfg, name)
-            wanted = (Layer.GOLD, name)
+        tables = catalog_tables(cfg)
+        known = set(tables) | {
+            table if layer is Layer.GOLD else f"{layer.value}.{table}"
+            for layer, table, _, _ in files
+        }
+        sources = {n.split(".", 1)[1] for n in known if "." in n}
+        if name not in known and name not in sources:
+            gold = sorted(n for n in known if "." not in n)
+            raise QueryRefused(
+                f"unknown table {name!r}; use a gold table ({', '.join(gold) or 'none'}), "
+                "<layer>.<source> with layer staged, bronze or silver, or a source name"
+            )
+        if name not in sources:
+            wanted = split_name(name)
     report = []
-    for layer, table, batch, rel in quarantine_files(cfg):
+    for layer, table, batch, rel in files:
         if wanted and (layer, table) != wanted:
             continue
         if name and not wanted and table != name:
             continue
-        frame = pl.read_parquet(cfg.data_root / rel)
+        frame = pl.read_parquet(under_root(cfg.data_root, rel, "quarantine file"))
         for (reason,), rows in frame.group_by("_quarantine_reason", maintain_order=True):
             report.append(
                 {
@@ -191,6 +411,7 @@ def quarantine_report(
 def file_quarantine(cfg: PipelineConfig) -> list[dict[str, Any]]:
     base = cfg.quarantine_path() / "files"
     return [
-        json.loads(p.read_text(encoding="utf-8")) | {"dir": str(p.parent)}
+        json.loads(inside(p, [base], "file quarantine report").read_text(encoding="utf-8"))
+        | {"dir": str(p.parent)}
         for p in sorted(base.glob("*/error.json"))
     ]
