@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from jobforge_core.catalog.history_index import HISTORY_SCHEMA, history_view_name
 from jobforge_core.catalog.names import is_identifier, split_name
 from jobforge_core.catalog.quarantine_index import quarantine_files
 from jobforge_core.config import Layer, PipelineConfig
@@ -39,7 +40,6 @@ from jobforge_core.settings import DEFAULT_QUERY_MEMORY_LIMIT, DEFAULT_QUERY_TIM
 ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN"}  # EXPLAIN only of a SELECT: see check_read_only
 CATALOG_SCHEMA = "catalog"
 STORE_ALIAS = "jobforge_store"
-LAYER_SCHEMAS = (Layer.STAGED, Layer.BRONZE, Layer.SILVER)
 # Result types polars cannot import from Arrow: shown as DuckDB renders them (text).
 _AS_TEXT = re.compile(r"\b(UNION|INTERVAL|BIT|BIGNUM|VARINT|VARIANT|GEOMETRY)\b")
 _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|[KMGT]i?B)\s*$", re.IGNORECASE)
@@ -153,10 +153,9 @@ def _table_file(cfg: PipelineConfig, meta: TableMetadata) -> Path:
 
 
 def _load_store(con: duckdb.DuckDBPyConnection, cfg: PipelineConfig) -> None:
-    """Copy the catalog tables in (store attached read-only, then detached) and put a view over
-    a read-only Arrow dataset of each table file, under the store's names."""
-    import pyarrow.dataset as ds
-
+    """Copy the catalog tables in (store attached read-only, then detached), and put a view over
+    read-only Arrow datasets of the files behind each table under the store's names: current
+    tables (`dim_noc`, `silver.<source>`) and kept batches (`history.*`)."""
     store = inside(cfg.store_path(), [cfg.data_root], "store")
     con.execute(f"ATTACH ? AS {STORE_ALIAS} (READ_ONLY)", [str(store)])
     try:
@@ -168,9 +167,6 @@ def _load_store(con: duckdb.DuckDBPyConnection, cfg: PipelineConfig) -> None:
                 [STORE_ALIAS, CATALOG_SCHEMA],
             ).fetchall()
         ]
-        views = con.execute(
-            f"SELECT table_name, layer, file_path FROM {STORE_ALIAS}.{CATALOG_SCHEMA}.tables"
-        ).fetchall()
         con.execute(f"CREATE SCHEMA {CATALOG_SCHEMA}")
         for name in names:
             if not is_identifier(name):
@@ -181,19 +177,52 @@ def _load_store(con: duckdb.DuckDBPyConnection, cfg: PipelineConfig) -> None:
             )
     finally:
         con.execute(f"DETACH {STORE_ALIAS}")
-    for layer in LAYER_SCHEMAS:
-        con.execute(f"CREATE SCHEMA {layer.value}")
-    for i, (table_name, layer, rel) in enumerate(views):
-        if not is_identifier(table_name) or layer not in set(Layer):
-            raise QueryRefused(f"store {store}: unexpected table {table_name!r} ({layer!r})")
-        path = under_root(cfg.data_root, rel, f"file of table {table_name}:")
-        if not path.is_file():
-            continue  # listed but gone: the table is simply not there
-        source = f"_jobforge_scan_{i}_{table_name.replace('.', '_')}"
-        con.register(source, ds.dataset(str(path), format="parquet"))
+    views: dict[tuple[str, str], list[str]] = {}
+    for table_name, layer, rel in con.execute(
+        f"SELECT table_name, layer, file_path FROM {CATALOG_SCHEMA}.tables"
+    ).fetchall():
         schema = "main" if layer == Layer.GOLD.value else layer
-        view = table_name.split(".")[-1]
-        con.execute(f'CREATE VIEW {schema}."{view}" AS SELECT * FROM "{source}"')
+        views[(schema, table_name.split(".")[-1])] = [rel]
+    if "history" in names:
+        for table_name, rel in con.execute(
+            f"SELECT table_name, file_path FROM {CATALOG_SCHEMA}.history ORDER BY written_at"
+        ).fetchall():
+            layer, table = split_name(table_name)
+            views.setdefault((HISTORY_SCHEMA, history_view_name(layer, table)), []).append(rel)
+    for schema in sorted({schema for schema, _ in views} - {"main"}):
+        if not is_identifier(schema):
+            raise QueryRefused(f"store {store}: unexpected schema {schema!r}")
+        con.execute(f"CREATE SCHEMA {schema}")
+    for i, ((schema, name), rels) in enumerate(views.items()):
+        if not is_identifier(name):
+            raise QueryRefused(f"store {store}: unexpected table name {name!r}")
+        paths = [under_root(cfg.data_root, rel, f"file of table {schema}.{name}:") for rel in rels]
+        paths = [path for path in paths if path.is_file()]  # listed but gone: not there
+        scans = _register(con, f"_jobforge_scan_{i}_{schema}_{name}", paths)
+        if scans:
+            union = " UNION ALL BY NAME ".join(f'SELECT * FROM "{scan}"' for scan in scans)
+            con.execute(f'CREATE VIEW {schema}."{name}" AS {union}')
+
+
+def _register(con: duckdb.DuckDBPyConnection, prefix: str, paths: list[Path]) -> list[str]:
+    """Hand parquet files to DuckDB as read-only Arrow datasets (DuckDB itself opens no file):
+    one dataset when their schemas unify, else one per file, matched by name in the view."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    if not paths:
+        return []
+    parts = [ds.dataset(str(path), format="parquet") for path in paths]
+    if len(parts) > 1:
+        try:
+            schema = pa.unify_schemas([p.schema for p in parts], promote_options="permissive")
+            parts = [ds.dataset([str(p) for p in paths], format="parquet", schema=schema)]
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    names = [f"{prefix}_{j}" for j in range(len(parts))]
+    for name, part in zip(names, parts, strict=True):
+        con.register(name, part)
+    return names
 
 
 def _lock(con: duckdb.DuckDBPyConnection, limits: QueryLimits) -> None:
