@@ -60,9 +60,9 @@ def test_config_paths_and_env_override(tmp_path: Path, monkeypatch):
     assert cfg.quarantine_path() == tmp_path / "quarantine"
     for name in ("JOBFORGE_DATA_ROOT", "JOBFORGE_SOURCE_DIR"):
         monkeypatch.delenv(name, raising=False)
-    default = PipelineConfig.from_settings()
-    assert default.gold_path() == Path("data") / "gold"
-    assert default.resolved_source_dir() == Path("data") / "source"
+    default = PipelineConfig.from_settings()  # ./data, resolved once from where it is built
+    assert default.gold_path() == Path.cwd().resolve() / "data" / "gold"
+    assert default.resolved_source_dir() == Path.cwd().resolve() / "data" / "source"
     monkeypatch.setenv("JOBFORGE_DATA_ROOT", str(tmp_path / "elsewhere"))
     monkeypatch.setenv("JOBFORGE_SOURCE_DIR", str(tmp_path / "files"))
     from_env = PipelineConfig.from_settings()
