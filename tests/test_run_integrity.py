@@ -352,3 +352,40 @@ def test_a_full_disk_says_no_space_left_on_device_and_quarantines_nothing(tmp_pa
     assert not (data / "quarantine" / "files").exists()  # the file is not to blame
     cfg = PipelineConfig(data_root=data)
     assert not list(cfg.staged_path().glob(".*.tmp"))  # nothing half-written stays
+
+
+def test_a_file_size_limit_is_reported_as_such_without_quarantine(tmp_path):
+    """Portable (no mount rights needed): RLIMIT_FSIZE makes writes fail with EFBIG for real.
+    The limit is set after planning, so the failing write is polars' staged parquet."""
+    source, specs = tmp_path / "src", tmp_path / "specs"
+    source.mkdir()
+    specs.mkdir()
+    (specs / "filler.yaml").write_text(FILLER_SPEC)
+    import random
+    import string
+
+    rnd = random.Random(2)
+    rows = [f"{i:07d},{''.join(rnd.choices(string.ascii_letters, k=30))}" for i in range(20000)]
+    (source / "filler.csv").write_text("Code,Name\n" + "\n".join(rows) + "\n")  # 780 KB
+    script = f"""
+import resource, sys
+from pathlib import Path
+from jobforge_core.config import PipelineConfig
+from jobforge_core.errors import StorageError
+from jobforge_core.pipeline import plan_sources, run_source
+from jobforge_core.spec import load_specs
+cfg = PipelineConfig(data_root=Path({str(tmp_path / "data")!r}), source_dir=Path({str(source)!r}))
+plan = plan_sources(load_specs([Path({str(specs)!r})]), cfg, ["filler"])["filler"]
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+try:
+    run_source(plan, cfg)
+except StorageError as exc:
+    print("StorageError:", exc)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert "StorageError:" in done.stdout, done.stdout + done.stderr
+    assert "file too large" in done.stdout and "staged of filler" in done.stdout, done.stdout
+    assert not (tmp_path / "data" / "quarantine" / "files").exists()
+    assert not list((tmp_path / "data" / "staged").glob(".*.tmp"))
