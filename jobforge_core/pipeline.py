@@ -160,13 +160,18 @@ def plan_sources(
             and upstream_matches(cfg, spec, state)
         )
         plans[name] = SourcePlan(spec, path, seen.sha256, batch, same, now, error=seen.error)
+        named_deps = [d for d in deps if d in selected]
         if (
             name not in selected
             and not same
             and state is not None  # its gold exists and may hold codes the new dimension lacks
-            and any(d in selected and not plans[d].unchanged for d in deps)
+            and named_deps
+            and (
+                any(not plans[d].unchanged for d in named_deps)
+                or not upstream_matches(cfg, spec, state)  # built against an older batch
+            )
         ):
-            selected.add(name)  # a built dependent of a changed, named source follows it
+            selected.add(name)  # a built dependent of a named source follows it
     return {
         n: p if p.unchanged else with_snapshot(p, cfg) for n, p in plans.items() if n in selected
     }

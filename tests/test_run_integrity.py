@@ -196,6 +196,10 @@ def test_a_dependent_built_against_an_older_dimension_is_not_unchanged(tmp_path,
     replan = plan_sources(specs, cfg)
     stale = {n for n, p in replan.items() if not p.unchanged}
     assert stale == set(specs) - {"noc_structure", "oasis_guide"}
+    # Naming the (now unchanged) dimension brings the stale dependents along too.
+    named = plan_sources(specs, cfg, ["noc_structure"])
+    assert named["noc_structure"].unchanged
+    assert {n for n, p in named.items() if not p.unchanged} == stale
 
 
 # --- item 3: a failed or killed catalog rebuild is repaired -----------------------------------
