@@ -408,9 +408,21 @@ def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[bool,
     return done.returncode == 0, tail
 
 
+def imports_from(copy: Path) -> bool:
+    """The copy's packages must shadow the editable install, or no mutant would be seen."""
+    code = "import jobforge_core, flows, tasks; print(jobforge_core.__file__, flows.__file__)"
+    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=copy, env=env, capture_output=True, text=True
+    ).stdout.split()
+    return len(out) == 2 and all(Path(p).is_relative_to(copy) for p in out)
+
+
 def check(mutant: Mutant, base: Path, timeout: float) -> str:
     with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.id}-", dir=base) as tmp:
         copy = copy_repo(Path(tmp) / "repo")
+        if not imports_from(copy):
+            return "BROKEN   the copy's packages do not shadow the installed ones"
         path = copy / mutant.file
         text = path.read_text(encoding="utf-8")
         if text.count(mutant.old) != 1:
