@@ -181,7 +181,7 @@ class Progress:
                     s["status"],
                     s.get("rows", {}),
                     s.get("quarantined"),
-                    s.get("error"),
+                    s.get("error") or s.get("skipped"),
                     s.get("gold_tables"),
                 )
 
@@ -261,10 +261,12 @@ def run(request: RunRequest, verbose: bool, owns_process: bool = False) -> Resul
             force=request.force,
             return_state=True,
         )
-    outcome = state.result(raise_on_failure=False)
+    from flows.summary import run_outcome
+
+    outcome = run_outcome(state)  # the summary of a completed or a failed run
     flow_run_id = state.state_details.flow_run_id
-    if not isinstance(outcome, dict):
-        detail = f"{type(outcome).__name__}: {outcome}" if outcome is not None else state.message
+    if outcome is None:
+        detail = state.message
         return Result(
             [Section.fields("run", {"status": "crashed", "message": detail, "exit_code": 1})],
             notes=[f"jobforge run: the flow run ended {state.name}: {detail}"],
@@ -291,6 +293,7 @@ def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any) -> Result:
             "quarantine_by_rule": s.get("reasons", {}),
             "batch_id": s.get("batch_id"),
             "error": s.get("error"),
+            "skipped": s.get("skipped"),  # why: a gold dependency failed
         }
         for s in summaries
     ]
@@ -331,7 +334,10 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
     else:
         for s in sources:
             if s["source"] in run["failed"]:
-                notes.append(f"FAILED {s['source']}: {s['error'] or s['status']}")
+                if s["skipped"]:
+                    notes.append(f"SKIPPED {s['source']}: {s['skipped']}")
+                else:
+                    notes.append(f"FAILED {s['source']}: {s['error'] or s['status']}")
         notes += [f"FAILED {problem}" for problem in run["problems"]]
         failed = len(run["failed"])
         what = f"{failed} of {len(sources)} source(s) failed" if failed else run["message"]

@@ -8,14 +8,15 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.orchestration import get_client
-from prefect.futures import PrefectFuture, wait
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
-from prefect.utilities.annotations import allow_failure
 
+from flows.chains import run_chains
+from flows.naming import run_name
+from flows.recorded import await_recorded
 from flows.run_log import current_run_log, run_log
 from flows.runners import runner_from_settings
-from flows.summary import markdown, source_summary
+from flows.summary import RunFailed, markdown, source_summary
 from jobforge_core.catalog.stamp import catalog_is_current
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.housekeeping import exclusive_run
@@ -23,7 +24,7 @@ from jobforge_core.integrity import foreign_key_orphans
 from jobforge_core.logs import get_logger
 from jobforge_core.models import LayerTransitionLog
 from jobforge_core.pipeline import SourcePlan, plan_sources, release
-from jobforge_core.spec import gold_dependencies, load_specs
+from jobforge_core.spec import load_specs
 from tasks.artifacts import artifact_key, log_row
 from tasks.catalog import rebuild_catalog_task
 from tasks.layers import LAYER_TASKS
@@ -38,24 +39,11 @@ def _spec_dirs(given: list[str] | None) -> list[Path]:
 
 
 def _run_name() -> str:
-    sources = flow_run.parameters.get("sources") or flow_run.parameters.get("source")
-    if not sources:
-        return "jobforge-all-sources"
-    names = [sources] if isinstance(sources, str) else list(sources)
-    shown = "+".join(names[:3]) + (f"+{len(names) - 3}-more" if len(names) > 3 else "")
-    return f"jobforge-{shown}"
-
-
-def _submit_chain(
-    plan: SourcePlan, cfg: PipelineConfig, gold_waits: list[Any]
-) -> dict[Layer, PrefectFuture]:
-    futures: dict[Layer, PrefectFuture] = {}
-    previous: list[Any] = []
-    for layer, task in LAYER_TASKS.items():
-        waits = previous + (gold_waits if layer is Layer.GOLD else [])
-        futures[layer] = task.submit(plan, cfg, wait_for=waits)
-        previous = [futures[layer]]
-    return futures
+    return run_name(
+        flow_run.get_flow_name() or "",
+        flow_run.get_parameters(),
+        flow_run.get_scheduled_start_time(),
+    )
 
 
 def _tag_flow_run(plans: dict[str, SourcePlan]) -> None:
@@ -68,16 +56,6 @@ def _tag_flow_run(plans: dict[str, SourcePlan]) -> None:
     with get_client(sync_client=True) as client:
         current = set(client.read_flow_run(run_id).tags)
         client.update_flow_run(run_id, tags=sorted(current | wanted))
-
-
-def _error_of(futures: dict[Layer, PrefectFuture]) -> str | None:
-    for layer, future in futures.items():
-        state = future.state
-        if state.is_failed() or state.is_crashed():
-            return f"{layer.value}: {state.message}"
-        if not state.is_completed():
-            return f"{layer.value}: not run ({state.name})"
-    return None
 
 
 def run_sources(
@@ -117,40 +95,47 @@ def _run_locked(
     log.info("run_planned", sources=len(plans), unchanged=sum(p.unchanged for p in plans.values()))
     _tag_flow_run(plans)
 
-    chains: dict[str, dict[Layer, PrefectFuture]] = {}
-    for name, plan in plans.items():  # plans come in gold dependency order
-        if plan.unchanged:
-            continue
-        deps = gold_dependencies(plan.spec, specs)
-        gold_waits = [allow_failure(chains[d][Layer.GOLD]) for d in deps if d in chains]
-        chains[name] = _submit_chain(plan, cfg, gold_waits)
-    wait([f for chain in chains.values() for f in chain.values()])
+    runs = run_chains(plans, specs, cfg, LAYER_TASKS)
     for plan in plans.values():
         release(plan)  # the private copies staging read (snapshot.py)
-
     summaries, all_logs = [], []
     for name, plan in plans.items():
-        chain = chains.get(name, {})
-        logs: list[LayerTransitionLog] = [
-            f.state.result() for f in chain.values() if f.state.is_completed()
-        ]
+        run = runs.get(name)
+        logs: list[LayerTransitionLog] = (
+            [run.futures[layer].state.result() for layer in Layer if layer in run.done]
+            if run
+            else []
+        )
         all_logs += logs
-        error = _error_of(chain) if chain else None
         summaries.append(
-            source_summary(name, plan.batch_id, logs, unchanged=plan.unchanged, error=error)
+            source_summary(
+                name,
+                plan.batch_id,
+                logs,
+                unchanged=plan.unchanged,
+                error=run.error if run else None,
+                skipped=run.skipped if run else None,
+            )
         )
         if plan.unchanged:
             log.info("source_unchanged", source=name, batch_id=plan.batch_id)
-    problems = [f"foreign key {o}" for o in foreign_key_orphans(cfg, specs)] if chains else []
-    if rebuild_catalog and (chains or not catalog_is_current(cfg, specs)):
+        elif run and run.skipped:
+            log.warning("source_skipped", source=name, reason=run.skipped)
+    futures = [f for run in runs.values() for f in run.futures.values()]
+    problems = [f"foreign key {o}" for o in foreign_key_orphans(cfg, specs)] if runs else []
+    if rebuild_catalog and (runs or not catalog_is_current(cfg, specs)):
         catalog = rebuild_catalog_task.submit(cfg, specs)
         catalog.wait()
+        futures.append(catalog)
         if not catalog.state.is_completed():
             log.error("catalog_rebuild_failed", message=catalog.state.message)
             problems.append(
                 f"catalog rebuild failed (the store and catalog are stale; the next run "
                 f"rebuilds them): {catalog.state.message}"
             )
+    missing = await_recorded(futures)
+    if missing:
+        log.warning("task_runs_not_yet_recorded", task_runs=",".join(missing))
     return _finish(summaries, all_logs, cfg, problems)
 
 
@@ -181,10 +166,18 @@ def _finish(
         "log_file": current_run_log(),
     }
     failed = [s["source"] for s in summaries if s["status"] == "failed"]
-    get_logger().info("run_finished", sources=len(summaries), failed=",".join(failed))
-    if failed or problems:
-        reasons = [f"source(s) quarantined: {', '.join(failed)}"] if failed else []
-        return Failed(message="; ".join(reasons + problems), data=result)
+    skipped = [s["source"] for s in summaries if s["status"] == "skipped"]
+    get_logger().info(
+        "run_finished", sources=len(summaries), failed=",".join(failed), skipped=",".join(skipped)
+    )
+    if failed or skipped or problems:
+        # A failed state's data must be an exception (Prefect raises it from `result()`, and
+        # the engine of a deployment run resolves it); this one carries the summary.
+        reasons = [f"{len(failed)} source(s) failed: {', '.join(failed)}"] if failed else []
+        if skipped:
+            reasons.append(f"{len(skipped)} skipped: {', '.join(skipped)}")
+        message = "; ".join(reasons + problems)
+        return Failed(message=message, data=RunFailed(message, result))
     return Completed(message=f"{len(summaries)} source(s) processed", data=result)
 
 
@@ -228,7 +221,7 @@ def medallion_flow(
         return run_sources([source], data_root, source_dir, spec_dirs, force)
 
 
-@flow(name="catalog", flow_run_name="jobforge-catalog", log_prints=True)
+@flow(name="catalog", flow_run_name=_run_name, log_prints=True)
 def catalog_flow(data_root: str | None = None, spec_dirs: list[str] | None = None) -> dict:
     """Rebuild catalog JSONs, glossary, model schema and the DuckDB store from what is on disk."""
     attach_run_logging()

@@ -1,4 +1,5 @@
-"""The run summary: per source, rows at each layer, quarantine, outputs; and its markdown."""
+"""The run summary: per source, rows at each layer and per gold table, quarantine, outputs;
+its markdown; and the exception a failed run ends with, which carries it."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ def source_summary(
     *,
     unchanged: bool = False,
     error: str | None = None,
+    skipped: str | None = None,
 ) -> dict[str, Any]:
+    """`skipped` says why a source's gold step did not run (a dependency failed)."""
     if unchanged:
         status = "unchanged"
     elif error:
         status = "failed"
+    elif skipped:
+        status = "skipped"
     elif any(log.row_count_quarantined for log in logs):
         status = "partial"
     else:
@@ -50,15 +55,40 @@ def source_summary(
             f"{log.target_layer.value} {c.describe()}" for log in logs for c in log.schema_changes
         ],
         "error": error,
+        "skipped": skipped,
     }
+
+
+class RunFailed(Exception):
+    """A run with a failed or skipped source: the flow run ends `Failed` with this exception,
+    which carries the run summary (`.summary`, the dict a completed run returns)."""
+
+    def __init__(self, message: str, summary: dict[str, Any]) -> None:
+        super().__init__(message, summary)  # both in args: the exception pickles whole
+        self.message = message
+        self.summary = summary
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def run_outcome(state: Any) -> dict[str, Any] | None:
+    """The run summary from a flow run's final state, completed or failed; None when the run
+    ended without one (crashed, cancelled)."""
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, RunFailed):
+        return result.summary
+    return result if isinstance(result, dict) else None
 
 
 def markdown(summaries: list[dict[str, Any]], flow_run_name: str = "") -> str:
     lines = [f"# JobForge run {flow_run_name}".rstrip(), ""]
     failed = [s["source"] for s in summaries if s["status"] == "failed"]
+    skipped = [s["source"] for s in summaries if s["status"] == "skipped"]
     lines.append(
         f"**{len(summaries)} source(s)**, {len(failed)} failed"
         + (f": {', '.join(failed)}" if failed else "")
+        + (f", {len(skipped)} skipped: {', '.join(skipped)}" if skipped else "")
     )
     lines += [
         "",
@@ -66,7 +96,11 @@ def markdown(summaries: list[dict[str, Any]], flow_run_name: str = "") -> str:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for s in summaries:
-        rows = [str(s["rows"].get(layer, "")) for layer in LAYERS]
+        rows = [str(s["rows"].get(layer, "")) for layer in LAYERS[:-1]]
+        tables = s["gold_tables"]  # each gold table's own count, not their sum
+        rows.append(
+            ", ".join(f"{t} {n}" for t, n in tables.items()) or str(s["rows"].get("gold", ""))
+        )
         reasons = ", ".join(f"{k} {v}" for k, v in s["reasons"].items())
         lines.append(
             f"| {s['source']} | {s['status']} | {' | '.join(rows)} | {s['quarantined']} | "
@@ -82,4 +116,6 @@ def markdown(summaries: list[dict[str, Any]], flow_run_name: str = "") -> str:
             lines.append(f"- `{s['source']}` schema change: {change}")
         if s["error"]:
             lines.append(f"- `{s['source']}` **failed**: {s['error']}")
+        if s["skipped"]:
+            lines.append(f"- `{s['source']}` **skipped**: {s['skipped']}")
     return "\n".join(lines) + "\n"

@@ -1,4 +1,7 @@
 """Issue 5: a real `prefect server`, the work pool, `prefect deploy --all`, a worker run.
+Issue 12: the server started as the README's Deploy section says logs no ERROR (item 13); a
+deploy without JOBFORGE_HOME works (item 11); a failed source ends the run `Failed` with every
+task run final (item 2); run names tell runs apart, crashed ones included (item 12).
 
 Everything started here is stopped here; each step has a time bound.
 """
@@ -7,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +29,15 @@ from jobforge_core.config import PipelineConfig
 SERVER_START = 120
 STEP = 180
 WORKER = 420
+
+
+def readme_server_settings() -> dict[str, str]:
+    """The `prefect config set` lines the README's Deploy block runs before the server."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    deploy = text[text.index("## Deploy") :]
+    block = re.search(r"```bash\n(.*?)```", deploy, flags=re.S).group(1)
+    before_server = block[: block.index("prefect server start")]
+    return dict(re.findall(r"^prefect config set (\w+)=(\S+)", before_server, flags=re.M))
 
 
 def _free_port() -> int:
@@ -65,15 +79,19 @@ def server(tmp_path_factory) -> Iterator[dict[str, str]]:
     home = tmp_path_factory.mktemp("prefect-home")
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
+    # As a user has it: no JOBFORGE_HOME, no analytics setting but the README's.
+    drop = {
+        "PREFECT_RESULTS_LOCAL_STORAGE_PATH",
+        "PREFECT_SERVER_ANALYTICS_ENABLED",
+        "JOBFORGE_HOME",
+    }
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env |= {
+        **readme_server_settings(),
         "PREFECT_HOME": str(home),
         "PREFECT_API_URL": api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_EXTRA_LOGGERS": "jobforge",
-        "JOBFORGE_HOME": str(REPO),
     }
-    env.pop("PREFECT_RESULTS_LOCAL_STORAGE_PATH", None)
     log = (home / "server.log").open("w")
     proc = subprocess.Popen(
         [
@@ -108,6 +126,13 @@ def server(tmp_path_factory) -> Iterator[dict[str, str]]:
     finally:
         _stop(proc)
         log.close()
+    logged = (home / "server.log").read_text()
+    bad = [line for line in logged.splitlines() if "ERROR" in line or "Traceback" in line]
+    assert not bad, "the server logged:\n" + "\n".join(bad)
+
+
+def test_readme_deploy_section_turns_telemetry_off():
+    assert readme_server_settings().get("PREFECT_SERVER_ANALYTICS_ENABLED") == "false"
 
 
 def _api(env: dict[str, str], path: str, body: dict) -> list | dict:
@@ -136,8 +161,9 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
     assert (schedule["cron"], schedule["timezone"]) == ("0 3 * * *", "America/Toronto")
     assert "full-pipeline" in nightly["tags"]
 
-    # One worker poll runs the three deployments: the full pipeline, one source, the catalog
-    # (on a data root whose tables were built without it).
+    # One worker poll runs five deployment runs: the full pipeline, one source, the catalog
+    # (on a data root whose tables were built without it), a run with a damaged dimension
+    # file, and a run on a worker whose JOBFORGE_HOME is wrong (it fails before the flow loads).
     params = {"data_root": str(tmp_path / "data"), "source_dir": str(SAMPLES)}
     run_out = _prefect(env, "deployment", "run", "jobforge/nightly", "--params", json.dumps(params))
     assert "Created flow run" in run_out
@@ -149,6 +175,24 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
     assert not (catalog_root / "jobforge.duckdb").exists()
     catalog = {"data_root": str(catalog_root)}
     _prefect(env, "deployment", "run", "catalog/catalog", "--params", json.dumps(catalog))
+    damaged = tmp_path / "damaged"
+    shutil.copytree(SAMPLES, damaged)
+    (damaged / "skills_oasis_2023_v1.0.csv").write_bytes(b"\x00\x01garbage" * 100)
+    bad = {
+        "data_root": str(tmp_path / "bad-data"),
+        "source_dir": str(damaged),
+        "sources": ["noc_structure", "oasis_skills", "oasis_interests"],
+    }
+    _prefect(env, "deployment", "run", "jobforge/nightly", "--params", json.dumps(bad))
+    wrong_home = {"JOBFORGE_HOME": str(tmp_path / "not-a-checkout")}
+    _prefect(
+        env,
+        "deployment",
+        "run",
+        "medallion/single-source",
+        "--job-variable",
+        f"env={json.dumps(wrong_home)}",
+    )
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -160,7 +204,7 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
             "jobforge-process",
             "--run-once",
         ],
-        cwd=REPO,
+        cwd=tmp_path,  # not the checkout: the pull step finds it without JOBFORGE_HOME
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -171,12 +215,26 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
         output, _ = worker.communicate(timeout=WORKER)
     finally:
         _stop(worker)
-    runs = {}
+    (tmp_path / "worker.log").write_text(output)  # kept with the test's files, for a failure
+    by_root: dict[str | None, dict] = {}
     for name in ("nightly", "single-source", "catalog"):
         deployment = {"deployments": {"id": {"any_": [by_name[name]["id"]]}}}
-        (runs[name],) = _api(env, "/flow_runs/filter", deployment)
-        assert runs[name]["state_type"] == "COMPLETED", (name, output[-4000:])
+        by_root |= {
+            r["parameters"]["data_root"]: r for r in _api(env, "/flow_runs/filter", deployment)
+        }
+    runs = {
+        "nightly": by_root[str(tmp_path / "data")],
+        "single-source": by_root[str(tmp_path / "single")],
+        "catalog": by_root[str(catalog_root)],
+    }
+    for name, done in runs.items():
+        assert done["state_type"] == "COMPLETED", (name, output[-4000:])
     run = runs["nightly"]
+    # Item 12: what ran and when, so the two nightly runs tell apart.
+    assert re.fullmatch(r"jobforge-all-sources-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", run["name"])
+    failed = by_root[str(tmp_path / "bad-data")]
+    assert failed["name"].startswith("jobforge-noc_structure+oasis_skills+oasis_interests-")
+    assert failed["name"] != run["name"]
     artifacts = _api(env, "/artifacts/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})
     keys = {a["key"] for a in artifacts}
     assert "transition-noc-structure-gold" in keys and "jobforge-summary" in keys
@@ -187,9 +245,33 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
     assert (tmp_path / "data" / "gold" / "dim_noc.parquet").is_file()
     assert (tmp_path / "data" / "jobforge.duckdb").is_file()
 
-    assert runs["single-source"]["name"] == "jobforge-noc_structure"
+    assert runs["single-source"]["name"].startswith("jobforge-noc_structure-20")
+    assert runs["catalog"]["name"].startswith("jobforge-catalog-20")
     built = sorted(p.name for p in (tmp_path / "single" / "gold").glob("*.parquet"))
     assert built == ["dim_noc.parquet", "dim_noc_structure.parquet"]  # that source only
     assert (catalog_root / "jobforge.duckdb").is_file()
     meta = json.loads((catalog_root / "catalog" / "tables" / "dim_noc.json").read_text())
     assert meta["row_count"] == 8
+
+    # Item 2: the damaged source fails the run with its message; nothing left Pending.
+    for ok in (run, failed):
+        assert f"{ok['id']}' exited with unexpected exception" not in output, output[-4000:]
+    assert failed["state_type"] == "FAILED", output[-4000:]
+    assert failed["state"]["message"] == (
+        "1 source(s) failed: oasis_skills; 1 skipped: oasis_interests"
+    )
+    task_runs = _api(env, "/task_runs/filter", {"flow_runs": {"id": {"any_": [failed["id"]]}}})
+    states = {t["name"]: t["state_type"] for t in task_runs}
+    assert states["stage-oasis_skills"] == "FAILED" and states["gold-noc_structure"] == "COMPLETED"
+    assert "gold-oasis_interests" not in states
+    assert set(states.values()) <= {"COMPLETED", "FAILED"}, states
+
+    # Items 11 and 12: a wrong JOBFORGE_HOME fails at once, saying so, under a JobForge name.
+    crashed = by_root[None]
+    assert crashed["state_type"] in {"FAILED", "CRASHED"}, crashed["state"]
+    assert crashed["name"].startswith("jobforge-noc_structure-"), crashed["name"]
+    crash_logs = _api(
+        env, "/logs/filter", {"logs": {"flow_run_id": {"any_": [crashed["id"]]}}, "limit": 200}
+    )
+    text = "\n".join(entry["message"] for entry in crash_logs) + output
+    assert "not a JobForge checkout" in text and "JOBFORGE_HOME" in text

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC
 from pathlib import Path
 
 import polars as pl
 import pytest
 from prefect_api import artifacts, events, flow_run_id, logs, task_runs
 
+from flows.summary import RunFailed, run_outcome
 from jobforge_core import pipeline
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.errors import TransientError
@@ -35,7 +37,9 @@ def test_flow_publishes_one_artifact_per_transition_and_the_summaries(sample_flo
     assert code == 0
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(run_id)
-    assert run.state.is_completed() and run.name == "jobforge-all-sources"
+    assert run.state.is_completed()
+    stamp = run.expected_start_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert run.name == f"jobforge-all-sources-{stamp}"  # what ran, and when
     assert {"jobforge", "source:noc_structure", "domain:oasis"} <= set(run.tags)
     found = {a.key: a for a in artifacts(run_id)}
     sources = sorted(load_specs())
@@ -50,7 +54,8 @@ def test_flow_publishes_one_artifact_per_transition_and_the_summaries(sample_flo
     assert len(table) == 48
     summary = found["jobforge-summary"]
     assert summary.type == "markdown"
-    assert "| noc_structure | success | 21 | 21 | 21 | 29 |" in summary.data
+    row = "| noc_structure | success | 21 | 21 | 21 | dim_noc_structure 21, dim_noc 8 |"
+    assert row in summary.data
     assert found["jobforge-transitions"].type == "table"
     assert "dim_noc" in found["jobforge-catalog"].data
     messages = logs(run_id)
@@ -80,6 +85,7 @@ def test_unreadable_source_is_quarantined_and_the_others_reach_gold(tmp_path, so
 
 def test_rerun_of_unchanged_sources_is_skipped_and_force_reprocesses(tmp_path):
     from conftest import SAMPLES
+    from prefect.client.orchestration import get_client
 
     first = _run(tmp_path / "data", SAMPLES, sources=SOME)
     cfg = PipelineConfig(data_root=tmp_path / "data")
@@ -92,6 +98,9 @@ def test_rerun_of_unchanged_sources_is_skipped_and_force_reprocesses(tmp_path):
     assert again.equals(gold)  # nothing duplicated, nothing rewritten
     forced = _run(tmp_path / "data", SAMPLES, sources=SOME, force=True)
     assert {s["status"] for s in forced.result()["sources"]} == {"success"}
+    with get_client(sync_client=True) as client:
+        name = client.read_flow_run(flow_run_id(forced)).name
+    assert name.startswith("jobforge-noc_structure+cops_employment-forced-20")
     names = sorted(r.name for r in task_runs(flow_run_id(forced)))
     assert len(names) == 9 and sum(n.startswith("rebuild_catalog") for n in names) == 1
     after = pl.read_parquet(cfg.table_path(Layer.GOLD, "fact_cops_employment"))
@@ -130,8 +139,53 @@ def test_data_error_is_not_retried(tmp_path, source_copy):
     runs = {r.name: r for r in task_runs(flow_run_id(state))}
     assert runs["stage-noc_structure"].run_count == 1
     assert runs["stage-noc_structure"].state.is_failed()
-    summary = state.result(raise_on_failure=False)["sources"][0]
+    summary = run_outcome(state)["sources"][0]
     assert summary["status"] == "failed" and "empty" in summary["error"]
+
+
+def test_a_failed_run_raises_a_prefect_style_failure_carrying_its_summary(tmp_path, source_copy):
+    """Issue 12 item 2: the Python call raises the run's exception (was a bare TypeError)."""
+    from flows import jobforge_flow
+
+    (source_copy / "noc_structure_en.csv").write_bytes(b"")
+    with pytest.raises(RunFailed) as info:
+        jobforge_flow(
+            data_root=str(tmp_path / "data"), source_dir=str(source_copy), sources=["noc_structure"]
+        )
+    assert str(info.value) == "1 source(s) failed: noc_structure"
+    (summary,) = info.value.summary["sources"]
+    assert summary["status"] == "failed" and summary["error"].startswith("staged: ")
+
+
+def test_a_failed_dimension_skips_its_dependents_once_and_every_task_run_ends(
+    tmp_path, source_copy
+):
+    """Issue 12 items 2 and 5: no task run left Pending/NotReady, no four second-hand errors."""
+    (source_copy / "skills_oasis_2023_v1.0.csv").write_bytes(b"\x00\x01garbage" * 100)
+    names = ["noc_structure", "oasis_skills", "oasis_interests", "oasis_abilities"]
+    state = _run(tmp_path / "data", source_copy, sources=names)
+    assert state.is_failed()
+    assert state.message == (
+        "1 source(s) failed: oasis_skills; 2 skipped: oasis_abilities, oasis_interests"
+    )
+    by_source = {s["source"]: s for s in run_outcome(state)["sources"]}
+    assert by_source["noc_structure"]["status"] == "success"
+    assert by_source["noc_structure"]["gold_tables"] == {"dim_noc_structure": 21, "dim_noc": 8}
+    assert by_source["oasis_skills"]["status"] == "failed"
+    assert "binary" in by_source["oasis_skills"]["error"]
+    for name in ("oasis_interests", "oasis_abilities"):
+        skipped = by_source[name]
+        assert skipped["status"] == "skipped" and skipped["error"] is None
+        assert skipped["skipped"] == "depends on oasis_skills, which failed"
+        assert set(skipped["rows"]) == {"staged", "bronze", "silver"}
+    runs = task_runs(flow_run_id(state))
+    assert all(r.state.is_final() for r in runs), [(r.name, r.state.name) for r in runs]
+    ran = {r.name for r in runs}
+    assert {"silver-oasis_interests", "gold-noc_structure", "stage-oasis_skills"} <= ran
+    assert not ran & {"bronze-oasis_skills", "gold-oasis_skills", "gold-oasis_interests"}
+    (summary,) = artifacts(flow_run_id(state), "jobforge-summary")
+    assert "`oasis_interests` **skipped**: depends on oasis_skills, which failed" in summary.data
+    assert not any("has not been built" in m for m in logs(flow_run_id(state)))
 
 
 def test_quarantine_emits_an_event_readable_through_the_api(tmp_path, source_copy):
@@ -140,7 +194,7 @@ def test_quarantine_emits_an_event_readable_through_the_api(tmp_path, source_cop
     (source_copy / "guide_oasis_2023_v1.0.csv").write_text("Code,Nom\nA,B\n")
     state = _run(tmp_path / "data", source_copy, sources=["oasis_guide"])
     assert state.is_failed()
-    batch = state.result(raise_on_failure=False)["sources"][0]["batch_id"]
+    batch = run_outcome(state)["sources"][0]["batch_id"]
     found = events(QUARANTINE_EVENT, lambda e: e.payload.get("batch_id") == batch)
     assert len(found) == 1
     event = found[0]
