@@ -126,4 +126,4 @@ def test_a_persistent_fault_is_tried_four_times_with_growing_delays(tmp_path, mo
     assert len(delays) == 3, delays
     for delay, base in zip(delays, (0.5, 1.0, 2.0), strict=True):
         assert 0.6 * base <= delay <= 1.5 * base + 0.05, delays
-    assert runs["silver-noc_structure"].state.name != "Completed"  # nothing ran after it
+    assert "silver-noc_structure" not in runs  # nothing ran after it, nothing left pending
