@@ -339,8 +339,10 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
                 else:
                     notes.append(f"FAILED {s['source']}: {s['error'] or s['status']}")
         notes += [f"FAILED {problem}" for problem in run["problems"]]
-        failed = len(run["failed"])
+        skipped = sum(1 for s in sources if s["skipped"])
+        failed = len(run["failed"]) - skipped
         what = f"{failed} of {len(sources)} source(s) failed" if failed else run["message"]
+        what += f", {skipped} skipped" if skipped and failed else ""
         notes.append(f"failed: {what} (exit 1)")
     for s in sources:
         if s["quarantine_by_rule"] and s["status"] not in ("failed", "unchanged"):
