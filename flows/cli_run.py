@@ -291,6 +291,7 @@ def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any) -> Result:
             "gold": s.get("gold_tables") or s.get("rows", {}).get("gold"),
             "quarantined": s.get("quarantined", 0),
             "quarantine_by_rule": s.get("reasons", {}),
+            "schema_changes": s.get("schema_changes", []),
             "batch_id": s.get("batch_id"),
             "error": s.get("error"),
             "skipped": s.get("skipped"),  # why: a gold dependency failed
@@ -348,6 +349,8 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
         if s["quarantine_by_rule"] and s["status"] not in ("failed", "unchanged"):
             rules = ", ".join(f"{rule} {n}" for rule, n in s["quarantine_by_rule"].items())
             notes.append(f"  {s['source']}: {rules}")
+        for change in s.get("schema_changes", []):
+            notes.append(f"  {s['source']}: schema change: {change}")
     root = run["data_root"]
     notes.append(f"data:       {root}   (gold tables in {root}/gold)")
     notes.append(f'query:      jobforge query --data-root {root} "SELECT * FROM dim_noc LIMIT 5"')
