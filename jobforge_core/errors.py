@@ -63,6 +63,23 @@ class SchemaChanged(DataError):
     """The batch changes a table's columns and the spec says `on_schema_change: fail`."""
 
 
+class ThresholdExceeded(DataError):
+    """A batch crossed a volume guard (`thresholds:`): its layer table is not replaced, its
+    quarantine is written, and the counts travel with the error into the failed log."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str,
+        layer: str,
+        rule: str,
+        counts: dict[str, Any],
+    ) -> None:
+        super().__init__(message, file=file, layer=layer, rule=rule)
+        self.counts = counts
+
+
 class ReconciliationError(JobForgeError):
     """Rows were lost between layers: a bug in a transition, never bad data."""
 

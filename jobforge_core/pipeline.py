@@ -35,7 +35,7 @@ from jobforge_core.quarantine import quarantine_file
 from jobforge_core.schema_drift import schema_changes
 from jobforge_core.snapshot import SourceUnreadable, drop_snapshot, inspect, take_snapshot
 from jobforge_core.spec import SourceSpec, gold_dependencies, gold_order
-from jobforge_core.state import SourceState, read_state, write_state
+from jobforge_core.state import SourceState, mark_incomplete, read_state, write_state
 from jobforge_core.transitions import (
     promote_to_bronze,
     promote_to_gold,
@@ -155,6 +155,7 @@ def plan_sources(
             and seen.error is None
             and state is not None
             and state.batch_id == batch
+            and state.complete
             and all(cfg.table_path(Layer.GOLD, g.table).exists() for g in spec.gold)
             and all(plans[d].unchanged for d in deps if d in plans)
             and upstream_matches(cfg, spec, state)
@@ -234,16 +235,19 @@ def quarantine_failed_source(
         report=report,
         copy_from=plan.snapshot,
     )
+    # A refused batch (volume guard) reports what it would have written, and where its
+    # quarantined rows went; other data errors stop before any count exists.
+    counts = dict(getattr(exc, "counts", {}))
+    row_files = [q for q in counts.pop("quarantine_files", []) if Path(q).exists()]
     log = LayerTransitionLog(
         source_name=plan.name,
         batch_id=plan.batch_id,
         source_layer=PREVIOUS[layer],
         target_layer=layer,
         source_files=[str(plan.source_path)],
-        row_count_in=0,
-        row_count_out=0,
+        **{"row_count_in": 0, "row_count_out": 0, **counts},
         quarantine_file=str(target),
-        quarantine_files=[str(target)],
+        quarantine_files=[str(target), *row_files],
         started_at=plan.ingested_at,
         completed_at=utc_now(),
         status=TransitionStatus.FAILED,
@@ -256,6 +260,7 @@ def quarantine_failed_source(
         **(origin.model_dump() if origin else {}),
     )
     write_log(cfg, log)
+    mark_incomplete(cfg, plan.name)
     return log
 
 

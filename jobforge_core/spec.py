@@ -137,6 +137,34 @@ class GoldOutput(_Strict):
         return dict(self.columns)
 
 
+GuardedLayer = Literal["bronze", "silver", "gold"]
+DEFAULT_QUARANTINE_SHARE = 0.1
+
+
+class Thresholds(_Strict):
+    """Volume guard: a batch crossing one fails its source and the previous gold stays.
+
+    `max_quarantine_share`: rows a layer may quarantine, as a share of the rows it handles
+    (out + quarantined); one number for every layer or a map per layer. `max_row_drop_share`:
+    how much smaller than its previous version a gold table may get. 1 switches a guard off.
+    """
+
+    max_quarantine_share: float | dict[GuardedLayer, float] = DEFAULT_QUARANTINE_SHARE
+    max_row_drop_share: float = 0.5
+
+    @field_validator("max_quarantine_share", "max_row_drop_share")
+    @classmethod
+    def _share(cls, v: float | dict[str, float]) -> float | dict[str, float]:
+        for share in v.values() if isinstance(v, dict) else [v]:
+            if not 0 <= share <= 1:
+                raise ValueError(f"a share is between 0 and 1, got {share}")
+        return v
+
+    def quarantine_share(self, layer: str) -> float:
+        share = self.max_quarantine_share
+        return share.get(layer, DEFAULT_QUARANTINE_SHARE) if isinstance(share, dict) else share
+
+
 class SourceSpec(_Strict):
     name: str
     version: str = "1"
@@ -168,6 +196,7 @@ class SourceSpec(_Strict):
     recode: dict[str, dict[str, str]] = Field(default_factory=dict)
     expectations: list[Expectation] = Field(default_factory=list)
     gold: list[GoldOutput] = Field(default_factory=list)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
     column_descriptions: dict[str, str] = Field(default_factory=dict)
     spec_path: str | None = None
 

@@ -18,6 +18,10 @@ class SourceState(BaseModel):
     gold_tables: list[str] = Field(default_factory=list)
     # gold table -> batch id it held when this source's gold was built (foreign keys, lookups)
     upstream: dict[str, str] = Field(default_factory=dict)
+    # False after a later batch failed part-way: gold still holds `batch_id`, but staged,
+    # bronze or silver may hold the failed batch, so the next run must re-process the source
+    # even if its file is back to the bytes of `batch_id`.
+    complete: bool = True
     completed_at: str = Field(default_factory=lambda: utc_now().isoformat())
 
 
@@ -30,3 +34,10 @@ def read_state(cfg: PipelineConfig, source: str) -> SourceState | None:
 
 def write_state(cfg: PipelineConfig, state: SourceState) -> None:
     write_json(cfg.state_path() / f"{state.source}.json", state.model_dump(mode="json"))
+
+
+def mark_incomplete(cfg: PipelineConfig, source: str) -> None:
+    """A batch of `source` failed after its layers may have been replaced: force a re-run."""
+    state = read_state(cfg, source)
+    if state is not None and state.complete:
+        write_state(cfg, state.model_copy(update={"complete": False}))

@@ -36,6 +36,8 @@ expectations:
   - {column: level, rule: range, min: 1, max: 5, action: drop}
   - {column: name, rule: not_null, action: drop}
   - {column: code, rule: regex, pattern: '^\\d{5}$', action: warn}
+# A fixture of bad rows on purpose: most of its 7 rows are quarantined somewhere.
+thresholds: {max_quarantine_share: 1}
 gold:
   - table: fact_people
     columns: {noc_code: code, name: name, count: count}

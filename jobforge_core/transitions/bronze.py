@@ -22,10 +22,13 @@ from jobforge_core.spec import SourceSpec
 from jobforge_core.transitions.common import (
     checks,
     finish_log,
+    guard_counts,
     reconcile_one_to_one,
+    refuse_batch,
     sink_split,
 )
 from jobforge_core.transitions.context import BatchContext
+from jobforge_core.volume_guard import quarantine_share_breach
 
 CAST_RULE = "cast_error"
 RAGGED_RULE = "ragged_record"
@@ -108,6 +111,17 @@ def promote_to_bronze(ctx: BatchContext) -> LayerTransitionLog:
     rows_q = parquet_rows(temps[quarantine])
     by_rule = reason_counts(temps[quarantine]) if rows_q else {}
     reconcile_one_to_one(Layer.BRONZE, ctx.table, rows_in, rows_out, rows_q, temps)
+    by_rule = {CAST_RULE: rows_q} if rows_q else {}
+    breach = quarantine_share_breach(
+        ctx.spec,
+        Layer.BRONZE,
+        file=str(ctx.source_path),
+        rows_out=rows_out,
+        rows_quarantined=rows_q,
+        rows_by_rule=by_rule,
+        counts=guard_counts(rows_in, rows_out, rows_q, by_rule, [quarantine]),
+    )
+    refuse_batch(breach, {target: temps[target]}, {quarantine: temps[quarantine]})
     commit({target: temps.pop(target)})
     commit_row_quarantine(temps[quarantine], quarantine)
     return finish_log(

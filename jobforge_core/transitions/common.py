@@ -10,9 +10,10 @@ import polars as pl
 
 from jobforge_core.atomic import discard, sink_all
 from jobforge_core.config import Layer
-from jobforge_core.errors import ReconciliationError
+from jobforge_core.errors import ReconciliationError, ThresholdExceeded
 from jobforge_core.models import LayerTransitionLog, RuleCheck, TransitionStatus, utc_now
 from jobforge_core.provenance import SOURCE_ROW
+from jobforge_core.quarantine import commit_row_quarantine
 from jobforge_core.rowsets import absent_rows
 from jobforge_core.transitions.context import BatchContext
 
@@ -56,6 +57,39 @@ def reconcile_one_to_one(
             f"{layer.value} {table}: {rows_in} rows in but {rows_out} out + "
             f"{rows_quarantined} quarantined; nothing was written"
         )
+
+
+def refuse_batch(
+    breach: ThresholdExceeded | None, tables: dict[Path, Path], quarantines: dict[Path, Path]
+) -> None:
+    """On a volume-guard breach: drop the new tables, keep the quarantine (it says why), raise.
+
+    `tables` and `quarantines` map targets to their temp files."""
+    if breach is None:
+        return
+    discard(tables)
+    for target, tmp in quarantines.items():
+        commit_row_quarantine(tmp, target)
+    raise breach
+
+
+def guard_counts(
+    rows_in: int,
+    rows_out: int,
+    rows_quarantined: int,
+    rows_by_rule: dict[str, int],
+    quarantine_files: list[Path],
+    rows_by_table: dict[str, int] | None = None,
+) -> dict[str, object]:
+    """What the failed transition log reports for a refused batch."""
+    return {
+        "row_count_in": rows_in,
+        "row_count_out": rows_out,
+        "row_count_quarantined": rows_quarantined,
+        "rows_by_rule": rows_by_rule,
+        "rows_by_table": rows_by_table or {},
+        "quarantine_files": [str(q) for q in quarantine_files],
+    }
 
 
 def finish_log(

@@ -29,9 +29,10 @@ from jobforge_core.provenance import (
 )
 from jobforge_core.quarantine import commit_row_quarantine, reason_counts
 from jobforge_core.spec import GoldOutput, Lookup, Unpivot
-from jobforge_core.transitions.common import checks, finish_log
+from jobforge_core.transitions.common import checks, finish_log, guard_counts, refuse_batch
 from jobforge_core.transitions.context import BatchContext
 from jobforge_core.transitions.grain import grain_is_guaranteed
+from jobforge_core.volume_guard import quarantine_share_breach, row_drop_breach
 
 FK_RULE = "foreign_key"
 GRAIN_RULE = "duplicate_grain"
@@ -284,8 +285,9 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
     except BaseException:
         discard(all_temps)
         raise
-    _commit_gold(all_temps, cfg)
     silver_path = cfg.table_path(Layer.SILVER, ctx.table)
+    _guard(ctx, all_temps, parquet_rows(silver_path), rows_by_table, quarantined, rows_by_rule)
+    _commit_gold(all_temps, cfg)
     quarantine_files = [t for t in all_temps if t.parent != cfg.gold_path() and t.exists()]
     return finish_log(
         ctx,
@@ -351,6 +353,35 @@ def _check_coverage(silver: pl.LazyFrame, ctx: BatchContext) -> None:
             f"gold {ctx.table}: silver rows {lost[SOURCE_ROW].to_list()}... reach no gold "
             "table; declare a gold output (or `where`) that covers them; nothing was written"
         )
+
+
+def _guard(
+    ctx: BatchContext,
+    temps: dict[Path, Path],
+    rows_in: int,
+    rows_by_table: dict[str, int],
+    quarantined: int,
+    rows_by_rule: dict[str, int],
+) -> None:
+    """Volume guard before any gold table is replaced: quarantine share, then row drop."""
+    gold_dir = ctx.cfg.gold_path()
+    tables = {t: tmp for t, tmp in temps.items() if t.parent == gold_dir}
+    quarantines = {t: tmp for t, tmp in temps.items() if t.parent != gold_dir}
+    rows_out = sum(rows_by_table.values())
+    counts = guard_counts(
+        rows_in, rows_out, quarantined, rows_by_rule, list(quarantines), rows_by_table
+    )
+    file = str(ctx.source_path)
+    breach = quarantine_share_breach(
+        ctx.spec,
+        Layer.GOLD,
+        file=file,
+        rows_out=rows_out,
+        rows_quarantined=quarantined,
+        rows_by_rule=rows_by_rule,
+        counts=counts,
+    ) or row_drop_breach(ctx.spec, ctx.cfg, rows_by_table, file=file, counts=counts)
+    refuse_batch(breach, tables, quarantines)
 
 
 def _commit_gold(temps: dict[Path, Path], cfg: PipelineConfig) -> None:

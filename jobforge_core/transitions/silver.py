@@ -26,10 +26,13 @@ from jobforge_core.spec import SourceSpec
 from jobforge_core.transitions.common import (
     checks,
     finish_log,
+    guard_counts,
     reconcile_one_to_one,
+    refuse_batch,
     sink_split,
 )
 from jobforge_core.transitions.context import BatchContext
+from jobforge_core.volume_guard import quarantine_share_breach
 
 
 def _normalise(column: str, ops: list[str]) -> pl.Expr:
@@ -160,6 +163,16 @@ def promote_to_silver(ctx: BatchContext) -> LayerTransitionLog:
     rows_q = parquet_rows(temps[quarantine])
     reconcile_one_to_one(Layer.SILVER, ctx.table, rows_in, rows_out, rows_q, temps)
     by_rule = reason_counts(temps[quarantine]) if rows_q else {}
+    breach = quarantine_share_breach(
+        ctx.spec,
+        Layer.SILVER,
+        file=str(ctx.source_path),
+        rows_out=rows_out,
+        rows_quarantined=rows_q,
+        rows_by_rule=by_rule,
+        counts=guard_counts(rows_in, rows_out, rows_q, by_rule, [quarantine]),
+    )
+    refuse_batch(breach, {target: temps[target]}, {quarantine: temps[quarantine]})
     try:
         commit({target: temps[target]})
     except BaseException:

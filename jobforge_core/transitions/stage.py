@@ -54,6 +54,15 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
             "the quoting is malformed",
             file=file,
         )
+    if rows == 0:
+        # A header without records would replace every gold table of the source with an
+        # empty one (and empty the facts whose foreign keys point at them).
+        discard(temps)
+        raise SourceFileError(
+            f"no data rows: the file has a header ({len(headers)} columns) but no records",
+            file=file,
+            rule="no_data_rows",
+        )
     commit(temps)
     return LayerTransitionLog(
         source_name=ctx.spec.name,
