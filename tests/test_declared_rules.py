@@ -43,6 +43,7 @@ expectations:
   - {column: status, rule: accepted_values, values: [OPEN, CLOSED], action: drop}
   - {column: ref, rule: unique, action: drop}
   - {column: amount, rule: range, min: 0, action: warn}
+thresholds: {max_quarantine_share: 1}  # 10 rows, most of them bad on purpose
 gold:
   - table: g_rules
 """

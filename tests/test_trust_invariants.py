@@ -29,6 +29,7 @@ keys: [k]
 types: {level: int}
 expectations:
   - {column: level, rule: range, min: 1, max: 5, action: drop}
+thresholds: {max_quarantine_share: 1}  # 1 of its 4 rows is dropped on purpose
 gold:
   - table: g_low
     where: "level <= 2"
