@@ -76,7 +76,10 @@ class ThresholdExceeded(DataError):
         rule: str,
         counts: dict[str, Any],
     ) -> None:
-        super().__init__(message, file=file, layer=layer, rule=rule)
+        rows = counts.get("row_count_quarantined")
+        super().__init__(
+            message, file=file, layer=layer, rule=rule, rows=rows if isinstance(rows, int) else None
+        )
         self.counts = counts
 
 
