@@ -111,7 +111,6 @@ def promote_to_bronze(ctx: BatchContext) -> LayerTransitionLog:
     rows_q = parquet_rows(temps[quarantine])
     by_rule = reason_counts(temps[quarantine]) if rows_q else {}
     reconcile_one_to_one(Layer.BRONZE, ctx.table, rows_in, rows_out, rows_q, temps)
-    by_rule = {CAST_RULE: rows_q} if rows_q else {}
     breach = quarantine_share_breach(
         ctx.spec,
         Layer.BRONZE,
