@@ -295,6 +295,7 @@ def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any) -> Result:
             "batch_id": s.get("batch_id"),
             "error": s.get("error"),
             "skipped": s.get("skipped"),  # why: a gold dependency failed
+            "columns_not_carried": s.get("columns_not_carried", []),
         }
         for s in summaries
     ]
@@ -351,6 +352,10 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
             notes.append(f"  {s['source']}: {rules}")
         for change in s.get("schema_changes", []):
             notes.append(f"  {s['source']}: schema change: {change}")
+    for s in sources:
+        if s.get("columns_not_carried"):
+            columns = ", ".join(s["columns_not_carried"])
+            notes.append(f"  {s['source']}: columns not carried to gold: {columns}")
     root = run["data_root"]
     notes.append(f"data:       {root}   (gold tables in {root}/gold)")
     notes.append(f'query:      jobforge query --data-root {root} "SELECT * FROM dim_noc LIMIT 5"')

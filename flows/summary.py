@@ -54,6 +54,7 @@ def source_summary(
         "schema_changes": [
             f"{log.target_layer.value} {c.describe()}" for log in logs for c in log.schema_changes
         ],
+        "columns_not_carried": [c for log in logs for c in log.columns_not_carried],
         "error": error,
         "skipped": skipped,
     }
@@ -114,6 +115,9 @@ def markdown(summaries: list[dict[str, Any]], flow_run_name: str = "") -> str:
             lines.append(f"- `{s['source']}` quarantine: `{path}`")
         for change in s.get("schema_changes", []):
             lines.append(f"- `{s['source']}` schema change: {change}")
+        if s.get("columns_not_carried"):
+            columns = ", ".join(f"`{c}`" for c in s["columns_not_carried"])
+            lines.append(f"- `{s['source']}` columns not carried to gold: {columns}")
         if s["error"]:
             lines.append(f"- `{s['source']}` **failed**: {s['error']}")
         if s["skipped"]:

@@ -110,6 +110,9 @@ class LayerTransitionLog(BaseModel):
     rule_checks: list[RuleCheck] = Field(default_factory=list)
     schema_changes: list[SchemaChange] = Field(default_factory=list)
     replaced_batches: dict[str, str] = Field(default_factory=dict)  # table -> batch it replaced
+    # gold only: silver columns that reach no gold table, undeclared / declared in drop_columns
+    columns_not_carried: list[str] = Field(default_factory=list)
+    columns_dropped: list[str] = Field(default_factory=list)
     flow_run_id: str | None = None
     task_run_id: str | None = None
     flow_run_url: str | None = None

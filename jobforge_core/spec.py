@@ -196,6 +196,9 @@ class SourceSpec(_Strict):
     recode: dict[str, dict[str, str]] = Field(default_factory=dict)
     expectations: list[Expectation] = Field(default_factory=list)
     gold: list[GoldOutput] = Field(default_factory=list)
+    # Silver columns deliberately not carried to any gold table (they stay in silver); any
+    # other column no gold output carries is reported as `columns_not_carried`.
+    drop_columns: list[str] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     column_descriptions: dict[str, str] = Field(default_factory=dict)
     spec_path: str | None = None

@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from jobforge_core.atomic import commit, discard, parquet_rows, sink_all
+from jobforge_core.column_use import columns_not_carried
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.errors import DataError, ReconciliationError
 from jobforge_core.expectations import mark_later_duplicates, split_on_rules
@@ -289,7 +290,7 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
     _guard(ctx, all_temps, parquet_rows(silver_path), rows_by_table, quarantined, rows_by_rule)
     _commit_gold(all_temps, cfg)
     quarantine_files = [t for t in all_temps if t.parent != cfg.gold_path() and t.exists()]
-    return finish_log(
+    log = finish_log(
         ctx,
         started,
         source_layer=Layer.SILVER,
@@ -305,6 +306,29 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
         quarantine_files=quarantine_files,
         transforms=[_describe(out) for out in ctx.spec.gold],
         rule_checks=rule_checks,
+    )
+    return _with_column_report(log, ctx, build)
+
+
+def _with_column_report(
+    log: LayerTransitionLog, ctx: BatchContext, build: GoldBuild
+) -> LayerTransitionLog:
+    """Name the silver columns no gold table carries: declared dropped, or not carried."""
+    silver_columns = data_columns(build.silver.collect_schema().names())
+    not_carried = columns_not_carried(ctx.spec, silver_columns)
+    dropped = [c for c in ctx.spec.drop_columns if c in silver_columns]
+    unknown = [c for c in ctx.spec.drop_columns if c not in silver_columns]
+    warnings = []
+    if not_carried:
+        warnings.append(f"columns not carried to any gold table: {', '.join(not_carried)}")
+    if unknown:
+        warnings.append(f"drop_columns names {unknown}, which silver does not have")
+    return log.model_copy(
+        update={
+            "columns_not_carried": not_carried,
+            "columns_dropped": dropped,
+            "errors": [*log.errors, *warnings],
+        }
     )
 
 
