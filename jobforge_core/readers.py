@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -172,19 +173,68 @@ def csv_header(path: Path, spec: SourceSpec) -> list[str]:
     return record
 
 
-def frame_names(headers: list[str]) -> list[str]:
-    """Column names for the staged frame: a repeated header is suffixed the way polars does
-    (`Level`, `Level_duplicated_0`), so names stay unique and recognisable."""
-    seen: dict[str, int] = {}
+def repeated_headers(headers: list[str]) -> dict[str, list[int]]:
+    """Trimmed header -> its 1-based column positions, for every header given more than once
+    (renames and required columns are keyed on the trimmed header, so `Level ` repeats `Level`)."""
+    positions: dict[str, list[int]] = {}
+    for i, header in enumerate(headers, start=1):
+        positions.setdefault(header.strip(), []).append(i)
+    return {h: where for h, where in positions.items() if len(where) > 1}
+
+
+def frame_names(headers: list[str], spec: SourceSpec, file: str) -> list[str]:
+    """Column names for the staged frame: the headers, unless one repeats. Then the file is
+    quarantined, or with `reader: {duplicate_headers: number}` the 2nd, 3rd... occurrence
+    becomes "<header> (2)", "<header> (3)": a name a spec can rename, never a silent suffix."""
+    repeated = repeated_headers(headers)
+    if not repeated:
+        return headers
+    described = "; ".join(
+        f"{h!r} at columns {', '.join(map(str, where))}" for h, where in repeated.items()
+    )
+    if spec.reader.duplicate_headers == "fail":
+        raise SourceFileError(
+            f"duplicate header(s): {described}. Fix the file, or declare "
+            "`reader: {duplicate_headers: number}` to stage a repeat as '<header> (2)' and "
+            "rename it",
+            file=file,
+            column=next(iter(repeated)),
+            rule="duplicate_header",
+        )
+    count: dict[str, int] = {}
     names = []
     for header in headers:
-        if header in seen:
-            names.append(f"{header}_duplicated_{seen[header]}")
-            seen[header] += 1
-        else:
-            names.append(header)
-            seen[header] = 0
+        key = header.strip()
+        count[key] = count.get(key, 0) + 1
+        names.append(header if count[key] == 1 else f"{key} ({count[key]})")
+    clash = [n for n in names if names.count(n) > 1]
+    if clash:
+        raise SourceFileError(
+            f"numbering the duplicate header(s) {described} gives {clash[0]!r}, which the file "
+            "already has",
+            file=file,
+            column=clash[0],
+            rule="duplicate_header",
+        )
     return names
+
+
+_POLARS_REPEAT = re.compile(r"^(?P<header>.*)_duplicated_\d+$")
+
+
+def reject_repeated_names(names: list[str], file: str) -> None:
+    """Spreadsheet and other readers suffix a repeated header (`Level_duplicated_0`): refuse."""
+    present = set(names)
+    for i, name in enumerate(names, start=1):
+        match = _POLARS_REPEAT.match(name)
+        if match and match["header"] in present:
+            first = names.index(match["header"]) + 1
+            raise SourceFileError(
+                f"duplicate header: {match['header']!r} at columns {first} and {i}",
+                file=file,
+                column=match["header"],
+                rule="duplicate_header",
+            )
 
 
 def _all_text(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -218,7 +268,7 @@ def _read_csv(spec: SourceSpec, read_path: Path, path: Path) -> SourceRead:
     headers = csv_header(read_path, spec)
     _reject_nul(read_path, path, spec, headers)
     check = check_records(read_path, spec.reader.delimiter, spec.reader.quote_char, headers)
-    names = frame_names(headers)
+    names = frame_names(headers, spec, str(path))
 
     def rename(found: list[str]) -> list[str]:
         if len(found) != len(names):

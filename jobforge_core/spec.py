@@ -40,6 +40,9 @@ class ReaderOptions(_Strict):
     delimiter: str = ","
     quote_char: str = '"'
     sheet: str | None = None  # Excel sheet name; default the first sheet
+    # A header repeated in the file: `fail` quarantines the file naming it and its positions;
+    # `number` stages the 2nd, 3rd... occurrence as "<header> (2)", "<header> (3)" (rename it).
+    duplicate_headers: Literal["fail", "number"] = "fail"
 
 
 class Expectation(_Strict):

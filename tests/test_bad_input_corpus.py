@@ -132,7 +132,6 @@ CASES = [
         lambda: _text(_records()[:1]).encode(),
         "file",
         "header",
-        pending="issue 10 item 4: not fixed yet",
     ),
     Case("binary", lambda: bytes(range(256)) * 64, "file", "binary"),
     Case("utf16_bom", lambda: _good().decode().encode("utf-16"), "success"),
@@ -162,7 +161,6 @@ CASES = [
         "file",
         "2024",
         column="2024",
-        pending="issue 10 item 10: not fixed yet",
     ),
     Case(
         "missing_required",
@@ -208,7 +206,6 @@ CASES = [
         "null",
         reason="null_key",
         keeps_gold=True,
-        pending="issue 10 item 5: not fixed yet",
     ),
     Case(
         "all_duplicate_keys",
@@ -218,7 +215,6 @@ CASES = [
         reason="duplicate_key",
         rows=list(range(2, len(_records()))),
         keeps_gold=True,
-        pending="issue 10 item 5: not fixed yet",
     ),
 ]
 

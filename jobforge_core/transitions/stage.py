@@ -13,7 +13,7 @@ from jobforge_core.errors import DataError, SourceFileError
 from jobforge_core.models import LayerTransitionLog, TransitionStatus, utc_now
 from jobforge_core.naming import column_mapping, missing_required
 from jobforge_core.provenance import PROVENANCE, RAGGED, SOURCE_ROW, provenance_exprs
-from jobforge_core.readers import open_source
+from jobforge_core.readers import open_source, reject_repeated_names
 from jobforge_core.records import RECORD, RecordCheck
 from jobforge_core.transitions.context import BatchContext
 
@@ -28,6 +28,8 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
     ):
         lf = read.frame
         headers = _headers(lf, file)
+        if read.headers is None:  # CSV headers were checked by the reader
+            reject_repeated_names(headers, file)
         missing = missing_required(ctx.spec, headers)
         if missing:
             raise SourceFileError(
