@@ -119,7 +119,6 @@ class Case:
     rows: list[int] | None = None  # rows: the quarantined records (None: every record)
     good: Callable[[], bytes] = _good
     reader: str = ""
-    declared: str = ""  # more spec YAML (a threshold the good version needs)
     keeps_gold: bool = False  # rows: a volume guard fails the source and keeps gold
     pending: str | None = None  # issue 10 item whose fix has not landed yet
     extra: dict = field(default_factory=dict)
@@ -195,9 +194,6 @@ CASES = [
         row=len(_records()) - 1,
         column="Occupation Name",
         good=lambda: _padded(nul=False),
-        # The padding records are unit groups dim_noc does not have: most long rows are
-        # foreign-key orphans, which the volume guard refuses unless declared.
-        declared="thresholds: {max_quarantine_share: {gold: 1}}",
     ),
     Case(
         "directory",
@@ -236,7 +232,6 @@ name: case_{name}
 kind: cops_yearly
 file: case_{name}.csv
 {reader}
-{declared}
 params:
   fact_table: fact_case_{name}
   aggregate_table: agg_case_{name}
@@ -295,7 +290,7 @@ def corpus(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> CorpusR
     for case in CASES:
         (source / f"case_{case.name}.csv").write_bytes(case.good())
         (specs / f"case_{case.name}.yaml").write_text(
-            SPEC.format(name=case.name, reader=case.reader, declared=case.declared)
+            SPEC.format(name=case.name, reader=case.reader)
         )
     cfg = PipelineConfig(data_root=root / "data", source_dir=source)
     sources = [*GOOD_SOURCES, *(f"case_{c.name}" for c in CASES)]
