@@ -117,7 +117,9 @@ class Progress:
 
     def __init__(self, cfg: PipelineConfig, stream: Any = None) -> None:
         self.cfg = cfg
-        self.stream = stream or sys.stderr
+        self.stream = stream
+        # Set by a live display (flows/live.py), so that these lines print above it unwrapped.
+        self.printer: Any = None
         self.rows: dict[str, dict[str, int]] = {}
         self.quarantined: dict[str, int] = {}
         self.done: set[str] = set()
@@ -169,7 +171,11 @@ class Progress:
             parts.append(f"{quarantined} row(s) quarantined")
         if error:
             parts.append(error)
-        print("  ".join(p for p in parts if p).rstrip(), file=self.stream, flush=True)
+        line = "  ".join(p for p in parts if p).rstrip()
+        if self.printer:
+            self.printer(line)
+        else:
+            print(line, file=self.stream or sys.stderr, flush=True)
 
     def finish(self, summaries: list[dict[str, Any]]) -> None:
         """Lines for sources whose events this process did not see (unchanged, skipped,
@@ -236,6 +242,23 @@ def _ui_url(flow_run_id: Any) -> str | None:
     return url_for("flow-run", obj_id=str(flow_run_id))
 
 
+def _ignore(_event: dict[str, Any]) -> None:
+    return None
+
+
+def live_display() -> Any:
+    """The live transitions display when wanted (a terminal, or JOBFORGE_PROGRESS=always),
+    else a no-op context."""
+    from contextlib import nullcontext
+
+    from flows.live import LiveTransitions, min_bytes, progress_mode
+
+    forced = progress_mode(sys.stderr)
+    if forced is None:
+        return nullcontext()
+    return LiveTransitions(force_terminal=forced, threshold=min_bytes())
+
+
 def run(request: RunRequest, verbose: bool, owns_process: bool = False) -> Result:
     from flows.adhoc import foreground_run
     from flows.pipeline import jobforge_flow
@@ -247,9 +270,13 @@ def run(request: RunRequest, verbose: bool, owns_process: bool = False) -> Resul
         runner = make_task_runner(request.runner, request.dask_address)
         flow = jobforge_flow.with_options(task_runner=runner)
     progress = Progress(request.cfg)
+    live = live_display()
+    progress.printer = getattr(live, "print_line", None)
     with (
         concise_console(not verbose, keep=owns_process),
         listening(progress.on_event),
+        live,
+        listening(getattr(live, "on_event", _ignore)),
         foreground_run(),
     ):
         state = flow(

@@ -61,3 +61,29 @@ def test_an_unknown_source_is_a_usage_error_without_specs(tmp_path: Path, source
     )
     assert code == 2
     assert not (root / "gold").exists()
+
+
+def test_a_large_file_shows_a_live_line_per_running_transition(
+    tmp_path: Path, source_copy, monkeypatch, capsys
+):
+    """Issue 12 item 6: long work shows progress. Forced here (stderr is no terminal) with a
+    threshold of 0 bytes, so the samples count as large; by default a pipe gets none."""
+    args = ["run", "--data-root", str(tmp_path / "data"), "--source-dir", str(source_copy)]
+    args += ["--source", "noc_structure"]
+    monkeypatch.setenv("JOBFORGE_PROGRESS", "always")
+    monkeypatch.setenv("JOBFORGE_PROGRESS_MIN_BYTES", "0")
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    for layer in ("staged", "bronze", "silver", "gold"):
+        assert f"noc_structure            {layer:<7} running  (" in err
+    # the per-source line is printed whole above the display, not wrapped
+    assert any(
+        line.endswith("dim_noc_structure 21, dim_noc 8")
+        for line in err.replace("\r", "\n").split("\n")
+    ), err
+
+    monkeypatch.delenv("JOBFORGE_PROGRESS")  # auto: stderr is a pipe here, so no display
+    assert main([*args, "--force"]) == 0
+    err = capsys.readouterr().err
+    assert "running  (" not in err and "\x1b[" not in err
+    assert "noc_structure            success" in err
