@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.results import NothingBuilt, Result, Section, UsageError
+from jobforge_core.catalog.entries import catalog_tables
 from jobforge_core.config import PipelineConfig
 
 
@@ -31,18 +32,6 @@ def config(data_root: str | None) -> PipelineConfig:
 def did_you_mean(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-
-
-def catalog_tables(cfg: PipelineConfig) -> dict[str, Any]:
-    """The catalog entries, read without `jobforge_core.query`: `catalog` then needs neither
-    DuckDB nor polars (a third of a second of start time)."""
-    from jobforge_core.models import TableMetadata
-
-    tables = {}
-    for path in sorted(cfg.catalog_tables_path().glob("*.json")):
-        meta = TableMetadata.model_validate_json(path.read_text(encoding="utf-8"))
-        tables[meta.table_name] = meta
-    return tables
 
 
 def _check_table(cfg: PipelineConfig, name: str) -> None:
@@ -66,7 +55,7 @@ def query(
     timeout_s: float | None = None,
     memory_limit: str | None = None,
 ) -> Result:
-    from jobforge_core.query import QueryLimits, run_query
+    from jobforge_core.query import QueryLimits, query_rows
     from jobforge_core.settings import load_settings
 
     settings = load_settings()
@@ -75,9 +64,9 @@ def query(
         memory_limit=memory_limit or settings.query_memory_limit,
     )
     cfg = config(data_root)
-    frame = run_query(cfg, sql, limits)
-    section = Section("rows", _records(frame), columns=list(frame.columns), max_width=60)
-    return Result([section], notes=[f"{len(frame)} row(s)"])
+    columns, rows = query_rows(cfg, sql, limits)
+    section = Section("rows", rows, columns=columns, max_width=60)
+    return Result([section], notes=[f"{len(rows)} row(s)"])
 
 
 def catalog(data_root: str | None, table: str | None) -> Result:

@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
+if TYPE_CHECKING:  # imported by the read commands (json writes), which start without polars
+    import polars as pl
 
 
 def temp_path_for(target: Path) -> Path:
@@ -46,6 +47,8 @@ def sink_all(plans: dict[Path, pl.LazyFrame]) -> dict[Path, Path]:
     Returns target -> temp; the caller commits with `commit` once every output is checked,
     so a failed check leaves the previous tables untouched.
     """
+    import polars as pl
+
     temps = {target: temp_path_for(target) for target in plans}
     sinks = [lf.sink_parquet(temps[t], lazy=True) for t, lf in plans.items()]
     # Common-subplan elimination lets several outputs share one read; within a single plan it

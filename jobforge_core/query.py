@@ -19,23 +19,32 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
-import polars as pl
 
+from jobforge_core.catalog.entries import catalog_tables
 from jobforge_core.catalog.history_index import HISTORY_SCHEMA, history_view_name
 from jobforge_core.catalog.names import is_identifier, split_name
-from jobforge_core.catalog.quarantine_index import quarantine_files
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.errors import JobForgeError
 from jobforge_core.fence import inside, under_root
 from jobforge_core.lineage import read_logs
-from jobforge_core.models import LayerTransitionLog, TableMetadata, TransitionStatus
-from jobforge_core.provenance import BATCH_ID, SOURCE_ROW
+from jobforge_core.models import (
+    LayerTransitionLog,
+    ProvenanceColumns,
+    TableMetadata,
+    TransitionStatus,
+)
 from jobforge_core.settings import DEFAULT_QUERY_MEMORY_LIMIT, DEFAULT_QUERY_TIMEOUT_S
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:  # polars is imported where a function needs it: `jobforge query` starts
+    import polars as pl  # faster without it (bench/cli_startup.py)
 
 ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN"}  # EXPLAIN only of a SELECT: see check_read_only
 CATALOG_SCHEMA = "catalog"
@@ -152,7 +161,25 @@ def _table_file(cfg: PipelineConfig, meta: TableMetadata) -> Path:
     return under_root(cfg.data_root, meta.file_path, f"file of table {meta.table_name}:")
 
 
-def _load_store(con: duckdb.DuckDBPyConnection, cfg: PipelineConfig) -> None:
+# Words that list or describe tables rather than naming them: such SQL gets every table.
+_INTROSPECTION = re.compile(
+    r"^(show|describe|summarize|information_schema|pg_catalog|duckdb_\w*|pragma\w*|pg_\w*"
+    r"|sqlite_\w*)$"
+)
+
+
+def _mentioned(sql: str) -> set[str] | None:
+    """Every identifier-like word of the SQL, lower-cased, strings and quoted names included,
+    so a table named anywhere (even in `query_table('dim_noc')`) is opened; None when the SQL
+    introspects. Opening a table costs a parquet footer read and a view: with hundreds of
+    tables, opening only the named ones is most of `jobforge query`'s time."""
+    words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_$]*", sql)}
+    return None if any(_INTROSPECTION.match(w) for w in words) else words
+
+
+def _load_store(
+    con: duckdb.DuckDBPyConnection, cfg: PipelineConfig, wanted: set[str] | None = None
+) -> None:
     """Copy the catalog tables in (store attached read-only, then detached), and put a view over
     read-only Arrow datasets of the files behind each table under the store's names: current
     tables (`dim_noc`, `silver.<source>`) and kept batches (`history.*`)."""
@@ -189,6 +216,8 @@ def _load_store(con: duckdb.DuckDBPyConnection, cfg: PipelineConfig) -> None:
         ).fetchall():
             layer, table = split_name(table_name)
             views.setdefault((HISTORY_SCHEMA, history_view_name(layer, table)), []).append(rel)
+    if wanted is not None:
+        views = {key: rels for key, rels in views.items() if key[1].lower() in wanted}
     for schema in sorted({schema for schema, _ in views} - {"main"}):
         if not is_identifier(schema):
             raise QueryRefused(f"store {store}: unexpected schema {schema!r}")
@@ -237,16 +266,21 @@ def _lock(con: duckdb.DuckDBPyConnection, limits: QueryLimits) -> None:
     con.execute("SET lock_configuration = true")
 
 
-def connect(cfg: PipelineConfig, limits: QueryLimits | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    cfg: PipelineConfig, limits: QueryLimits | None = None, wanted: set[str] | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory connection holding the store's tables and views and nothing else: no file
-    attached, no file system, configuration locked (see the module docstring)."""
+    attached, no file system, configuration locked (see the module docstring).
+
+    `wanted`: the lower-case names the SQL mentions (`_mentioned`); only the tables and views
+    so named are opened, None opens all."""
     if not cfg.store_path().is_file():
         raise JobForgeError(
             f"no store at {cfg.store_path()}: run `jobforge run` (or the catalog flow) first"
         )
     con = duckdb.connect(":memory:")
     try:
-        _load_store(con, cfg)
+        _load_store(con, cfg, wanted)
         _lock(con, limits or QueryLimits())
     except duckdb.Error as exc:
         con.close()
@@ -257,23 +291,53 @@ def connect(cfg: PipelineConfig, limits: QueryLimits | None = None) -> duckdb.Du
     return con
 
 
-def _result(relation: duckdb.DuckDBPyRelation) -> pl.DataFrame:
-    """The result as polars; types polars cannot import (INTERVAL, UNION, ...) become text."""
+def _textual(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """Types polars cannot import and Python prints poorly (INTERVAL, UNION, ...) as DuckDB's
+    own text, so every output format shows them the same way."""
     types = [str(t) for t in relation.types]
-    if any(_AS_TEXT.search(t) for t in types):
-        exprs = []
-        for name, t in zip(relation.columns, types, strict=True):
-            quoted = '"' + name.replace('"', '""') + '"'
-            exprs.append(f"CAST({quoted} AS VARCHAR) AS {quoted}" if _AS_TEXT.search(t) else quoted)
-        relation = relation.project(", ".join(exprs))
-    return relation.pl()
+    if not any(_AS_TEXT.search(t) for t in types):
+        return relation
+    exprs = []
+    for name, t in zip(relation.columns, types, strict=True):
+        quoted = '"' + name.replace('"', '""') + '"'
+        exprs.append(f"CAST({quoted} AS VARCHAR) AS {quoted}" if _AS_TEXT.search(t) else quoted)
+    return relation.project(", ".join(exprs))
+
+
+def _result(relation: duckdb.DuckDBPyRelation) -> pl.DataFrame:
+    import polars  # noqa: F401 (DuckDB needs it importable for .pl())
+
+    return _textual(relation).pl()
 
 
 def run_query(cfg: PipelineConfig, sql: str, limits: QueryLimits | None = None) -> pl.DataFrame:
-    """Run one read-only statement within its time and memory limits."""
+    """Run one read-only statement within its time and memory limits, as a polars frame."""
+    return _run(cfg, sql, limits, _result)
+
+
+def query_rows(
+    cfg: PipelineConfig, sql: str, limits: QueryLimits | None = None
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The same as `run_query`, as column names and Python rows: what `jobforge query` prints,
+    without importing polars (a fifth of the command's start time)."""
+
+    def fetch(relation: duckdb.DuckDBPyRelation) -> tuple[list[str], list[dict[str, Any]]]:
+        relation = _textual(relation)
+        columns = list(relation.columns)
+        return columns, [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+
+    return _run(cfg, sql, limits, fetch)
+
+
+def _run(
+    cfg: PipelineConfig,
+    sql: str,
+    limits: QueryLimits | None,
+    fetch: Callable[[duckdb.DuckDBPyRelation], T],
+) -> T:
     check_read_only(sql)
     limits = limits or QueryLimits()
-    con = connect(cfg, limits)
+    con = connect(cfg, limits, wanted=_mentioned(sql))
     timer = None
     if limits.timeout_s > 0:
         timer = threading.Timer(limits.timeout_s, con.interrupt)
@@ -283,7 +347,7 @@ def run_query(cfg: PipelineConfig, sql: str, limits: QueryLimits | None = None) 
         relation = con.sql(sql)
         if relation is None:
             raise QueryRefused("refused: the statement returns no rows")
-        return _result(relation)
+        return fetch(relation)
     except duckdb.InterruptException as exc:
         raise QueryLimitExceeded(
             f"query stopped after {limits.timeout_s:g} s, its time limit; raise it with "
@@ -307,14 +371,6 @@ def run_query(cfg: PipelineConfig, sql: str, limits: QueryLimits | None = None) 
         con.close()
 
 
-def catalog_tables(cfg: PipelineConfig) -> dict[str, TableMetadata]:
-    tables = {}
-    for path in sorted(cfg.catalog_tables_path().glob("*.json")):
-        meta = TableMetadata.model_validate_json(path.read_text(encoding="utf-8"))
-        tables[meta.table_name] = meta
-    return tables
-
-
 def resolve_table(cfg: PipelineConfig, name: str) -> TableMetadata:
     """The catalog entry for a user-typed table name, or a clear refusal."""
     tables = catalog_tables(cfg)
@@ -332,9 +388,16 @@ def _source_of(cfg: PipelineConfig, meta: TableMetadata) -> str:
 
 
 def _batch_of(cfg: PipelineConfig, meta: TableMetadata) -> str | None:
-    path = _table_file(cfg, meta)
-    first = pl.scan_parquet(path).select(BATCH_ID).head(1).collect()
-    return first[BATCH_ID][0] if len(first) else None
+    """The batch of the table's first row, read with pyarrow (no polars import for a lookup)."""
+    import pyarrow.parquet as pq
+
+    batch_column = ProvenanceColumns.COLUMN_NAMES[3]  # _batch_id, named without polars
+    parquet = pq.ParquetFile(_table_file(cfg, meta))
+    for group in range(parquet.num_row_groups):
+        column = parquet.read_row_group(group, columns=[batch_column]).column(0)
+        if len(column):
+            return str(column[0].as_py())
+    return None
 
 
 def lineage_chain(cfg: PipelineConfig, name: str) -> list[LayerTransitionLog]:
@@ -359,6 +422,10 @@ def row_lineage(
     cfg: PipelineConfig, name: str, where: str, limit: int = 20
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Matching rows of the table, and the staged (original) records they came from."""
+    import polars as pl
+
+    from jobforge_core.provenance import BATCH_ID, SOURCE_ROW
+
     meta = resolve_table(cfg, name)
     try:
         predicate = pl.sql_expr(where)
@@ -397,6 +464,10 @@ def quarantine_report(
 
     `name` is a gold table, `<layer>.<source>`, or a source name (its rows in every layer).
     """
+    import polars as pl
+
+    from jobforge_core.catalog.quarantine_index import quarantine_files
+
     files = quarantine_files(cfg)
     wanted: tuple[Layer, str] | None = None
     if name is not None:

@@ -257,6 +257,58 @@ def test_every_command_honours_every_format(cli_env, built, command, fmt):
         assert out.strip() and not out.startswith("{")
 
 
+@pytest.mark.parametrize(
+    ("command", "avoided"),
+    [
+        ("query", {"prefect", "polars"}),
+        ("catalog", {"prefect", "polars", "duckdb", "pyarrow"}),
+        ("catalog_table", {"prefect", "polars", "duckdb", "pyarrow"}),
+        ("lineage", {"prefect", "polars"}),
+    ],
+)
+def test_read_commands_import_only_what_they_use(cli_env, built, command, avoided):
+    """Issue 12: the read commands start fast because they import no Prefect, no polars (a
+    fifth of a second) and, for `catalog`, no DuckDB; bench/cli_startup.py has the times."""
+    probe_modules = PROBE.replace(
+        "'\\n<prefect imported>' if 'prefect' in sys.modules else ''",
+        "'\\n<' + ','.join(sorted(m for m in sys.modules if '.' not in m)) + '>'",
+    )
+    args = [*_commands(built["root"])[command], "--data-root", str(built["root"])]
+    done = subprocess.run(
+        [sys.executable, "-c", probe_modules, *args],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    imported = set(done.stdout.rsplit("<", 1)[1].rstrip(">").split(","))
+    assert not imported & avoided, sorted(imported & avoided)
+
+
+def test_query_opens_only_the_tables_it_names_yet_introspection_sees_all(built):
+    """Only the tables a statement names are opened (a parquet footer each: most of a query's
+    time with hundreds of tables); SHOW TABLES, information_schema and names inside strings
+    still see every table."""
+    from jobforge_core.query import connect, query_rows
+
+    cfg = PipelineConfig(data_root=built["root"])
+    views = "SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW'"
+    everything = [row[0] for row in connect(cfg).execute(views).fetchall()]
+    assert {"dim_noc", "noc_structure"} <= set(everything)
+    named = connect(cfg, wanted={"dim_noc"}).execute(views).fetchall()
+    assert {row[0] for row in named if not row[0].startswith("_jobforge")} == {"dim_noc"}
+
+    _, rows = query_rows(cfg, "SELECT count(*) AS n FROM dim_noc")
+    assert rows == [{"n": 8}]
+    _, rows = query_rows(cfg, "SELECT count(*) AS n FROM query_table('dim_noc')")
+    assert rows == [{"n": 8}]
+    _, rows = query_rows(cfg, "SHOW TABLES")
+    assert {"dim_noc", "fact_cops_employment"} <= {r["name"] for r in rows}
+    _, rows = query_rows(cfg, views.replace("table_name", "count(*) AS n"))
+    assert rows[0]["n"] == len(everything)
+
+
 def test_lineage_where_says_how_many_rows_matched_and_shown(cli_env, built):
     root = built["root"]
     table = pl.read_parquet(root / "gold" / "dim_noc_structure.parquet")

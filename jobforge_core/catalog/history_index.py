@@ -8,7 +8,6 @@ from pydantic import BaseModel
 
 from jobforge_core.catalog.names import catalog_name
 from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.history import versions
 
 HISTORY_SCHEMA = "history"
 
@@ -32,6 +31,8 @@ def history_view_name(layer: Layer, table: str) -> str:
 
 
 def batch_versions(cfg: PipelineConfig, layer: Layer, table: str) -> list[BatchVersion]:
+    from jobforge_core.history import versions  # polars: not for the read commands' start
+
     return [
         BatchVersion(
             table_name=catalog_name(layer, table),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.quarantine import reason_counts
 
 
 class QuarantineCount(BaseModel):
@@ -31,6 +30,8 @@ def quarantine_files(cfg: PipelineConfig) -> list[tuple[Layer, str, str, str]]:
 
 
 def quarantine_counts(cfg: PipelineConfig) -> list[QuarantineCount]:
+    from jobforge_core.quarantine import reason_counts  # polars: not for the read commands
+
     return [
         QuarantineCount(
             layer=layer.value,
