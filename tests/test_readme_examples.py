@@ -22,7 +22,7 @@ def readme_specs() -> dict[str, str]:
 
 def test_readme_spec_examples_build_their_gold_tables(tmp_path: Path, source_copy: Path):
     specs = readme_specs()
-    assert set(specs) == {"oasis_work_styles.yaml", "cops_school_leavers.yaml"}
+    assert set(specs) == {"oasis_work_styles.yaml", "cops_expansion_demand.yaml"}
     spec_dir = tmp_path / "my-specs"
     spec_dir.mkdir()
     for name, body in specs.items():
@@ -33,18 +33,18 @@ def test_readme_spec_examples_build_their_gold_tables(tmp_path: Path, source_cop
     )
     shutil.copy(
         source_copy / "employment_emploi_2024_2033_noc2021.csv",
-        source_copy / "school_leavers_sortants_scolaires_2024_2033_noc2021.csv",
+        source_copy / "expansion_demand_demande_expansion_2024_2033_noc2021.csv",
     )
     cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source_copy)
-    names = ["noc_structure", "oasis_skills", "oasis_work_styles", "cops_school_leavers"]
+    names = ["noc_structure", "oasis_skills", "oasis_work_styles", "cops_expansion_demand"]
     run_plain(cfg, names, [spec_dir])
     styles = layer(cfg, Layer.GOLD, "fact_oasis_work_styles")
     skills = layer(cfg, Layer.GOLD, "fact_oasis_skills")
     assert len(styles) == len(skills) and "importance" in styles.columns
-    leavers = layer(cfg, Layer.GOLD, "fact_cops_school_leavers")
-    assert leavers.columns[:3] == ["noc_code", "year", "school_leavers"]
-    assert len(layer(cfg, Layer.GOLD, "agg_cops_school_leavers")) == 17 * 11
-    assert leavers.filter(pl.col("noc_code") == "21232").height == 11
+    demand = layer(cfg, Layer.GOLD, "fact_cops_expansion_demand")
+    assert demand.columns[:3] == ["noc_code", "year", "expansion_demand"]
+    assert len(layer(cfg, Layer.GOLD, "agg_cops_expansion_demand")) == 17 * 11
+    assert demand.filter(pl.col("noc_code") == "21232").height == 11
 
 
 def readme_core_snippet() -> str:
