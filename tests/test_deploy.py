@@ -25,6 +25,7 @@ from conftest import REPO, SAMPLES
 from helpers import run_plain
 
 from jobforge_core.config import PipelineConfig
+from jobforge_core.spec import load_specs
 
 SERVER_START = 120
 STEP = 180
@@ -238,7 +239,7 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
     artifacts = _api(env, "/artifacts/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})
     keys = {a["key"] for a in artifacts}
     assert "transition-noc-structure-gold" in keys and "jobforge-summary" in keys
-    assert len([k for k in keys if k and k.startswith("transition-")]) == 48
+    assert len([k for k in keys if k and k.startswith("transition-")]) == 4 * len(load_specs())
     logs = _api(env, "/logs/filter", {"logs": {"flow_run_id": {"any_": [run["id"]]}}, "limit": 200})
     messages = [entry["message"] for entry in logs]
     assert any("event='transition_completed'" in m and "rows_in=" in m for m in messages)

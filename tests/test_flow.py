@@ -43,7 +43,7 @@ def test_flow_publishes_one_artifact_per_transition_and_the_summaries(sample_flo
     assert {"jobforge", "source:noc_structure", "domain:oasis"} <= set(run.tags)
     found = {a.key: a for a in artifacts(run_id)}
     sources = sorted(load_specs())
-    assert len(sources) == 12
+    assert len(sources) >= 12
     for source in sources:
         for lyr in Layer:
             key = f"transition-{source.replace('_', '-')}-{lyr.value}"
@@ -51,7 +51,7 @@ def test_flow_publishes_one_artifact_per_transition_and_the_summaries(sample_flo
             row = json.loads(found[key].data)[0]
             assert row["source"] == source and row["status"] == "success"
     table = json.loads(found["jobforge-transitions"].data)
-    assert len(table) == 48
+    assert len(table) == 4 * len(sources)
     summary = found["jobforge-summary"]
     assert summary.type == "markdown"
     row = "| noc_structure | success | 21 | 21 | 21 | dim_noc_structure 21, dim_noc 8 |"
