@@ -53,6 +53,7 @@ class RunOrigin(BaseModel):
     flow_run_id: str | None = None
     task_run_id: str | None = None
     flow_run_url: str | None = None  # UI page of the flow run, when the API URL is known
+    flow_name: str | None = None  # the flow the run belongs to (OpenLineage parent job)
 
 
 class RuleCheck(BaseModel):
@@ -116,6 +117,7 @@ class LayerTransitionLog(BaseModel):
     flow_run_id: str | None = None
     task_run_id: str | None = None
     flow_run_url: str | None = None
+    flow_name: str | None = None
 
 
 class ColumnMetadata(BaseModel):

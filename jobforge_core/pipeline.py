@@ -6,6 +6,7 @@ Prefect tasks call the same functions; this module is what they wrap.
 from __future__ import annotations
 
 import glob
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -30,6 +31,7 @@ from jobforge_core.models import (
     TransitionStatus,
     utc_now,
 )
+from jobforge_core.openlineage.emitter import emitter_for
 from jobforge_core.provenance import batch_id_for
 from jobforge_core.quarantine import quarantine_file
 from jobforge_core.schema_drift import schema_changes
@@ -224,6 +226,7 @@ def quarantine_failed_source(
     layer: Layer,
     exc: DataError,
     origin: RunOrigin | None = None,
+    transition_id: str | None = None,
 ) -> LayerTransitionLog:
     """File-level quarantine plus a failed transition log, so the audit trail shows the stop."""
     report = {**exc.report(), "layer": exc.layer or layer.value}
@@ -240,6 +243,7 @@ def quarantine_failed_source(
     counts = dict(getattr(exc, "counts", {}))
     row_files = [q for q in counts.pop("quarantine_files", []) if Path(q).exists()]
     log = LayerTransitionLog(
+        **({"transition_id": transition_id} if transition_id else {}),
         source_name=plan.name,
         batch_id=plan.batch_id,
         source_layer=PREVIOUS[layer],
@@ -292,7 +296,63 @@ def run_transition(
     The versions this batch replaces are linked into history first: undone if the transition
     fails before replacing them, put back if the spec rejects the batch's schema changes.
     `origin` (flow and task run ids, UI URL) goes into the log before it is written.
+    Each transition is an OpenLineage run (START, then COMPLETE or FAIL) whose run id is the
+    transition id; emitting never fails the transition (jobforge_core.openlineage.emitter).
     """
+    transition_id = uuid.uuid4().hex
+    lineage = emitter_for(cfg)
+    if lineage is not None:
+        lineage.started(
+            _provisional_log(plan, layer, transition_id, origin), plan.spec, plan.content_sha256
+        )
+    failed: list[LayerTransitionLog] = []  # the failed log, when a data error wrote one
+    try:
+        log = _run_transition(plan, cfg, layer, origin, transition_id, failed)
+    except BaseException as exc:
+        if lineage is not None:
+            end = failed[0] if failed else _provisional_log(plan, layer, transition_id, origin, exc)
+            lineage.finished(end, plan.spec, plan.content_sha256)
+        raise
+    if lineage is not None:
+        lineage.finished(log, plan.spec, plan.content_sha256)
+    return log
+
+
+def _provisional_log(
+    plan: SourcePlan,
+    layer: Layer,
+    transition_id: str,
+    origin: RunOrigin | None,
+    error: BaseException | None = None,
+) -> LayerTransitionLog:
+    """The log of a transition that has not finished (START), or that stopped before it could
+    write one (an unexpected error): not persisted, only the lineage event is built from it."""
+    return LayerTransitionLog(
+        transition_id=transition_id,
+        source_name=plan.name,
+        batch_id=plan.batch_id,
+        source_layer=PREVIOUS[layer],
+        target_layer=layer,
+        source_files=[str(plan.source_path)],
+        source_sha256=plan.content_sha256 if layer is Layer.STAGED else None,
+        row_count_in=0,
+        row_count_out=0,
+        started_at=utc_now(),
+        completed_at=utc_now() if error is not None else None,
+        status=TransitionStatus.FAILED if error is not None else TransitionStatus.SUCCESS,
+        errors=[f"{type(error).__name__}: {error}"] if error is not None else [],
+        **(origin.model_dump() if origin else {}),
+    )
+
+
+def _run_transition(
+    plan: SourcePlan,
+    cfg: PipelineConfig,
+    layer: Layer,
+    origin: RunOrigin | None,
+    transition_id: str,
+    failed: list[LayerTransitionLog],
+) -> LayerTransitionLog:
     kept = [
         k
         for table in layer_tables(plan.spec, layer)
@@ -326,7 +386,9 @@ def run_transition(
         _raise_if_disk_full(exc, cfg, f"{layer.value} of {plan.name}")
         if isinstance(exc, DataError):
             try:
-                quarantine_failed_source(plan, cfg, layer, exc, origin)
+                failed.append(
+                    quarantine_failed_source(plan, cfg, layer, exc, origin, transition_id)
+                )
             except Exception as failed:
                 _raise_if_disk_full(failed, cfg, f"quarantine of {plan.name}")
                 raise
@@ -335,6 +397,7 @@ def run_transition(
         prune(cfg, layer, table, plan.spec.history_retention)
     log = log.model_copy(
         update={
+            "transition_id": transition_id,
             "schema_changes": changes,
             "replaced_batches": {k.table: k.batch_id for k in kept},
             "errors": [*log.errors, *(f"schema change: {c.describe()}" for c in changes)],

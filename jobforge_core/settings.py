@@ -59,3 +59,42 @@ def _seconds(text: str | None, name: str, default: float) -> float:
     if value < 0:
         raise JobForgeError(f"{name}={text!r}: expected a number of seconds (0 = no limit)")
     return value
+
+
+DEFAULT_OPENLINEAGE_NAMESPACE = "jobforge"
+
+
+@dataclass(frozen=True)
+class OpenLineageSettings:
+    """How JobForge publishes OpenLineage events (README, "OpenLineage").
+
+    The transport itself is the client's business: `OPENLINEAGE_URL`,
+    `OPENLINEAGE__TRANSPORT__*` or an `openlineage.yml`, read by `openlineage-python` the way
+    its users know. JobForge only needs to know whether any of them is there: when none is,
+    events go to a JSON lines file under the data root instead of the client's console.
+    """
+
+    disabled: bool = False  # OPENLINEAGE_DISABLED=true
+    namespace: str = DEFAULT_OPENLINEAGE_NAMESPACE  # OPENLINEAGE_NAMESPACE
+    transport_configured: bool = False
+
+
+def load_openlineage_settings() -> OpenLineageSettings:
+    env = os.environ
+    return OpenLineageSettings(
+        disabled=env.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true",
+        namespace=env.get("OPENLINEAGE_NAMESPACE", "").strip() or DEFAULT_OPENLINEAGE_NAMESPACE,
+        transport_configured=_openlineage_configured(env),
+    )
+
+
+def _openlineage_configured(env: os._Environ[str] | dict[str, str]) -> bool:
+    """The places openlineage-python looks for a transport, in its own order."""
+    if env.get("OPENLINEAGE_URL") or any(k.startswith("OPENLINEAGE__TRANSPORT") for k in env):
+        return True
+    candidates = [
+        env.get("OPENLINEAGE_CONFIG"),
+        os.path.join(os.getcwd(), "openlineage.yml"),
+        os.path.join(os.path.expanduser("~/.openlineage"), "openlineage.yml"),
+    ]
+    return any(c and os.path.isfile(c) for c in candidates)

@@ -51,6 +51,7 @@ def run_origin() -> RunOrigin:
         flow_run_id=flow_run_id,
         task_run_id=task_run.get_id(),
         flow_run_url=f"{ui}/runs/flow-run/{flow_run_id}" if ui and flow_run_id else None,
+        flow_name=flow_run.get_flow_name(),
     )
 
 
