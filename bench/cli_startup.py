@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,9 +31,13 @@ PROBE = (
 )
 
 
-def commands(root: Path) -> dict[str, list[str]]:
+BASELINE = "python -c pass"  # the interpreter alone: the floor every command stands on
+
+
+def commands(root: Path) -> dict[str, list[str] | None]:
     r = ["--data-root", str(root)]
     return {
+        BASELINE: None,
         "--help": ["--help"],
         "query": ["query", "SELECT count(*) AS n FROM dim_noc", *r],
         "catalog": ["catalog", *r],
@@ -57,19 +62,25 @@ def build(root: Path) -> None:
     rebuild_catalog(cfg, specs)
 
 
-def measure(src: Path, args: list[str], repeats: int) -> tuple[list[float], bool]:
+def measure(
+    src: Path, args: list[str] | None, repeats: int
+) -> tuple[list[float], list[float], bool]:
+    """Wall seconds and CPU seconds (user + system of the child) per run, and whether Prefect
+    was imported. CPU time barely moves with other load on the machine; wall time does."""
     env = dict(os.environ, PYTHONPATH=str(src))
-    times, imported = [], False
+    times, cpu, imported = [], [], False
     for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-c", PROBE, *args], cwd=src, env=env, capture_output=True, text=True
-        )
+        argv = [sys.executable, "-c", "pass"] if args is None else [sys.executable, "-c", PROBE]
+        done = subprocess.run(argv + (args or []), cwd=src, env=env, capture_output=True, text=True)
         times.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if done.returncode != 0:
             raise SystemExit(f"{args} failed in {src}: {done.stderr[-500:]}")
         imported = done.stderr.endswith("<prefect imported>")
-    return times, imported
+    return times, cpu, imported
 
 
 SECTION_START, SECTION_END = "<!-- cli-startup -->", "<!-- /cli-startup -->"
@@ -118,18 +129,20 @@ def main() -> None:
         build(root)
     sources = args.src or [REPO]
     load = os.getloadavg()[0]
-    header = ["command", *(f"`{s}` median s (min)" for s in sources), "Prefect imported"]
+    header = ["command"]
+    header += [f"`{s}` wall s median (min) / CPU s median" for s in sources]
+    header.append("Prefect imported")
     if len(sources) == 2:
         header.insert(-1, "ratio (median)")
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |"]
     for name, argv in commands(root).items():
         medians, cells, imports = [], [], []
         for src in sources:  # interleaved per command: both see the same machine load
-            times, imported = measure(src, argv, args.repeats)
+            times, cpu, imported = measure(src, argv, args.repeats)
             medians.append(statistics.median(times))
-            cells.append(f"{medians[-1]:.2f} ({min(times):.2f})")
+            cells.append(f"{medians[-1]:.2f} ({min(times):.2f}) / {statistics.median(cpu):.2f}")
             imports.append("yes" if imported else "no")
-        row = [f"`jobforge {name}`"]
+        row = [f"`{name}`" if argv is None else f"`jobforge {name}`"]
         row += cells
         if len(sources) == 2:
             row.append(f"{medians[1] / medians[0]:.2f}")

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from flows.results import NothingBuilt, Result, Section, UsageError
-from jobforge_core.catalog.entries import catalog_tables
 from jobforge_core.config import PipelineConfig
 
 
@@ -32,6 +31,13 @@ def config(data_root: str | None) -> PipelineConfig:
 def did_you_mean(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def catalog_tables(cfg: PipelineConfig) -> dict[str, Any]:
+    """Imported on use: `query` needs none of the catalog models (bench/cli_startup.py)."""
+    from jobforge_core.catalog.entries import catalog_tables as entries
+
+    return entries(cfg)
 
 
 def _check_table(cfg: PipelineConfig, name: str) -> None:

@@ -26,25 +26,23 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
-from jobforge_core.catalog.entries import catalog_tables
-from jobforge_core.catalog.history_index import HISTORY_SCHEMA, history_view_name
-from jobforge_core.catalog.names import is_identifier, split_name
+from jobforge_core.catalog.names import (
+    HISTORY_SCHEMA,
+    history_view_name,
+    is_identifier,
+    split_name,
+)
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.errors import JobForgeError
 from jobforge_core.fence import inside, under_root
-from jobforge_core.lineage import read_logs
-from jobforge_core.models import (
-    LayerTransitionLog,
-    ProvenanceColumns,
-    TableMetadata,
-    TransitionStatus,
-)
 from jobforge_core.settings import DEFAULT_QUERY_MEMORY_LIMIT, DEFAULT_QUERY_TIMEOUT_S
 
 T = TypeVar("T")
 
-if TYPE_CHECKING:  # polars is imported where a function needs it: `jobforge query` starts
-    import polars as pl  # faster without it (bench/cli_startup.py)
+if TYPE_CHECKING:  # imported where a function needs them: `jobforge query` starts faster
+    import polars as pl  # without polars and the catalog models (bench/cli_startup.py)
+
+    from jobforge_core.models import LayerTransitionLog, TableMetadata
 
 ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN"}  # EXPLAIN only of a SELECT: see check_read_only
 CATALOG_SCHEMA = "catalog"
@@ -185,6 +183,7 @@ def _load_store(
     tables (`dim_noc`, `silver.<source>`) and kept batches (`history.*`)."""
     store = inside(cfg.store_path(), [cfg.data_root], "store")
     con.execute(f"ATTACH ? AS {STORE_ALIAS} (READ_ONLY)", [str(store)])
+    catalog = f"{STORE_ALIAS}.{CATALOG_SCHEMA}"
     try:
         names = [
             name
@@ -194,28 +193,29 @@ def _load_store(
                 [STORE_ALIAS, CATALOG_SCHEMA],
             ).fetchall()
         ]
+        views: dict[tuple[str, str], list[str]] = {}
+        for table_name, layer, rel in con.execute(
+            f"SELECT table_name, layer, file_path FROM {catalog}.tables"
+        ).fetchall():
+            schema = "main" if layer == Layer.GOLD.value else layer
+            views[(schema, table_name.split(".")[-1])] = [rel]
+        if "history" in names:
+            for table_name, rel in con.execute(
+                f"SELECT table_name, file_path FROM {catalog}.history ORDER BY written_at"
+            ).fetchall():
+                layer, table = split_name(table_name)
+                views.setdefault((HISTORY_SCHEMA, history_view_name(layer, table)), []).append(rel)
         con.execute(f"CREATE SCHEMA {CATALOG_SCHEMA}")
-        for name in names:
+        # The catalog tables are copied in when the SQL may read them (it names the schema,
+        # or introspects); a plain query of gold tables skips the copies.
+        for name in names if wanted is None or CATALOG_SCHEMA in wanted else []:
             if not is_identifier(name):
                 raise QueryRefused(f"store {store}: unexpected catalog table name {name!r}")
             con.execute(
-                f'CREATE TABLE {CATALOG_SCHEMA}."{name}" AS '
-                f'SELECT * FROM {STORE_ALIAS}.{CATALOG_SCHEMA}."{name}"'
+                f'CREATE TABLE {CATALOG_SCHEMA}."{name}" AS SELECT * FROM {catalog}."{name}"'
             )
     finally:
         con.execute(f"DETACH {STORE_ALIAS}")
-    views: dict[tuple[str, str], list[str]] = {}
-    for table_name, layer, rel in con.execute(
-        f"SELECT table_name, layer, file_path FROM {CATALOG_SCHEMA}.tables"
-    ).fetchall():
-        schema = "main" if layer == Layer.GOLD.value else layer
-        views[(schema, table_name.split(".")[-1])] = [rel]
-    if "history" in names:
-        for table_name, rel in con.execute(
-            f"SELECT table_name, file_path FROM {CATALOG_SCHEMA}.history ORDER BY written_at"
-        ).fetchall():
-            layer, table = split_name(table_name)
-            views.setdefault((HISTORY_SCHEMA, history_view_name(layer, table)), []).append(rel)
     if wanted is not None:
         views = {key: rels for key, rels in views.items() if key[1].lower() in wanted}
     for schema in sorted({schema for schema, _ in views} - {"main"}):
@@ -373,6 +373,8 @@ def _run(
 
 def resolve_table(cfg: PipelineConfig, name: str) -> TableMetadata:
     """The catalog entry for a user-typed table name, or a clear refusal."""
+    from jobforge_core.catalog.entries import catalog_tables
+
     tables = catalog_tables(cfg)
     if not is_identifier(name) or name not in tables:
         gold = sorted(n for n, m in tables.items() if m.layer is Layer.GOLD)
@@ -391,6 +393,8 @@ def _batch_of(cfg: PipelineConfig, meta: TableMetadata) -> str | None:
     """The batch of the table's first row, read with pyarrow (no polars import for a lookup)."""
     import pyarrow.parquet as pq
 
+    from jobforge_core.models import ProvenanceColumns
+
     batch_column = ProvenanceColumns.COLUMN_NAMES[3]  # _batch_id, named without polars
     parquet = pq.ParquetFile(_table_file(cfg, meta))
     for group in range(parquet.num_row_groups):
@@ -406,6 +410,9 @@ def lineage_chain(cfg: PipelineConfig, name: str) -> list[LayerTransitionLog]:
     meta = resolve_table(cfg, name)
     source, batch = _source_of(cfg, meta), _batch_of(cfg, meta)
     order = list(Layer)[: list(Layer).index(meta.layer) + 1]
+    from jobforge_core.lineage import read_logs
+    from jobforge_core.models import TransitionStatus
+
     latest: dict[Layer, LayerTransitionLog] = {}
     for log in read_logs(cfg):
         if log.source_name != source or log.batch_id != batch:
@@ -473,6 +480,8 @@ def quarantine_report(
     if name is not None:
         if not is_identifier(name):
             raise QueryRefused(f"not a table name: {name!r}")
+        from jobforge_core.catalog.entries import catalog_tables
+
         tables = catalog_tables(cfg)
         known = set(tables) | {
             table if layer is Layer.GOLD else f"{layer.value}.{table}"

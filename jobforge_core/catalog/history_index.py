@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from jobforge_core.catalog.names import catalog_name
+from jobforge_core.catalog.names import HISTORY_SCHEMA, catalog_name, history_view_name
 from jobforge_core.config import Layer, PipelineConfig
 
-HISTORY_SCHEMA = "history"
+__all__ = ["HISTORY_SCHEMA", "BatchVersion", "batch_versions", "history_view_name"]
 
 
 class BatchVersion(BaseModel):
@@ -23,11 +23,6 @@ class BatchVersion(BaseModel):
     ingested_at: datetime | None
     written_at: datetime
     file_path: str  # relative to the data root
-
-
-def history_view_name(layer: Layer, table: str) -> str:
-    """`history.<gold table>`, `history.<layer>_<source>` for the other layers."""
-    return table if layer is Layer.GOLD else f"{layer.value}_{table}"
 
 
 def batch_versions(cfg: PipelineConfig, layer: Layer, table: str) -> list[BatchVersion]:

@@ -28,3 +28,11 @@ def metadata_path(cfg: PipelineConfig, name: str) -> Path:
 
 def is_identifier(text: str) -> bool:
     return bool(IDENTIFIER.match(text))
+
+
+HISTORY_SCHEMA = "history"
+
+
+def history_view_name(layer: Layer, table: str) -> str:
+    """`history.<gold table>`, `history.<layer>_<source>` for the other layers."""
+    return table if layer is Layer.GOLD else f"{layer.value}_{table}"
