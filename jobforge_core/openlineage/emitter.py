@@ -90,7 +90,7 @@ class LineageEmitter:
                 "openlineage_event_failed",
                 f"{type(exc).__name__}: {exc}",
                 transition_id=log.transition_id,
-                event=which,
+                run_event=which,
             )
 
     def deliver(self, event: Any) -> bool:
