@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobforge_core.atomic import commit, parquet_rows
+from jobforge_core.atomic import commit
 from jobforge_core.config import Layer
 from jobforge_core.expectations import split_on_rules
 from jobforge_core.models import LayerTransitionLog, utc_now
@@ -17,18 +17,15 @@ from jobforge_core.provenance import (
     data_columns,
     with_layer,
 )
-from jobforge_core.quarantine import commit_row_quarantine, reason_counts
+from jobforge_core.quarantine import commit_row_quarantine
 from jobforge_core.spec import SourceSpec
 from jobforge_core.transitions.common import (
+    checked_split,
     checks,
     finish_log,
-    guard_counts,
-    reconcile_one_to_one,
-    refuse_batch,
     sink_split,
 )
 from jobforge_core.transitions.context import BatchContext
-from jobforge_core.volume_guard import quarantine_share_breach
 
 CAST_RULE = "cast_error"
 RAGGED_RULE = "ragged_record"
@@ -106,21 +103,9 @@ def promote_to_bronze(ctx: BatchContext) -> LayerTransitionLog:
         target,
         quarantine,
     )
-    rows_in = parquet_rows(source)
-    rows_out = parquet_rows(temps[target])
-    rows_q = parquet_rows(temps[quarantine])
-    by_rule = reason_counts(temps[quarantine]) if rows_q else {}
-    reconcile_one_to_one(Layer.BRONZE, ctx.table, rows_in, rows_out, rows_q, temps)
-    breach = quarantine_share_breach(
-        ctx.spec,
-        Layer.BRONZE,
-        file=str(ctx.source_path),
-        rows_out=rows_out,
-        rows_quarantined=rows_q,
-        rows_by_rule=by_rule,
-        counts=guard_counts(rows_in, rows_out, rows_q, by_rule, [quarantine]),
-    )
-    refuse_batch(breach, {target: temps[target]}, {quarantine: temps[quarantine]})
+    split = checked_split(ctx, Layer.BRONZE, source, target, quarantine, temps)
+    rows_in, rows_out = split.rows_in, split.rows_out
+    rows_q, by_rule = split.rows_quarantined, split.rows_by_rule
     commit({target: temps.pop(target)})
     commit_row_quarantine(temps[quarantine], quarantine)
     return finish_log(

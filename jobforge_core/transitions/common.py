@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
-from jobforge_core.atomic import discard, sink_all
+from jobforge_core.atomic import discard, parquet_rows, sink_all
 from jobforge_core.config import Layer
 from jobforge_core.errors import ReconciliationError, ThresholdExceeded
 from jobforge_core.models import LayerTransitionLog, RuleCheck, TransitionStatus, utc_now
 from jobforge_core.provenance import SOURCE_ROW
-from jobforge_core.quarantine import commit_row_quarantine
+from jobforge_core.quarantine import commit_row_quarantine, reason_counts
 from jobforge_core.rowsets import absent_rows
 from jobforge_core.transitions.context import BatchContext
+from jobforge_core.volume_guard import quarantine_share_breach
 
 Split = Callable[[pl.LazyFrame], tuple[pl.LazyFrame, pl.LazyFrame]]
 
@@ -57,6 +59,37 @@ def reconcile_one_to_one(
             f"{layer.value} {table}: {rows_in} rows in but {rows_out} out + "
             f"{rows_quarantined} quarantined; nothing was written"
         )
+
+
+@dataclass(frozen=True)
+class SplitCounts:
+    rows_in: int
+    rows_out: int
+    rows_quarantined: int
+    rows_by_rule: dict[str, int]
+
+
+def checked_split(
+    ctx: BatchContext, layer: Layer, source: Path, target: Path, quarantine: Path, temps: dict
+) -> SplitCounts:
+    """The checks every one-table-in, one-table-out layer makes before it commits: nothing lost
+    (invariant 2), then the spec's quarantine threshold (a breach keeps the previous table).
+    One place, so bronze and silver cannot drift apart on what they guarantee."""
+    rows_in, rows_out = parquet_rows(source), parquet_rows(temps[target])
+    rows_q = parquet_rows(temps[quarantine])
+    reconcile_one_to_one(layer, ctx.table, rows_in, rows_out, rows_q, temps)
+    by_rule = reason_counts(temps[quarantine]) if rows_q else {}
+    breach = quarantine_share_breach(
+        ctx.spec,
+        layer,
+        file=str(ctx.source_path),
+        rows_out=rows_out,
+        rows_quarantined=rows_q,
+        rows_by_rule=by_rule,
+        counts=guard_counts(rows_in, rows_out, rows_q, by_rule, [quarantine]),
+    )
+    refuse_batch(breach, {target: temps[target]}, {quarantine: temps[quarantine]})
+    return SplitCounts(rows_in, rows_out, rows_q, by_rule)
 
 
 def refuse_batch(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobforge_core.atomic import commit, discard, parquet_rows
+from jobforge_core.atomic import commit, discard
 from jobforge_core.config import Layer
 from jobforge_core.errors import ExpectationFailed
 from jobforge_core.expectations import (
@@ -21,18 +21,15 @@ from jobforge_core.provenance import (
     data_columns,
     with_layer,
 )
-from jobforge_core.quarantine import commit_row_quarantine, reason_counts
+from jobforge_core.quarantine import commit_row_quarantine
 from jobforge_core.spec import SourceSpec
 from jobforge_core.transitions.common import (
+    checked_split,
     checks,
     finish_log,
-    guard_counts,
-    reconcile_one_to_one,
-    refuse_batch,
     sink_split,
 )
 from jobforge_core.transitions.context import BatchContext
-from jobforge_core.volume_guard import quarantine_share_breach
 
 
 def _normalise(column: str, ops: list[str]) -> pl.Expr:
@@ -159,20 +156,9 @@ def promote_to_silver(ctx: BatchContext) -> LayerTransitionLog:
     except BaseException:
         discard(temps)
         raise
-    rows_in, rows_out = parquet_rows(source), parquet_rows(temps[target])
-    rows_q = parquet_rows(temps[quarantine])
-    reconcile_one_to_one(Layer.SILVER, ctx.table, rows_in, rows_out, rows_q, temps)
-    by_rule = reason_counts(temps[quarantine]) if rows_q else {}
-    breach = quarantine_share_breach(
-        ctx.spec,
-        Layer.SILVER,
-        file=str(ctx.source_path),
-        rows_out=rows_out,
-        rows_quarantined=rows_q,
-        rows_by_rule=by_rule,
-        counts=guard_counts(rows_in, rows_out, rows_q, by_rule, [quarantine]),
-    )
-    refuse_batch(breach, {target: temps[target]}, {quarantine: temps[quarantine]})
+    split = checked_split(ctx, Layer.SILVER, source, target, quarantine, temps)
+    rows_in, rows_out = split.rows_in, split.rows_out
+    rows_q, by_rule = split.rows_quarantined, split.rows_by_rule
     try:
         commit({target: temps[target]})
     except BaseException:
