@@ -335,6 +335,7 @@ def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any) -> Result:
         "flow_run_url": url,
         "data_root": outcome.get("data_root"),
         "log_file": outcome.get("log_file"),
+        "site": outcome.get("site"),
         "sources": len(summaries),
         "failed": failed,
         "problems": problems,
@@ -390,6 +391,8 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
         notes.append(f"quarantine: jobforge quarantine --data-root {root}")
     if run["log_file"]:
         notes.append(f"log:        {run['log_file']}")
+    if run.get("site"):
+        notes.append(f"site:       {run['site']}   (or: jobforge docs --serve --data-root {root})")
     if run["flow_run_url"]:
         notes.append(f"run:        {run['flow_run_url']}")
     return notes

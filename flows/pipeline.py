@@ -24,6 +24,7 @@ from jobforge_core.integrity import foreign_key_orphans
 from jobforge_core.logs import get_logger
 from jobforge_core.models import LayerTransitionLog
 from jobforge_core.pipeline import SourcePlan, plan_sources, release
+from jobforge_core.site import default_site_dir
 from jobforge_core.spec import load_specs
 from tasks.artifacts import artifact_key, log_row
 from tasks.catalog import rebuild_catalog_task
@@ -153,8 +154,10 @@ def _finish(
             key=artifact_key("jobforge-transitions"),
             description="Every layer transition of this flow run",
         )
+    site = default_site_dir(cfg) / "index.html"
+    site_file = str(site) if site.is_file() else None
     create_markdown_artifact(
-        markdown=markdown(summaries, flow_run.get_name() or ""),
+        markdown=markdown(summaries, flow_run.get_name() or "", site=site_file),
         key=artifact_key("jobforge-summary"),
         description="Rows per layer, quarantine and outputs per source",
     )
@@ -164,6 +167,7 @@ def _finish(
         "sources": summaries,
         "problems": problems,
         "log_file": current_run_log(),
+        "site": site_file,
     }
     failed = [s["source"] for s in summaries if s["status"] == "failed"]
     skipped = [s["source"] for s in summaries if s["status"] == "skipped"]

@@ -3,6 +3,7 @@ its markdown; and the exception a failed run ends with, which carries it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from jobforge_core.models import LayerTransitionLog
@@ -82,7 +83,10 @@ def run_outcome(state: Any) -> dict[str, Any] | None:
     return result if isinstance(result, dict) else None
 
 
-def markdown(summaries: list[dict[str, Any]], flow_run_name: str = "") -> str:
+def markdown(
+    summaries: list[dict[str, Any]], flow_run_name: str = "", site: str | None = None
+) -> str:
+    """`site`: the catalog site's index.html, linked so the run leads to its tables."""
     lines = [f"# JobForge run {flow_run_name}".rstrip(), ""]
     failed = [s["source"] for s in summaries if s["status"] == "failed"]
     skipped = [s["source"] for s in summaries if s["status"] == "skipped"]
@@ -122,4 +126,14 @@ def markdown(summaries: list[dict[str, Any]], flow_run_name: str = "") -> str:
             lines.append(f"- `{s['source']}` **failed**: {s['error']}")
         if s["skipped"]:
             lines.append(f"- `{s['source']}` **skipped**: {s['skipped']}")
+    if site:
+        uri = Path(site).resolve().as_uri()
+        lines += [
+            "",
+            "## Catalog site",
+            "",
+            f"Tables, lineage, model, glossary and quality: [{site}]({uri})",
+            "(open it from disk, or "
+            f"`jobforge docs --serve --data-root {Path(site).parent.parent}`)",
+        ]
     return "\n".join(lines) + "\n"

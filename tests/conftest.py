@@ -63,6 +63,17 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def real_flow_run(real_dir: Path, prefect_harness, tmp_path_factory: pytest.TempPathFactory):
+    """`jobforge run --source-dir <real files>`, as the README documents it, once per session
+    for the tests that only read what it built: (data root, exit code)."""
+    from flows.cli import main
+
+    data_root = tmp_path_factory.mktemp("real-run") / "data"
+    code = main(["run", "--source-dir", str(real_dir), "--data-root", str(data_root)])
+    return data_root, code
+
+
+@pytest.fixture(scope="session")
 def sample_flow_run(prefect_harness, tmp_path_factory: pytest.TempPathFactory):
     """`jobforge run` on the bundled samples, once per session: (data root, exit code, run id)."""
     from prefect.client.orchestration import get_client

@@ -24,12 +24,10 @@ from jobforge_core.spec import load_specs
 
 
 @pytest.fixture(scope="module")
-def real(real_dir: Path, tmp_path_factory, prefect_harness) -> tuple[PipelineConfig, dict]:
-    """`jobforge run --source-dir <real files>`, as the README documents it."""
-    from flows.cli import main
-
-    cfg = PipelineConfig(data_root=tmp_path_factory.mktemp("real") / "data", source_dir=real_dir)
-    code = main(["run", "--source-dir", str(real_dir), "--data-root", str(cfg.data_root)])
+def real(real_dir: Path, real_flow_run) -> tuple[PipelineConfig, dict]:
+    """`jobforge run --source-dir <real files>` (the session's run, shared with the site tests)."""
+    data_root, code = real_flow_run
+    cfg = PipelineConfig(data_root=data_root, source_dir=real_dir)
     assert code == 0
     runs: dict[str, list] = {}
     for log in sorted(read_logs(cfg), key=lambda log: list(Layer).index(log.target_layer)):

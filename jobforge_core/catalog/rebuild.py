@@ -28,6 +28,7 @@ class CatalogReport:
     glossary_file: str = ""
     schema_file: str = ""
     store_file: str = ""
+    site_file: str = ""  # the catalog site's index.html
 
 
 def lineage_edges(specs: dict[str, SourceSpec]) -> list[tuple[str, str]]:
@@ -99,6 +100,10 @@ def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> Catalo
         ],
     )
     report.store_file = str(build_store(cfg, catalog))
+    # The site is part of the catalog: a failed build leaves no stamp, so the next run retries.
+    from jobforge_core.site import build_site
+
+    report.site_file = str(build_site(cfg))
     write_stamp(cfg, inputs)
     return report
 
@@ -119,6 +124,11 @@ def catalog_markdown(report: CatalogReport, data_root: Path) -> str:
     lines += [
         "",
         f"Store: `{report.store_file}`",
+        *(
+            [f"Site: [{report.site_file}]({Path(report.site_file).resolve().as_uri()})"]
+            if report.site_file
+            else []
+        ),
         f"Glossary: `{report.glossary_file}`",
         f"Model schema: `{report.schema_file}`",
         f"Data root: `{data_root}`",

@@ -1,0 +1,788 @@
+"""The site's HTML pages, as strings: every value from the catalog goes through `html.escape`.
+
+Pages link to each other with relative URLs only, so the site works from `file://`, from
+`jobforge docs --serve` and after being copied elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from jobforge_core.catalog.names import split_name
+from jobforge_core.config import Layer
+from jobforge_core.models import TableMetadata
+from jobforge_core.site.gather import SiteData
+from jobforge_core.site.graph import Edge, Node, render_svg
+
+LAYER_PAGES = {
+    Layer.GOLD: "index.html",
+    Layer.SILVER: "tables-silver.html",
+    Layer.BRONZE: "tables-bronze.html",
+    Layer.STAGED: "tables-staged.html",
+}
+NAV = [
+    ("index.html", "Tables"),
+    ("lineage.html", "Lineage"),
+    ("model.html", "Model"),
+    ("glossary.html", "Glossary"),
+    ("quality.html", "Quality"),
+]
+FILE_PREFIX = "file:"
+
+
+def slug(text: str) -> str:
+    """A file name or fragment safe everywhere; distinct inputs that collide are rare (and
+    `anchors` makes fragments unique per page)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def table_href(name: str, root: str = "") -> str:
+    return f"{root}tables/{slug(name)}.html"
+
+
+def term_anchor(term_id: str) -> str:
+    return "term-" + slug(term_id)
+
+
+def column_anchor(column: str) -> str:
+    return "col-" + slug(column)
+
+
+def fmt_int(n: int | None) -> str:
+    return "" if n is None else f"{n:,}"
+
+
+def fmt_time(t: datetime | None) -> str:
+    return t.strftime("%Y-%m-%d %H:%M UTC") if t else ""
+
+
+def table_link(data: SiteData, name: str, root: str = "", fragment: str = "", css: str = "") -> str:
+    """A link to a table's page; a table declared but not built yet has no page."""
+    if name not in data.tables:
+        return f'<code>{escape(name)}</code> <span class="muted">(not built)</span>'
+    cls = f' class="{css}"' if css else ""
+    anchor = f"#{fragment}" if fragment else ""
+    return f'<a{cls} href="{table_href(name, root)}{anchor}">{escape(name)}</a>'
+
+
+def pill(text: str, kind: str = "") -> str:
+    return f'<span class="pill {escape(kind or text)}">{escape(text)}</span>'
+
+
+def grid(
+    headers: list[str], rows: Iterable[list[str]], numeric: Iterable[int] = (), id_: str = ""
+) -> str:
+    """A table; cells are HTML already (callers escape their text)."""
+    num = set(numeric)
+    head = "".join(
+        f"<th{' class=num' if i in num else ''}>{escape(h)}</th>" for i, h in enumerate(headers)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td{' class=num' if i in num else ''}>{c}</td>" for i, c in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
+    ident = f' id="{escape(id_)}"' if id_ else ""
+    return f'<table class="grid"{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def page(
+    title: str, body: str, *, root: str, here: str, generated: str, scripts: Iterable[str] = ()
+) -> str:
+    nav = "".join(
+        f'<a href="{root}{href}"{" class=here" if href == here else ""}>{escape(label)}</a>'
+        for href, label in NAV
+    )
+    tags = "".join(f'<script src="{root}{escape(s)}"></script>' for s in scripts)
+    return (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)} · JobForge catalog</title>"
+        f'<link rel="stylesheet" href="{root}assets/site.css"></head><body>'
+        f'<header><a class="brand" href="{root}index.html">JobForge catalog</a><nav>{nav}</nav>'
+        f'<form class="search" action="{root}index.html" method="get" role="search">'
+        '<input id="search" name="q" type="search" autocomplete="off" '
+        'placeholder="Search tables, columns, descriptions, glossary" '
+        'aria-label="Search"></form></header>'
+        f"<main>{body}</main>"
+        f"<footer>{escape(generated)}</footer>{tags}</body></html>\n"
+    )
+
+
+def _batch_info(data: SiteData, name: str) -> tuple[str, datetime | None]:
+    chain = data.latest_transitions(name)
+    batch = data.current_batch.get(name) or ""
+    at = chain[-1].completed_at if chain else None
+    return batch, at or data.tables[name].updated_at
+
+
+# ---------------------------------------------------------------- tables
+
+
+def tables_page(data: SiteData, layer: Layer, generated: str) -> str:
+    metas = sorted(
+        (m for m in data.tables.values() if m.layer is layer), key=lambda m: m.table_name
+    )
+    counts = defaultdict(int)
+    for m in data.tables.values():
+        counts[m.layer] += 1
+    switch = " ".join(
+        f'<a href="{LAYER_PAGES[lyr]}"{" class=here" if lyr is layer else ""}>'
+        f"{escape(lyr.value)} ({counts[lyr]})</a>"
+        for lyr in (Layer.GOLD, Layer.SILVER, Layer.BRONZE, Layer.STAGED)
+    )
+    rows = []
+    for m in metas:
+        batch, at = _batch_info(data, m.table_name)
+        rows.append(
+            [
+                f'<a class="table-link" href="{table_href(m.table_name)}">'
+                f"{escape(m.table_name)}</a>",
+                pill(m.layer.value),
+                escape(m.domain),
+                fmt_int(m.row_count),
+                fmt_int(m.column_count),
+                escape(m.description),
+                escape(m.data_owner),
+                escape(m.data_steward),
+                escape(m.classification),
+                f"<code>{escape(batch)}</code>",
+                escape(fmt_time(at)),
+            ]
+        )
+    headers = [
+        "table",
+        "layer",
+        "domain",
+        "rows",
+        "columns",
+        "description",
+        "owner",
+        "steward",
+        "classification",
+        "last batch",
+        "batch time",
+    ]
+    body = (
+        f"<h1>{escape(layer.value.capitalize())} tables</h1>"
+        f'<p class="lead">{len(metas)} {escape(layer.value)} table(s) in '
+        f"<code>{escape(str(data.data_root))}</code>. Layers: "
+        f'<span class="layers">{switch}</span></p>'
+        '<section id="search-results" hidden></section>'
+        + grid(headers, rows, numeric=(3, 4), id_="tables")
+    )
+    scripts = ["assets/search-index.js", "assets/site.js"] if layer is Layer.GOLD else []
+    return page(
+        f"{layer.value} tables",
+        body,
+        root="",
+        here="index.html",
+        generated=generated,
+        scripts=scripts,
+    )
+
+
+def search_index(data: SiteData) -> str:
+    """Compact entries: [name, url, kind, layer, name, description, columns, column
+    descriptions, glossary terms]; the script weighs the fields in this order."""
+    terms = {t.term_id: t for t in data.glossary}
+    entries: list[list[str]] = []
+    for m in sorted(data.tables.values(), key=lambda m: (m.layer is not Layer.GOLD, m.table_name)):
+        used = sorted({c.glossary_term_id for c in m.columns if c.glossary_term_id})
+        entries.append(
+            [
+                m.table_name,
+                table_href(m.table_name),
+                "table",
+                m.layer.value,
+                m.table_name,
+                m.description,
+                " ".join(c.name for c in m.columns),
+                " · ".join(c.description for c in m.columns if c.description),
+                " · ".join(terms[t].term for t in used if t in terms),
+            ]
+        )
+    for t in data.glossary:
+        entries.append(
+            [
+                "" + t.term,
+                f"glossary.html#{term_anchor(t.term_id)}",
+                "term",
+                "",
+                t.term,
+                t.definition,
+                "",
+                "",
+                t.category,
+            ]
+        )
+    fields = [
+        {"label": "name", "weight": 8},
+        {"label": "description", "weight": 4},
+        {"label": "column", "weight": 3},
+        {"label": "column description", "weight": 1},
+        {"label": "glossary", "weight": 2},
+    ]
+    payload = json.dumps(
+        {"fields": fields, "entries": entries}, ensure_ascii=False, separators=(",", ":")
+    )
+    # `</` cannot close a script element from inside a string.
+    return "window.JOBFORGE_INDEX = " + payload.replace("</", "<\\/") + ";\n"
+
+
+# ---------------------------------------------------------------- lineage graphs
+
+
+def _node_for(data: SiteData, name: str, root: str) -> Node:
+    if name.startswith(FILE_PREFIX):
+        file = name[len(FILE_PREFIX) :]
+        staged = next((t for t in data.downstream.get(name, []) if t in data.tables), None)
+        return Node(
+            id=name,
+            label=file,
+            sublabel="source file",
+            kind="file",
+            href=f"{table_href(staged, root)}#source" if staged else None,
+            min_rank=0,
+        )
+    meta = data.tables.get(name)
+    layer = meta.layer if meta else split_name(name)[0]
+    rank = list(Layer).index(layer) + 1
+    return Node(
+        id=name,
+        label=name,
+        sublabel=f"{layer.value} · {fmt_int(meta.row_count)} rows" if meta else layer.value,
+        kind=layer.value,
+        href=table_href(name, root) if meta else None,
+        min_rank=rank,
+        title=(meta.description if meta else "") or name,
+    )
+
+
+def lineage_edges(data: SiteData) -> list[tuple[str, str]]:
+    return data.edges
+
+
+def _edge_kind(data: SiteData, a: str, b: str) -> str:
+    if data.layer_of(a) is Layer.GOLD and data.layer_of(b) is Layer.GOLD:
+        return "fk" if (a, b) in data.foreign_key_pairs else "lookup"
+    return ""
+
+
+def lineage_svg(data: SiteData, names: set[str] | None, root: str, focus: str = "") -> str:
+    if names is None:
+        edges = lineage_edges(data)
+    else:
+        edges = [(a, b) for a in names for b in data.downstream.get(a, []) if b in names]
+    ids = set(names) if names is not None else {x for e in edges for x in e} | set(data.tables)
+
+    # Starting order: by source, then layer, so each chain starts on one line.
+    def key(n: str) -> tuple[str, int, str]:
+        if n.startswith(FILE_PREFIX):
+            down = data.downstream.get(n, [])
+            return (data.sources.get(down[0], n) if down else n, 0, n)
+        return (data.sources.get(n, n), list(Layer).index(data.layer_of(n)) + 1, n)
+
+    nodes = [_node_for(data, n, root) for n in sorted(ids, key=key)]
+    for node in nodes:
+        if node.id == focus:
+            node.kind += " focus"
+    return render_svg(
+        nodes, [Edge(a, b, kind=_edge_kind(data, a, b)) for a, b in edges], css_class="graph"
+    )
+
+
+def related(data: SiteData, name: str) -> set[str]:
+    """The table, everything upstream of it (to the source files) and everything downstream."""
+    up, down = data.upstream, data.downstream
+    seen = {name}
+    for graph in (up, down):
+        todo = [name]
+        while todo:
+            for nxt in graph.get(todo.pop(), []):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+    return seen
+
+
+def lineage_page(data: SiteData, generated: str) -> str:
+    n_files = len({a for a, _ in lineage_edges(data) if a.startswith(FILE_PREFIX)})
+    body = (
+        "<h1>Lineage</h1>"
+        f'<p class="lead">Every source file through staged, bronze and silver to the gold '
+        f"tables ({n_files} file(s), {len(data.tables)} table(s)). Blue edges are foreign keys "
+        "(a dimension checked by a fact), dashed ones lookups. Click a node to open its page.</p>"
+        '<p class="legend"><span>'
+        + pill("file")
+        + " source file</span><span>"
+        + pill("staged")
+        + "</span><span>"
+        + pill("bronze")
+        + "</span><span>"
+        + pill("silver")
+        + "</span><span>"
+        + pill("gold")
+        + "</span></p>"
+        f'<div class="scroll" id="lineage-graph">{lineage_svg(data, None, "")}</div>'
+    )
+    return page("Lineage", body, root="", here="lineage.html", generated=generated)
+
+
+# ---------------------------------------------------------------- model (ER diagram)
+
+
+def model_svg(data: SiteData) -> str:
+    gold = {n: m for n, m in data.tables.items() if m.layer is Layer.GOLD}
+    grains = {n: t.get("grain") or [] for n, t in data.model.get("tables", {}).items()}
+    rels = [r for r in data.relationships if r["table"] in gold and r["referenced_table"] in gold]
+    fk_cols: dict[str, dict[str, str]] = defaultdict(dict)
+    ref_cols: dict[str, set[str]] = defaultdict(set)
+    for r in rels:
+        fk_cols[r["table"]][r["column"]] = r["referenced_table"]
+        ref_cols[r["referenced_table"]].add(r["referenced_column"])
+    nodes = []
+    for name in sorted(gold, key=lambda n: (not n.startswith("dim_"), n)):
+        meta = gold[name]
+        keys = list(dict.fromkeys([*grains.get(name, []), *sorted(ref_cols[name]), *fk_cols[name]]))
+        types = {c.name: c.data_type for c in meta.columns}
+        rows = []
+        for col in keys:
+            marks = ["PK"] * (col in grains.get(name, [])) + ["FK"] * (col in fk_cols[name])
+            rows.append((col, " ".join([*marks, f"{col}: {types.get(col, '?')}"])))
+        shown = set(keys)
+        rest = [c.name for c in meta.columns if c.name not in shown and not c.name.startswith("_")]
+        if rest:
+            more = ", ".join(rest[:3]) + (f" +{len(rest) - 3} more" if len(rest) > 3 else "")
+            rows.append(("", more))
+        nodes.append(
+            Node(
+                id=name,
+                label=name,
+                sublabel=f"{data.model.get('tables', {}).get(name, {}).get('model', '')} · "
+                f"{fmt_int(meta.row_count)} rows",
+                kind="gold",
+                href=table_href(name),
+                rows=rows,
+                title=meta.description or name,
+            )
+        )
+    edges = [
+        Edge(
+            r["referenced_table"],
+            r["table"],
+            kind="fk",
+            src_row=r["referenced_column"],
+            dst_row=r["column"],
+            label=f"{r['table']}.{r['column']} -> {r['referenced_table']}."
+            f"{r['referenced_column']} ({r.get('cardinality', '')})",
+        )
+        for r in rels
+    ]
+    return render_svg(nodes, edges, css_class="graph er")
+
+
+def model_page(data: SiteData, generated: str) -> str:
+    rels = data.relationships
+    rows = [
+        [
+            table_link(data, r["table"]),
+            f"<code>{escape(r['column'])}</code>",
+            table_link(data, r["referenced_table"]),
+            f"<code>{escape(r['referenced_column'])}</code>",
+            escape(r.get("cardinality", "")),
+        ]
+        for r in rels
+    ]
+    n_gold = sum(m.layer is Layer.GOLD for m in data.tables.values())
+    body = (
+        "<h1>Model</h1>"
+        f'<p class="lead">The gold star schema: {n_gold} table(s), {len(rels)} foreign key(s). '
+        "Each box lists the grain (PK), the foreign keys (FK) and the columns they reference; "
+        "an arrow goes from a dimension's key to the column of the table that refers to it.</p>"
+        f'<div class="scroll" id="model-graph">{model_svg(data)}</div>'
+        "<h2>Foreign keys</h2>"
+        + grid(
+            ["table", "column", "references", "column", "cardinality"], rows, id_="relationships"
+        )
+    )
+    return page("Model", body, root="", here="model.html", generated=generated)
+
+
+# ---------------------------------------------------------------- glossary
+
+
+def glossary_use(data: SiteData) -> dict[str, list[tuple[str, str]]]:
+    used: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for m in sorted(data.tables.values(), key=lambda m: (m.layer is not Layer.GOLD, m.table_name)):
+        for c in m.columns:
+            if c.glossary_term_id:
+                used[c.glossary_term_id].append((m.table_name, c.name))
+    return used
+
+
+def glossary_page(data: SiteData, generated: str) -> str:
+    used = glossary_use(data)
+    terms = sorted(data.glossary, key=lambda t: (t.category, t.term.lower()))
+    blocks = []
+    for t in terms:
+        where = used.get(t.term_id, [])
+        links = ", ".join(
+            f'<a href="{table_href(table)}#{column_anchor(col)}">{escape(table)}.{escape(col)}</a>'
+            for table, col in where
+        )
+        blocks.append(
+            [
+                f'<a id="{term_anchor(t.term_id)}"></a><strong>{escape(t.term)}</strong>'
+                f'<br><code class="muted">{escape(t.term_id)}</code>',
+                escape(t.category),
+                escape(t.definition),
+                escape(t.source),
+                links or '<span class="muted">not used by a column</span>',
+            ]
+        )
+    body = (
+        "<h1>Glossary</h1>"
+        f'<p class="lead">{len(terms)} term(s): OaSIS descriptors from the descriptor guide, '
+        "column terms from the specs and the provenance columns, each with the columns that "
+        "use it.</p>"
+        + grid(["term", "category", "definition", "source", "used in"], blocks, id_="glossary")
+    )
+    return page("Glossary", body, root="", here="glossary.html", generated=generated)
+
+
+# ---------------------------------------------------------------- quality
+
+
+def quality_page(data: SiteData, generated: str) -> str:
+    by_source: dict[str, list[Any]] = defaultdict(list)
+    for q in data.quality:
+        by_source[q.source].append(q)
+    sections = []
+    for source in sorted(by_source):
+        records = by_source[source]
+        batches = list(
+            dict.fromkeys(q.batch_id for q in sorted(records, key=lambda q: q.checked_at))
+        )
+        cells: dict[tuple[str, str, str, str], dict[str, int]] = defaultdict(dict)
+        for q in records:
+            key = (q.layer, q.table_name, q.rule, q.action)
+            cells[key][q.batch_id] = cells[key].get(q.batch_id, 0) + q.rows
+        order = {lyr.value: i for i, lyr in enumerate(Layer)}
+        rows = []
+        for key in sorted(cells, key=lambda k: (order.get(k[0], 9), k[1], k[2])):
+            layer, table, rule, action = key
+            counts = [
+                (f'<span class="bad">{fmt_int(cells[key][b])}</span>' if cells[key][b] else "0")
+                if b in cells[key]
+                else ""
+                for b in batches
+            ]
+            rows.append(
+                [
+                    escape(layer),
+                    escape(table),
+                    f"<code>{escape(rule)}</code>",
+                    escape(action),
+                    *counts,
+                ]
+            )
+        headers = ["layer", "table", "rule", "action", *batches]
+        sections.append(
+            f'<h2 id="source-{slug(source)}">{escape(source)}</h2>'
+            f'<p class="muted">rows per rule and batch (oldest batch first); blank: the rule '
+            "did not run for that batch.</p>"
+            + grid(headers, rows, numeric=range(4, 4 + len(batches)))
+        )
+    files = []
+    for f in data.failed_files:
+        e = f.error
+        files.append(
+            f'<h3 id="file-{slug(f.batch_id)}"><code>{escape(f.batch_id)}</code> '
+            f"{pill('failed')}</h3>"
+            + '<table class="fields">'
+            + "".join(
+                f"<tr><th>{escape(k)}</th><td>{escape(str(e.get(k, '')))}</td></tr>"
+                for k in ("layer", "exception", "message", "file", "row", "column")
+                if e.get(k) not in (None, "")
+            )
+            + f"<tr><th>folder</th><td><code>{escape(f.folder)}</code> "
+            + (f"({escape(', '.join(f.files))})" if f.files else "")
+            + "</td></tr></table>"
+            + f'<p><a href="files/{slug(f.batch_id)}/error.json">error.json</a></p>'
+            + f"<pre>{escape(f.text)}</pre>"
+        )
+    body = (
+        "<h1>Quality</h1>"
+        f'<p class="lead">Every rule each transition applied, with the rows it caught per batch '
+        f"({len(data.quality)} check(s) in {len(by_source)} source(s)); and every file that "
+        "failed as a whole.</p>"
+        + ("".join(sections) or "<p>No transitions logged yet.</p>")
+        + '<h2 id="failed-files">Failed files</h2>'
+        + ("".join(files) or "<p>No file in quarantine.</p>")
+    )
+    return page("Quality", body, root="", here="quality.html", generated=generated)
+
+
+# ---------------------------------------------------------------- one table
+
+
+def _source_column_html(data: SiteData, ref: str, root: str) -> str:
+    """`silver.noc_structure.code` links to that column (or to the table, when the column is
+    not one of its own: an unpivoted `year` comes from the year headers); `<file>:<header>`
+    names the file."""
+    for layer in (Layer.STAGED, Layer.BRONZE, Layer.SILVER):
+        prefix = layer.value + "."
+        if ref.startswith(prefix):
+            source, _, column = ref[len(prefix) :].partition(".")
+            table = f"{prefix}{source}"
+            meta = data.tables.get(table)
+            if meta is None:
+                return f"<code>{escape(ref)}</code>"
+            href = table_href(table, root)
+            if any(c.name == column for c in meta.columns):
+                href += f"#{column_anchor(column)}"
+            return f'<a href="{href}">{escape(ref)}</a>'
+    return f"<code>{escape(ref)}</code>"
+
+
+def _columns_html(data: SiteData, meta: TableMetadata) -> str:
+    terms = {t.term_id: t for t in data.glossary}
+    fks = {r["column"]: r for r in data.relationships if r["table"] == meta.table_name}
+    rows = []
+    for c in meta.columns:
+        term = terms.get(c.glossary_term_id or "")
+        link = (
+            f'<a href="../glossary.html#{term_anchor(term.term_id)}">{escape(term.term)}</a>'
+            if term
+            else ""
+        )
+        fk = fks.get(c.name)
+        fk_html = (
+            "<br>FK &rarr; "
+            + table_link(
+                data,
+                fk["referenced_table"],
+                "../",
+                column_anchor(fk["referenced_column"]),
+                css="fk",
+            )
+            + f".<code>{escape(fk['referenced_column'])}</code>"
+            if fk
+            else ""
+        )
+        rows.append(
+            [
+                f'<a id="{column_anchor(c.name)}"></a><code>{escape(c.name)}</code>{fk_html}',
+                f"<code>{escape(c.data_type)}</code>",
+                "yes" if c.nullable else "no",
+                escape(c.description),
+                link,
+                ", ".join(f"<code>{escape(v)}</code>" for v in c.example_values),
+                "<br>".join(_source_column_html(data, s, "../") for s in c.source_columns),
+            ]
+        )
+    headers = ["column", "type", "nullable", "description", "glossary", "examples", "source"]
+    return grid(headers, rows, id_="columns")
+
+
+def _table_links(names: Iterable[str], data: SiteData) -> str:
+    out = []
+    for n in names:
+        if n.startswith(FILE_PREFIX):
+            out.append(f"{pill('file')} <code>{escape(n[len(FILE_PREFIX) :])}</code>")
+        elif n in data.tables:
+            out.append(
+                f'{pill(data.layer_of(n).value)} <a href="{table_href(n, "../")}">{escape(n)}</a>'
+            )
+        else:
+            out.append(f"<code>{escape(n)}</code> <span class=muted>(not built)</span>")
+    return "<br>".join(out) or '<span class="muted">none</span>'
+
+
+def _transitions_html(data: SiteData, name: str) -> str:
+    chain = data.latest_transitions(name)
+    if not chain:
+        return "<p>No transition logged for the batch this table holds.</p>"
+    first = chain[0]
+    table = split_name(name)[1]
+    rows = []
+    for log in chain:
+        gold = log.target_layer is Layer.GOLD
+        out = log.rows_by_table.get(table, log.row_count_out) if gold else log.row_count_out
+        run = (
+            f'<a href="{escape(log.flow_run_url)}">flow run</a>'
+            if log.flow_run_url
+            else escape(log.flow_run_id or "")
+        )
+        rows.append(
+            [
+                f"{escape(log.source_layer)} &rarr; {escape(log.target_layer.value)}",
+                fmt_int(log.row_count_in),
+                fmt_int(out),
+                fmt_int(log.row_count_quarantined),
+                pill(log.status.value),
+                escape(fmt_time(log.completed_at)),
+                run,
+            ]
+        )
+    files = ", ".join(escape(f) for f in first.source_files)
+    return (
+        f'<table class="fields" id="source"><tr><th>source file</th><td><code>{files}</code>'
+        f"</td></tr><tr><th>SHA-256</th><td><code>{escape(first.source_sha256 or '')}</code>"
+        f"</td></tr><tr><th>batch</th><td><code>{escape(first.batch_id)}</code></td></tr>"
+        "</table>"
+        + grid(
+            ["transition", "rows in", "rows out", "quarantined", "status", "completed", "run"],
+            rows,
+            numeric=(1, 2, 3),
+            id_="transitions",
+        )
+    )
+
+
+def _trend_html(data: SiteData, name: str) -> str:
+    points = data.trend(name)
+    if len(points) < 2:
+        return (
+            f"<p class=muted>{len(points)} batch(es) so far: the trend appears when a second "
+            "batch has been loaded.</p>"
+        )
+    top = max(max(p.rows, p.quarantined) for p in points) or 1
+    bars = "".join(
+        f'<div title="{escape(p.batch_id)}: {p.rows} rows" '
+        f'style="height:{max(2, 90 * p.rows / top):.0f}px"></div>'
+        f'<div class="q" title="{escape(p.batch_id)}: {p.quarantined} quarantined" '
+        f'style="height:{max(1, 90 * p.quarantined / top):.0f}px"></div>'
+        for p in points
+    )
+    rows = [
+        [
+            f"<code>{escape(p.batch_id)}</code>",
+            escape(fmt_time(p.at)),
+            fmt_int(p.rows),
+            fmt_int(p.quarantined),
+            pill(p.status),
+            "current" if p.current else ("kept" if p.kept else ""),
+        ]
+        for p in points
+    ]
+    return (
+        '<div class="bars" id="trend-bars">' + bars + "</div>"
+        '<p class="legend"><span>blue: rows</span><span>red: rows quarantined</span></p>'
+        + grid(
+            ["batch", "at", "rows", "quarantined", "status", "version"],
+            rows,
+            numeric=(2, 3),
+            id_="trend",
+        )
+    )
+
+
+def _quarantine_html(data: SiteData, name: str) -> str:
+    groups = data.quarantine_groups(name)
+    if not groups:
+        return "<p>No row of this table is in quarantine.</p>"
+    summary = grid(
+        ["batch", "reason", "rows", "file"],
+        [
+            [
+                f"<code>{escape(g.batch_id)}</code>",
+                f"<code>{escape(g.reason)}</code>",
+                fmt_int(g.rows),
+                f"<code>{escape(g.file_path)}</code>",
+            ]
+            for g in groups
+        ],
+        numeric=(2,),
+        id_="quarantine",
+    )
+    samples = "".join(
+        f"<h3>{escape(g.reason)} <span class=muted>({fmt_int(g.rows)} row(s), batch "
+        f"<code>{escape(g.batch_id)}</code>)</span></h3>"
+        '<div class="scroll">'
+        + grid(g.columns, [[escape(str(r.get(c, ""))) for c in g.columns] for r in g.sample])
+        + "</div>"
+        for g in groups
+    )
+    return summary + samples
+
+
+def table_page(data: SiteData, name: str, generated: str) -> str:
+    meta = data.tables[name]
+    batch, at = _batch_info(data, name)
+    fields = [
+        ("layer", pill(meta.layer.value)),
+        ("domain", escape(meta.domain)),
+        ("rows", fmt_int(meta.row_count)),
+        ("columns", fmt_int(meta.column_count)),
+        ("file", f"<code>{escape(meta.file_path)}</code> ({fmt_int(meta.file_size_bytes)} bytes)"),
+        ("owner", escape(meta.data_owner)),
+        ("steward", escape(meta.data_steward)),
+        ("classification", escape(meta.classification)),
+        ("retention", f"{meta.retention_days} days" if meta.retention_days else ""),
+        ("schema version", escape(meta.schema_version)),
+        ("last batch", f"<code>{escape(batch)}</code> {escape(fmt_time(at))}"),
+        ("transform", f"<code>{escape(meta.transform_script)}</code>"),
+        ("business purpose", escape(meta.business_purpose)),
+    ]
+    info = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in fields if v)
+    fks = [r for r in data.relationships if r["table"] == name]
+    refs = [r for r in data.relationships if r["referenced_table"] == name]
+    fk_html = ""
+    if fks or refs:
+        fk_rows = [
+            [
+                f"<code>{escape(r['column'])}</code>",
+                "&rarr;",
+                table_link(data, r["referenced_table"], "../", css="fk")
+                + f".<code>{escape(r['referenced_column'])}</code>",
+                escape(r.get("cardinality", "")),
+            ]
+            for r in fks
+        ] + [
+            [
+                table_link(data, r["table"], "../") + f".<code>{escape(r['column'])}</code>",
+                "&rarr;",
+                f"<code>{escape(r['referenced_column'])}</code> (this table)",
+                escape(r.get("cardinality", "")),
+            ]
+            for r in refs
+        ]
+        fk_html = '<h2 id="foreign-keys">Foreign keys</h2>' + grid(
+            ["column", "", "references", "cardinality"], fk_rows, id_="fks"
+        )
+    body = (
+        f'<p class=muted><a href="../{LAYER_PAGES[meta.layer]}">{escape(meta.layer.value)} '
+        "tables</a></p>"
+        f"<h1>{escape(name)}</h1>"
+        f'<p class="lead">{escape(meta.description)}</p>'
+        f'<table class="fields" id="about">{info}</table>'
+        f'<h2 id="columns-heading">Columns ({len(meta.columns)})</h2>'
+        + _columns_html(data, meta)
+        + fk_html
+        + '<h2 id="lineage">Lineage</h2><div class="grid2">'
+        + '<table class="fields"><tr><th>upstream</th><td id="upstream">'
+        + _table_links(meta.upstream_tables, data)
+        + '</td></tr><tr><th>downstream</th><td id="downstream">'
+        + _table_links(meta.downstream_tables, data)
+        + "</td></tr></table></div>"
+        + '<div class="scroll" id="table-lineage">'
+        + lineage_svg(data, related(data, name), "../", focus=name)
+        + "</div>"
+        + '<h2 id="transitions-heading">Transitions (latest batch)</h2>'
+        + _transitions_html(data, name)
+        + '<h2 id="quarantine-heading">Quarantine</h2>'
+        + _quarantine_html(data, name)
+        + '<h2 id="trend-heading">Rows and quarantine across batches</h2>'
+        + _trend_html(data, name)
+    )
+    return page(name, body, root="../", here="", generated=generated)

@@ -1,0 +1,133 @@
+"""Checks of a built catalog site in a real browser, shared by the sample and real-file tests."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from browser import Browser
+
+from jobforge_core.models import TableMetadata
+
+PAGE_LINKS = """(() => {
+  const out = [];
+  for (const el of document.querySelectorAll('a[href], link[href], script[src], img[src]')) {
+    const raw = el.getAttribute('href') ?? el.getAttribute('src');
+    out.push([el.tagName.toLowerCase(), raw, new URL(raw, document.baseURI).href]);
+  }
+  return {links: out, ids: Array.from(document.querySelectorAll('[id]')).map(e => e.id)};
+})()"""
+
+
+def catalog(data_root: Path) -> dict[str, TableMetadata]:
+    tables = {}
+    for path in (data_root / "catalog" / "tables").glob("*.json"):
+        meta = TableMetadata.model_validate_json(path.read_text(encoding="utf-8"))
+        tables[meta.table_name] = meta
+    return tables
+
+
+def gold_tables(data_root: Path) -> set[str]:
+    return {n for n, m in catalog(data_root).items() if m.layer.value == "gold"}
+
+
+def listed_tables(browser: Browser, page: Path) -> list[str]:
+    browser.open(page.as_uri())
+    return browser.js(
+        "Array.from(document.querySelectorAll('#tables a.table-link'), a => a.textContent)"
+    )
+
+
+def search(browser: Browser, site: Path, text: str) -> list[dict[str, str]]:
+    """Type into the search box of the tables page; the hits as the user sees them."""
+    browser.open((site / "index.html").as_uri())
+    browser.type_into("#search", text)
+    return browser.js(
+        "Array.from(document.querySelectorAll('#search-hits li'), li => ({"
+        "name: li.querySelector('a').textContent, href: li.querySelector('a').href,"
+        "kind: li.querySelector('.pill').textContent}))"
+    )
+
+
+def graph_nodes(browser: Browser, page: Path, container: str) -> dict[str, dict]:
+    """Each node drawn in the SVG: its link and its rendered size (0 when not drawn)."""
+    browser.open(page.as_uri())
+    nodes = browser.js(
+        f"Array.from(document.querySelectorAll('{container} svg [data-node]'), g => {{"
+        "const r = g.getBoundingClientRect(); const a = g.closest('a');"
+        "const raw = a ? a.getAttribute('href') : null;"
+        "return {id: g.dataset.node, href: raw && new URL(raw, document.baseURI).href,"
+        "w: r.width, h: r.height,"
+        "text: g.textContent}; })"
+    )
+    return {n["id"]: n for n in nodes}
+
+
+def graph_edges(browser: Browser, container: str) -> list[str]:
+    return browser.js(
+        f"Array.from(document.querySelectorAll('{container} svg [data-edge]'), e => e.dataset.edge)"
+    )
+
+
+def crawl(browser: Browser, site: Path) -> dict[str, list[str]]:
+    """Open every page reachable from index.html; returns the problems found per page:
+    a link or resource to a missing file, a fragment with no element of that id, a file
+    outside the site, an uncaught script error. External links (http) are allowed only as
+    plain links (the Prefect UI of a run), never as a script, stylesheet or image."""
+    root = site.resolve()
+    start = (root / "index.html").as_uri()
+    seen: dict[str, list[str]] = {}  # page path -> ids
+    links: list[tuple[str, str, str, str]] = []
+    problems: dict[str, list[str]] = {}
+    todo = deque([start])
+    while todo:
+        url = todo.popleft()
+        path = unquote(urlsplit(url).path)
+        if path in seen:
+            continue
+        since = len(browser.events)
+        browser.open(url)
+        found = browser.js(PAGE_LINKS)
+        seen[path] = found["ids"]
+        errors = browser.script_errors(since)
+        if errors:
+            problems.setdefault(path, []).extend(errors)
+        for tag, raw, resolved in found["links"]:
+            links.append((path, tag, raw, resolved))
+            parts = urlsplit(resolved)
+            if parts.scheme == "file" and parts.path.endswith(".html"):
+                target = unquote(parts.path)
+                if target not in seen and Path(target).is_file():
+                    todo.append(f"file://{parts.path}")
+    for page, tag, raw, resolved in links:
+        parts = urlsplit(resolved)
+        if parts.scheme in ("http", "https"):
+            if tag != "a":
+                problems.setdefault(page, []).append(f"external resource {raw}")
+            continue
+        if parts.scheme != "file":
+            problems.setdefault(page, []).append(f"unexpected link {raw}")
+            continue
+        target = Path(unquote(parts.path))
+        if not target.resolve().is_relative_to(root):
+            problems.setdefault(page, []).append(f"link outside the site: {raw}")
+        elif not target.is_file():
+            problems.setdefault(page, []).append(f"broken link: {raw}")
+        elif (
+            parts.fragment
+            and str(target) in seen
+            and unquote(parts.fragment) not in seen[str(target)]
+        ):
+            problems.setdefault(page, []).append(f"no #{parts.fragment} in {target.name}: {raw}")
+    problems["_pages"] = sorted(seen)
+    return problems
+
+
+def site_pages(site: Path) -> set[str]:
+    return {str(p.resolve()) for p in site.rglob("*.html")}
+
+
+def error_json(site: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in site.glob("files/*/error.json")]
