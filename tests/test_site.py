@@ -521,3 +521,40 @@ def test_500_gold_tables_stay_usable(browser, tmp_path):
     assert page.stat().st_size < 200_000  # a table page draws its own lineage, not all of it
     nodes = graph_nodes(browser, page, "#table-lineage")
     assert "file:synthetic_042.csv" in nodes and "fact_017_1" not in nodes
+
+
+def test_catalog_text_is_escaped_never_markup(browser, tmp_path):
+    """Descriptions, names and terms come from specs and files: shown as text, never run."""
+    import json
+
+    from jobforge_core.config import PipelineConfig
+    from jobforge_core.site import build_site
+
+    root = tmp_path / "data"
+    _synthetic_catalog(root, sources=2, gold_per_source=2)
+    hostile = (
+        "<img src=x onerror=\"document.title='owned'\">"
+        '</script><script>document.title="owned"</script>'
+    )
+    path = root / "catalog" / "tables" / "dim_001.json"
+    meta = json.loads(path.read_text())
+    meta["description"] = hostile
+    meta["columns"][1]["description"] = hostile
+    meta["columns"][1]["example_values"] = [hostile]
+    path.write_text(json.dumps(meta))
+    glossary = root / "catalog" / "glossary" / "glossary.json"
+    terms = json.loads(glossary.read_text())
+    terms[0]["definition"] = hostile
+    glossary.write_text(json.dumps(terms))
+    site = build_site(PipelineConfig(data_root=root)).parent
+    for page in (site / "index.html", site / "tables" / "dim_001.html", site / "glossary.html"):
+        since = len(browser.events)
+        browser.open(page.as_uri())
+        assert browser.js("document.title") != "owned"
+        assert browser.js("document.querySelectorAll('main img, main script').length") == 0
+        assert browser.script_errors(since) == []
+    browser.open((site / "tables" / "dim_001.html").as_uri())
+    assert hostile in browser.js("document.querySelector('.lead').textContent")
+    hits = search(browser, site, "onerror")
+    assert {h["name"] for h in hits} >= {"dim_001", "key_0"}
+    assert browser.js("document.title") != "owned"

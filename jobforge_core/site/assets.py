@@ -20,6 +20,7 @@ header nav a.here { border-bottom:2px solid #fff; opacity:1; }
 header form { margin-left:auto; }
 header input { width:280px; padding:5px 8px; border-radius:4px; border:0; }
 main { padding:16px 20px 40px; max-width:1400px; }
+main.wide { max-width:none; }
 h1 { font-size:22px; margin:6px 0 4px; } h2 { font-size:17px; margin:26px 0 8px; }
 p.lead { color:var(--muted); margin:0 0 12px; }
 a { color:var(--accent); }
@@ -27,6 +28,7 @@ table.grid { border-collapse:collapse; width:100%; margin:6px 0 12px; }
 table.grid th, table.grid td { border-bottom:1px solid var(--line); padding:5px 8px;
   text-align:left; vertical-align:top; }
 table.grid th { background:var(--band); position:sticky; top:0; font-weight:600; }
+table.grid td.nowrap { white-space:nowrap; }
 table.grid td.num, table.grid th.num { text-align:right; font-variant-numeric:tabular-nums; }
 table.fields th { text-align:left; padding:3px 14px 3px 0; color:var(--muted); font-weight:500; }
 code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;

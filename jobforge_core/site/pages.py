@@ -94,8 +94,16 @@ def grid(
 
 
 def page(
-    title: str, body: str, *, root: str, here: str, generated: str, scripts: Iterable[str] = ()
+    title: str,
+    body: str,
+    *,
+    root: str,
+    here: str,
+    generated: str,
+    scripts: Iterable[str] = (),
+    wide: bool = False,
 ) -> str:
+    """A whole page; `wide` lets a graph use the window's full width."""
     nav = "".join(
         f'<a href="{root}{href}"{" class=here" if href == here else ""}>{escape(label)}</a>'
         for href, label in NAV
@@ -112,7 +120,7 @@ def page(
         '<input id="search" name="q" type="search" autocomplete="off" '
         'placeholder="Search tables, columns, descriptions, glossary" '
         'aria-label="Search"></form></header>'
-        f"<main>{body}</main>"
+        f"<main{' class=wide' if wide else ''}>{body}</main>"
         f"<footer>{escape(generated)}</footer>{tags}</body></html>\n"
     )
 
@@ -334,7 +342,7 @@ def lineage_page(data: SiteData, generated: str) -> str:
         + "</span></p>"
         f'<div class="scroll" id="lineage-graph">{lineage_svg(data, None, "")}</div>'
     )
-    return page("Lineage", body, root="", here="lineage.html", generated=generated)
+    return page("Lineage", body, root="", here="lineage.html", generated=generated, wide=True)
 
 
 # ---------------------------------------------------------------- model (ER diagram)
@@ -414,7 +422,7 @@ def model_page(data: SiteData, generated: str) -> str:
             ["table", "column", "references", "column", "cardinality"], rows, id_="relationships"
         )
     )
-    return page("Model", body, root="", here="model.html", generated=generated)
+    return page("Model", body, root="", here="model.html", generated=generated, wide=True)
 
 
 # ---------------------------------------------------------------- glossary
