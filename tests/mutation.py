@@ -1,0 +1,164 @@
+"""Score-based mutation testing of the invariant code (issue 17): a developer command, not CI.
+
+    nice -n 19 .venv/bin/python tests/mutation.py run     # mutmut over the scope below
+    .venv/bin/python tests/mutation.py score              # per-module score, survivors listed
+    .venv/bin/python tests/mutation.py score --markdown   # the tables of tests/MUTATION.md
+
+The scope is the functions that reconcile, quarantine, plan batches, check foreign keys and
+fence files and queries; `[tool.mutmut]` in pyproject.toml names their files and the fast core
+test files (no Prefect, no subprocess) run against each mutant. mutmut keeps its results in
+`mutants/` (git-ignored): a second `run` only tests what is new or changed; delete the folder
+for a fresh score.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# area -> mutmut name globs (module.x_function / module.xǁClassǁmethod)
+SCOPE: dict[str, list[str]] = {
+    "reconcile": [
+        "jobforge_core.transitions.common.*",
+        "jobforge_core.rowsets.*",
+        "jobforge_core.transitions.gold.x__conserve__*",
+        "jobforge_core.transitions.gold.x__check_coverage__*",
+        "jobforge_core.transitions.gold.x__guard__*",
+        "jobforge_core.transitions.gold.x__commit_gold__*",
+    ],
+    "quarantine": [
+        "jobforge_core.quarantine.*",
+        "jobforge_core.volume_guard.*",
+        "jobforge_core.pipeline.x_quarantine_failed_source__*",
+    ],
+    "plan batches": [
+        "jobforge_core.pipeline.x_select_specs__*",
+        "jobforge_core.pipeline.x_source_file__*",
+        "jobforge_core.pipeline.x_plan_sources__*",
+        "jobforge_core.pipeline.x_upstream_matches__*",
+        "jobforge_core.pipeline.x_upstream_batches__*",
+        "jobforge_core.pipeline.x_gold_batch__*",
+        "jobforge_core.pipeline.x_with_snapshot__*",
+        "jobforge_core.pipeline.x_record_success__*",
+        "jobforge_core.state.*",
+    ],
+    "foreign keys": [
+        "jobforge_core.integrity.*",
+        "jobforge_core.transitions.gold.xǁGoldBuildǁ_with_fk_flags__*",
+        "jobforge_core.transitions.gold.xǁGoldBuildǁsplit_rejects__*",
+        "jobforge_core.transitions.gold.x__applied_rules__*",
+    ],
+    "fence": [
+        "jobforge_core.fence.*",
+        "jobforge_core.query.x_one_line__*",
+        "jobforge_core.query.xǁQueryLimitsǁ__post_init____*",
+        "jobforge_core.query.x__parse__*",
+        "jobforge_core.query.x__kind__*",
+        "jobforge_core.query.x__explained__*",
+        "jobforge_core.query.x_check_read_only__*",
+        "jobforge_core.query.x__table_file__*",
+        "jobforge_core.query.x__load_store__*",
+        "jobforge_core.query.x__register__*",
+        "jobforge_core.query.x__lock__*",
+        "jobforge_core.query.x_connect__*",
+        "jobforge_core.query.x_run_query__*",
+    ],
+}
+PATTERNS = [p for globs in SCOPE.values() for p in globs]
+# mutmut's exit codes (mutmut/stats.py): 1 and 3 kill, 0 survives
+KILLED, SURVIVED = {1, 3}, {0}
+TIMEOUT = {36, 24, -24, 152, 255}
+
+
+def area_of(name: str) -> str | None:
+    for area, globs in SCOPE.items():
+        if any(fnmatch.fnmatchcase(name, g) for g in globs):
+            return area
+    return None
+
+
+def function_of(name: str) -> str:
+    """`jobforge_core.pipeline.x_plan_sources__mutmut_3` -> `pipeline.plan_sources`."""
+    module, _, mangled = re.sub(r"__mutmut_\d+$", "", name).rpartition(".")
+    short = module.removeprefix("jobforge_core.")
+    return f"{short}.{mangled.removeprefix('x_').replace('xǁ', '').replace('ǁ', '.')}"
+
+
+def results() -> dict[str, int | None]:
+    codes: dict[str, int | None] = {}
+    for meta in sorted((REPO / "mutants").rglob("*.py.meta")):
+        codes.update(json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"])
+    return {name: code for name, code in codes.items() if area_of(name) is not None}
+
+
+def status(code: int | None) -> str:
+    if code in KILLED:
+        return "killed"
+    if code in SURVIVED:
+        return "survived"
+    if code in TIMEOUT:
+        return "timeout"
+    if code in (5, 33):
+        return "no tests"
+    return "not checked" if code is None else f"other ({code})"
+
+
+def score(markdown: bool) -> int:
+    codes = results()
+    if not codes:
+        print("no mutmut results: run `tests/mutation.py run` first", file=sys.stderr)
+        return 1
+    by_module: dict[str, Counter[str]] = defaultdict(Counter)
+    by_area: dict[str, Counter[str]] = defaultdict(Counter)
+    for name, code in codes.items():
+        st = status(code)
+        by_module[name.rsplit(".", 1)[0].removeprefix("jobforge_core.")][st] += 1
+        by_area[area_of(name) or ""][st] += 1
+    total: Counter[str] = Counter()
+    for c in by_module.values():
+        total.update(c)
+    columns = ["killed", "survived", "timeout", "no tests", "not checked"]
+
+    def row(label: str, c: Counter[str]) -> str:
+        n = sum(c.values())
+        pct = 100 * c["killed"] / n if n else 0.0
+        cells = [label, str(n), *(str(c[k]) for k in columns), f"{pct:.1f}%"]
+        return "| " + " | ".join(cells) + " |" if markdown else "  ".join(cells)
+
+    header = ["mutants", *columns, "killed %"]
+    for title, table in (("module", by_module), ("area", by_area)):
+        cells = [title, *header]
+        print("| " + " | ".join(cells) + " |" if markdown else "  ".join(cells))
+        if markdown:
+            print("|" + " --- |" * (len(header) + 1))
+        for key in sorted(table):
+            print(row(f"`{key}`" if markdown and title == "module" else key, table[key]))
+        print(row("**all**" if markdown else "all", total))
+        print()
+    left = sorted(n for n, c in codes.items() if status(c) != "killed")
+    print(f"{len(left)} not killed:")
+    for name in left:
+        print(f"  {status(codes[name]):<12} {name}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["run"]:
+        mutmut = Path(sys.executable).with_name("mutmut")
+        extra = argv[1:] or ["--max-children", "2"]
+        return subprocess.run([str(mutmut), "run", *extra, *PATTERNS], cwd=REPO).returncode
+    if argv[:1] == ["score"]:
+        return score("--markdown" in argv)
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
