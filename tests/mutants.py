@@ -28,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 IGNORED = shutil.ignore_patterns(
-    ".venv", ".git", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache", "bench"
+    ".venv", ".git", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache", "bench", "mutants"
 )
 GENERATED = ("staged", "bronze", "silver", "gold", "quarantine", "catalog")
 

@@ -393,3 +393,65 @@ def test_a_catalog_path_leading_out_of_the_data_root_is_refused(tmp_path, store)
     with pytest.raises(OutsideFence, match="file of table main.g_things: .* outside"):
         connect(PipelineConfig(data_root=moved))
     assert os.listdir(tmp_path / "copy")  # nothing removed
+
+
+def _tampered(store: PipelineConfig, tmp_path: Path, *sql: str) -> PipelineConfig:
+    """A copy of the store's data root whose catalog was edited by hand with `sql`."""
+    import shutil
+
+    moved = tmp_path / "tampered"
+    shutil.copytree(store.data_root, moved)
+    con = duckdb.connect(str(moved / "jobforge.duckdb"))
+    try:
+        for statement in sql:
+            con.execute(statement)
+    finally:
+        con.close()
+    return PipelineConfig(data_root=moved)
+
+
+@pytest.mark.parametrize(
+    ("sql", "refusal"),
+    [
+        ('CREATE TABLE catalog."x; DROP" (a INT)', "unexpected catalog table name 'x; DROP'"),
+        (
+            "UPDATE catalog.tables SET layer = 'sil ver' WHERE table_name = 'silver.things'",
+            "unexpected schema 'sil ver'",
+        ),
+        (
+            "UPDATE catalog.tables SET table_name = 'g things' WHERE table_name = 'g_things'",
+            "unexpected table name 'g things'",
+        ),
+    ],
+)
+def test_names_from_a_tampered_store_are_refused_not_pasted_into_sql(store, tmp_path, sql, refusal):
+    cfg = _tampered(store, tmp_path, sql)
+    with pytest.raises(QueryRefused) as refused:
+        connect(cfg)
+    assert str(refused.value) == f"store {cfg.store_path()}: {refusal}"
+
+
+def test_history_files_whose_schemas_do_not_unify_are_one_view_matched_by_name(store, tmp_path):
+    other = tmp_path / "tampered" / "history" / "gold" / "g_things" / "odd.parquet"
+    cfg = _tampered(
+        store,
+        tmp_path,
+        "INSERT INTO catalog.history SELECT table_name, layer, 'odd', false, 1, ingested_at, "
+        "written_at, 'history/gold/g_things/odd.parquet' FROM catalog.history "
+        "WHERE table_name = 'g_things' LIMIT 1",
+    )
+    other.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame({"k": [7], "level": ["seven"]}).write_parquet(other)  # k int, level text
+    con = connect(cfg)
+    try:
+        assert con.execute("SELECT count(*) FROM history.g_things").fetchone() == (6,)
+        scans = [
+            n
+            for (n,) in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_name LIKE '%history_g_things%' ORDER BY 1"
+            ).fetchall()
+        ]
+        assert len(scans) == 3  # no unified schema: one dataset per file
+    finally:
+        con.close()
