@@ -1,14 +1,16 @@
 """Score-based mutation testing of the invariant code (issue 17): a developer command, not CI.
 
     nice -n 19 .venv/bin/python tests/mutation.py run     # mutmut over the scope below
+    nice -n 19 .venv/bin/python tests/mutation.py rerun   # only the mutants not killed last time
     .venv/bin/python tests/mutation.py score              # per-module score, survivors listed
     .venv/bin/python tests/mutation.py score --markdown   # the tables of tests/MUTATION.md
 
 The scope is the functions that reconcile, quarantine, plan batches, check foreign keys and
 fence files and queries; `[tool.mutmut]` in pyproject.toml names their files and the fast core
 test files (no Prefect, no subprocess) run against each mutant. mutmut keeps its results in
-`mutants/` (git-ignored): a second `run` only tests what is new or changed; delete the folder
-for a fresh score.
+`mutants/` (git-ignored). `run` tests every mutant of the scope again; `rerun`, after new
+tests, only those that were not killed (their names are passed to mutmut, which then
+re-tests them whatever their last result).
 """
 
 from __future__ import annotations
@@ -150,10 +152,16 @@ def score(markdown: bool) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["run"]:
+    if argv[:1] in (["run"], ["rerun"]):
+        names = PATTERNS
+        if argv[0] == "rerun":
+            names = sorted(n for n, code in results().items() if status(code) != "killed")
+            if not names:
+                print("every mutant of the scope was killed")
+                return 0
         mutmut = Path(sys.executable).with_name("mutmut")
         extra = argv[1:] or ["--max-children", "2"]
-        return subprocess.run([str(mutmut), "run", *extra, *PATTERNS], cwd=REPO).returncode
+        return subprocess.run([str(mutmut), "run", *extra, *names], cwd=REPO).returncode
     if argv[:1] == ["score"]:
         return score("--markdown" in argv)
     print(__doc__)

@@ -455,3 +455,16 @@ def test_history_files_whose_schemas_do_not_unify_are_one_view_matched_by_name(s
         assert len(scans) == 3  # no unified schema: one dataset per file
     finally:
         con.close()
+
+
+def test_a_catalog_entry_resolves_to_its_file_inside_the_data_root(store):
+    from jobforge_core.query import _table_file, resolve_table
+
+    meta = resolve_table(store, "g_things")
+    assert _table_file(store, meta) == store.data_root.resolve() / "gold" / "g_things.parquet"
+    escaped = meta.model_copy(update={"file_path": "../../outside.parquet"})
+    with pytest.raises(OutsideFence, match=r"^file of table g_things: .* outside"):
+        _table_file(store, escaped)
+    absolute = meta.model_copy(update={"file_path": str(store.data_root / "gold" / "x.parquet")})
+    with pytest.raises(OutsideFence, match="must be relative to the data root"):
+        _table_file(store, absolute)
