@@ -70,6 +70,8 @@ SCOPE: dict[str, list[str]] = {
         "jobforge_core.query.x__register__*",
         "jobforge_core.query.x__lock__*",
         "jobforge_core.query.x_connect__*",
+        "jobforge_core.query.x__mentioned__*",
+        "jobforge_core.query.x__run__*",
         "jobforge_core.query.x_run_query__*",
     ],
 }

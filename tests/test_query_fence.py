@@ -468,3 +468,54 @@ def test_a_catalog_entry_resolves_to_its_file_inside_the_data_root(store):
     absolute = meta.model_copy(update={"file_path": str(store.data_root / "gold" / "x.parquet")})
     with pytest.raises(OutsideFence, match="must be relative to the data root"):
         _table_file(store, absolute)
+
+
+def test_only_the_tables_the_sql_names_are_opened_unless_it_introspects(store):
+    from jobforge_core.query import _mentioned
+
+    assert _mentioned("SELECT k FROM G_Things WHERE x = 'silver'") == {
+        "select",
+        "k",
+        "from",
+        "g_things",
+        "where",
+        "x",
+        "silver",
+    }
+    assert _mentioned('SELECT * FROM "dim_$x" JOIN t2') == {
+        "select",
+        "from",
+        "dim_$x",
+        "join",
+        "t2",
+    }
+    for introspecting in (
+        "SHOW TABLES",
+        "DESCRIBE g_things",
+        "SUMMARIZE g_things",
+        "SELECT * FROM information_schema.tables",
+        "SELECT * FROM duckdb_views()",
+        "SELECT * FROM pragma_table_info('g_things')",
+        "SELECT * FROM pg_catalog.pg_class",
+        "SELECT * FROM sqlite_master",
+    ):
+        assert _mentioned(introspecting) is None, introspecting
+    con = connect(store, wanted={"select", "g_things", "things"})
+    try:
+        names = _names(con)
+        assert ("main", "g_things") in names and ("silver", "things") in names
+        assert ("history", "g_things") in names  # the history of a named table comes along
+        assert not {n for n in names if n[0] == "catalog"}  # catalog not named: not copied
+        assert ("history", "silver_things") not in names
+    finally:
+        con.close()
+    con = connect(store, wanted={"catalog", "tables"})
+    try:
+        names = _names(con)
+        assert ("catalog", "tables") in names and ("catalog", "history") in names
+        assert ("main", "g_things") not in names
+    finally:
+        con.close()
+    # through run_query: a query naming one table still sees it, and the catalog when named
+    assert run_query(store, "SELECT count(*) FROM g_things").item() == 3
+    assert run_query(store, "SELECT count(*) FROM catalog.tables").item() >= 4
