@@ -1,4 +1,4 @@
-"""Re-check that the suite still kills the mutants of tests/MUTATIONS.md (a developer command).
+"""Re-check that the suite still kills the mutants of tests/MUTATION.md (a developer command).
 
 Each mutant is a one-line change a careless edit could make to a promise of the product. For
 each, this script copies the repository (without .venv and generated data) to a temporary
@@ -393,8 +393,9 @@ def copy_repo(target: Path) -> Path:
     return target
 
 
-def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[bool, str]:
-    """True when the tests pass in `copy`, whose packages shadow the installed ones."""
+def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[bool | None, str]:
+    """True when the tests pass in `copy`, whose packages shadow the installed ones; None when
+    they ran out of time (neither a pass nor a kill)."""
     env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("CI", None)
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
@@ -403,7 +404,7 @@ def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[bool,
             cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
-        return False, "timeout"
+        return None, "timeout"
     tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-3:])
     return done.returncode == 0, tail
 
@@ -428,10 +429,14 @@ def check(mutant: Mutant, base: Path, timeout: float) -> str:
         if text.count(mutant.old) != 1:
             return f"STALE    ({text.count(mutant.old)} matches of the original line)"
         passed, tail = run_tests(copy, mutant.tests, timeout)
+        if passed is None:
+            return f"TIMEOUT  on the real code after {timeout:g} s (raise --timeout)"
         if not passed:
             return f"BROKEN   tests fail on the real code:\n{tail}"
         path.write_text(text.replace(mutant.old, mutant.new), encoding="utf-8")
         passed, tail = run_tests(copy, mutant.tests, timeout)
+        if passed is None:  # a timeout is not a kill
+            return f"TIMEOUT  on the mutant after {timeout:g} s (raise --timeout)"
         return "SURVIVED" if passed else "killed"
 
 

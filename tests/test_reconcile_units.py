@@ -370,3 +370,57 @@ def test_state_round_trips_and_mark_incomplete_forces_a_rerun(tmp_path):
     mark_incomplete(cfg, "things")  # already incomplete: not rewritten
     assert (cfg.state_path() / "things.json").stat().st_mtime_ns == before
     assert read_state(cfg, "things").complete is False
+
+
+def _split_files(tmp_path: Path, rows_in: int, good: int, bad: list[str]):
+    source = tmp_path / "in.parquet"
+    pl.DataFrame({SOURCE_ROW: list(range(rows_in))}).write_parquet(source)
+    target, quarantine = tmp_path / "out.parquet", tmp_path / "q" / "b1.parquet"
+    quarantine.parent.mkdir(exist_ok=True)
+    temps = {target: tmp_path / ".out.tmp", quarantine: tmp_path / "q" / ".b1.tmp"}
+    pl.DataFrame({SOURCE_ROW: list(range(good))}).write_parquet(temps[target])
+    pl.DataFrame({QUARANTINE_REASON: bad}, schema={QUARANTINE_REASON: pl.String}).write_parquet(
+        temps[quarantine]
+    )
+    return source, target, quarantine, temps
+
+
+def test_checked_split_counts_reconciles_and_leaves_the_commit_to_the_caller(tmp_path):
+    from jobforge_core.transitions.common import SplitCounts, checked_split
+
+    ctx = BatchContext(
+        PipelineConfig(data_root=tmp_path / "data", source_dir=tmp_path),
+        _spec(thresholds={"max_quarantine_share": 0.5}),
+        tmp_path / "things.csv",
+        "sha",
+        "things-1",
+    )
+    source, target, quarantine, temps = _split_files(tmp_path, 4, 3, ["range"])
+    counts = checked_split(ctx, Layer.SILVER, source, target, quarantine, temps)
+    assert counts == SplitCounts(4, 3, 1, {"range": 1})
+    assert all(t.exists() for t in temps.values()) and not target.exists()
+
+    source, target, quarantine, temps = _split_files(tmp_path, 4, 4, [])
+    assert checked_split(ctx, Layer.BRONZE, source, target, quarantine, temps) == SplitCounts(
+        4, 4, 0, {}
+    )
+
+    source, target, quarantine, temps = _split_files(tmp_path, 5, 3, ["range"])
+    with pytest.raises(ReconciliationError, match="^silver things: 5 rows in but 3 out"):
+        checked_split(ctx, Layer.SILVER, source, target, quarantine, temps)
+    assert not any(t.exists() for t in temps.values())
+
+    source, target, quarantine, temps = _split_files(tmp_path, 4, 1, ["range", "cast", "range"])
+    with pytest.raises(ThresholdExceeded) as breach:
+        checked_split(ctx, Layer.BRONZE, source, target, quarantine, temps)
+    assert breach.value.layer == "bronze" and breach.value.file == str(ctx.source_path)
+    assert breach.value.counts == {
+        "row_count_in": 4,
+        "row_count_out": 1,
+        "row_count_quarantined": 3,
+        "rows_by_rule": {"range": 2, "cast": 1},
+        "rows_by_table": {},
+        "quarantine_files": [str(quarantine)],
+    }
+    assert not temps[target].exists() and not target.exists()
+    assert pl.read_parquet(quarantine).height == 3  # the quarantine says why
