@@ -405,7 +405,9 @@ def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[bool 
         )
     except subprocess.TimeoutExpired:
         return None, "timeout"
-    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-3:])
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    errors = [line for line in lines if line.startswith(("E ", "FAILED", "ERROR"))][:12]
+    tail = "\n".join([*errors, *lines[-3:]])
     return done.returncode == 0, tail
 
 
