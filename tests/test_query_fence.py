@@ -178,6 +178,7 @@ def test_the_explained_statement_is_cut_from_the_original_text():
     assert _explained("EXPLAIN ANALYZE (FORMAT json, x (1)) SELECT 2") == "SELECT 2"
     assert _explained("EXPLAIN (ANALYZE, FORMAT json) SELECT 3") == "SELECT 3"
     assert _explained("EXPLAIN ANALYSE (FORMAT json) DELETE FROM t") == "DELETE FROM t"
+    assert _explained("EXPLAIN ((FORMAT json)) SELECT 5") == "SELECT 5"  # every "(" counted
     assert _explained("EXPLAIN /* ANALYZE */ -- (x\n SELECT 4") == "SELECT 4"
     assert _explained("EXPLAIN ANALYZE") == ""
     assert _explained("EXPLAIN (FORMAT json") == ""
