@@ -132,11 +132,13 @@ def score(markdown: bool) -> int:
 
     def row(label: str, c: Counter[str]) -> str:
         n = sum(c.values())
-        pct = 100 * c["killed"] / n if n else 0.0
-        cells = [label, str(n), *(str(c[k]) for k in columns), f"{pct:.1f}%"]
+        checked = n - c["not checked"]
+        pct = f"{100 * c['killed'] / checked:.1f}%" if checked else "-"
+        cells = [label, str(n), *(str(c[k]) for k in columns), pct]
         return "| " + " | ".join(cells) + " |" if markdown else "  ".join(cells)
 
-    header = ["mutants", *columns, "killed %"]
+    # of the mutants checked; a timeout is not counted as killed
+    header = ["mutants", *columns, "killed % of checked"]
     for title, table in (("module", by_module), ("area", by_area)):
         cells = [title, *header]
         print("| " + " | ".join(cells) + " |" if markdown else "  ".join(cells))
