@@ -330,8 +330,11 @@ def test_run_query_returns_every_row_and_turns_errors_into_refusals(store):
     with pytest.raises(QueryRefused, match="^refused: DELETE statements"):
         run_query(store, "DELETE FROM g_things")
     gold = store.data_root / "gold" / "g_things.parquet"
-    with pytest.raises(QueryRefused, match="^refused: SQL can read only the store's tables and"):
+    with pytest.raises(
+        QueryRefused, match="^refused: SQL can read only the store's tables and"
+    ) as no:
         run_query(store, f"SELECT * FROM read_parquet('{gold}')")
+    assert "(Permission Error: " in str(no.value)  # DuckDB's own reason, on the same line
     with pytest.raises(QueryRefused, match="does_not_exist") as refused:
         run_query(store, "SELECT does_not_exist FROM g_things")
     assert "\n" not in str(refused.value) and not isinstance(refused.value, QueryLimitExceeded)
@@ -339,16 +342,22 @@ def test_run_query_returns_every_row_and_turns_errors_into_refusals(store):
 
 def test_run_query_stops_at_its_limits(store):
     endless = "SELECT count(*) FROM range(100000000000)"
-    with pytest.raises(QueryLimitExceeded, match=r"^query stopped after 0.2 s, its time limit"):
+    with pytest.raises(
+        QueryLimitExceeded, match=r"^query stopped after 0.2 s, its time limit"
+    ) as t:
         run_query(store, endless, QueryLimits(timeout_s=0.2))
-    with pytest.raises(QueryLimitExceeded, match="more than its memory limit of 1MB"):
+    assert str(t.value).endswith("--timeout SECONDS or JOBFORGE_QUERY_TIMEOUT (0 = no limit)")
+    with pytest.raises(QueryLimitExceeded, match="more than its memory limit of 1MB") as m:
         run_query(
             store,
             "SELECT list(range) FROM range(3000000) GROUP BY range % 7",
             QueryLimits(memory_limit="1MB"),
         )
+    assert str(m.value).endswith("raise it with --memory-limit SIZE or JOBFORGE_QUERY_MEMORY_LIMIT")
     # no time limit: a quick query is not interrupted by a timer of 0 s
     assert run_query(store, "SELECT 42 AS x", QueryLimits(timeout_s=0)).item() == 42
+    counted = "SELECT count(*) FROM range(30000000)"  # long enough for a 0 s timer to fire
+    assert run_query(store, counted, QueryLimits(timeout_s=0)).item() == 30000000
 
 
 def test_connect_needs_a_store_and_refuses_a_broken_one(tmp_path, store):
@@ -521,3 +530,21 @@ def test_only_the_tables_the_sql_names_are_opened_unless_it_introspects(store):
     # through run_query: a query naming one table still sees it, and the catalog when named
     assert run_query(store, "SELECT count(*) FROM g_things").item() == 3
     assert run_query(store, "SELECT count(*) FROM catalog.tables").item() >= 4
+
+
+def test_refusals_say_what_is_allowed_and_why():
+    with pytest.raises(QueryRefused) as write:
+        check_read_only("DELETE FROM t")
+    assert str(write.value) == (
+        "refused: DELETE statements are not allowed; the store is read-only "
+        "(SELECT, and EXPLAIN of a SELECT, only)"
+    )
+    with pytest.raises(QueryRefused) as explained:
+        check_read_only("EXPLAIN ANALYZE DELETE FROM t")
+    assert str(explained.value) == (
+        "refused: EXPLAIN of DELETE statements is not allowed (EXPLAIN ANALYZE runs what it "
+        "explains); only a SELECT may be explained"
+    )
+    with pytest.raises(QueryRefused) as invalid:
+        check_read_only("SELEC 1")
+    assert str(invalid.value).startswith("not valid SQL: Parser Error: ")
