@@ -53,6 +53,9 @@ def output_sources(out: GoldOutput, silver_columns: list[str]) -> set[str]:
         origin[u.value] = values
     for name, expr in out.derive_after.items():
         origin[name] = _from(origin, _roots(expr))
+    for lk in out.lookups_after:
+        for new, src in lk.columns.items():
+            origin[new] = {src} if lk.table == "self" else set()
     if out.sequence is not None:
         origin[out.sequence.name] = set()
     mapping = out.column_map()

@@ -45,12 +45,10 @@ def foreign_key_orphans(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> li
                 if not path.is_file() or not ref.is_file():
                     continue
                 keys = pl.scan_parquet(ref).select(pl.col(fk.target_column).alias("__ref"))
-                orphan = (
-                    pl.scan_parquet(path)
-                    .select(fk.column)
-                    .filter(pl.col(fk.column).is_not_null())
-                    .join(keys.unique(), left_on=fk.column, right_on="__ref", how="anti")
-                )
+                rows = pl.scan_parquet(path).select(fk.column)
+                if not fk.required:  # a null key is no link, unless the key is required
+                    rows = rows.filter(pl.col(fk.column).is_not_null())
+                orphan = rows.join(keys.unique(), left_on=fk.column, right_on="__ref", how="anti")
                 counted = orphan.select(
                     pl.len().alias("rows"),
                     pl.col(fk.column).cast(pl.String).unique().sort().head(5).implode(),

@@ -188,8 +188,7 @@ def upstream_matches(cfg: PipelineConfig, spec: SourceSpec, state: SourceState) 
 def upstream_batches(cfg: PipelineConfig, spec: SourceSpec) -> dict[str, str]:
     """Batch id of each gold table (other than its own) this source's gold step reads."""
     own = {out.table for out in spec.gold}
-    tables = {fk.references for out in spec.gold for fk in out.foreign_keys}
-    tables |= {lk.table for out in spec.gold for lk in out.lookups if lk.table != "self"}
+    tables = {t for out in spec.gold for t in out.read_tables(deferred=False)}
     return {t: gold_batch(cfg, t) for t in sorted(tables - own)}
 
 

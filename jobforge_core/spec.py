@@ -98,7 +98,9 @@ class Lookup(_Strict):
 
     table: str = "self"
     key: str  # SQL expression over the current rows
-    ref_key: str  # column of the referenced table
+    # SQL expression over the referenced table, usually a column; `lower(descriptor_name)`
+    # with `key: lower(descriptor)` matches names whatever their case.
+    ref_key: str
     where: str | None = None  # SQL filter on the referenced table
     columns: dict[str, str]  # new name -> referenced column
 
@@ -108,10 +110,33 @@ class ForeignKey(_Strict):
     references: str
     ref_column: str | None = None
     cardinality: Literal["many_to_one", "one_to_one"] = "many_to_one"
+    # A null key is allowed (no link) unless `required`: then it is an orphan like an unknown
+    # one (a lookup that found nothing must not slip through as "no link").
+    required: bool = False
+    # Checked at the end of the run instead of row by row in the gold step, and not an order
+    # constraint: the back edge of a cycle (a dimension that looks up a fact referring to it).
+    # An orphan fails the run (it is not quarantined).
+    deferred: bool = False
 
     @property
     def target_column(self) -> str:
         return self.ref_column or self.column
+
+
+class GoldCheck(_Strict):
+    """A declared condition on the rows a gold output reads (after `where`, `derive` and
+    `lookups`, before any unpivot), e.g. a label that disagrees with its dimension's. Rows
+    where it is false are counted under `id` in the gold log (`warn:<id>`) and
+    `catalog.quality`; nothing moves. A null result passes, as in an SQL CHECK."""
+
+    id: str
+    condition: str  # SQL over the rows, with the check's own lookups' columns
+    lookups: list[Lookup] = Field(default_factory=list)
+    action: Literal["warn"] = "warn"
+    # Count distinct values of these columns (e.g. profiles) instead of rows.
+    count_distinct: list[str] = Field(default_factory=list)
+
+    _id = field_validator("id")(_check_identifier)
 
 
 class GoldOutput(_Strict):
@@ -123,13 +148,27 @@ class GoldOutput(_Strict):
     lookups: list[Lookup] = Field(default_factory=list)
     unpivot: Unpivot | None = None
     derive_after: dict[str, str] = Field(default_factory=dict)
+    # After derive_after: declared corrections (column -> {value: replacement}), e.g. an
+    # abbreviated header mapped to its name in a dimension; then lookups on the long rows.
+    recode: dict[str, dict[str, str]] = Field(default_factory=dict)
+    lookups_after: list[Lookup] = Field(default_factory=list)
     sequence: Sequence | None = None
     columns: list[str] | dict[str, str] | None = None
     key_columns: list[str] = Field(default_factory=list, alias="keys")
     foreign_keys: list[ForeignKey] = Field(default_factory=list)
+    checks: list[GoldCheck] = Field(default_factory=list)
     column_descriptions: dict[str, str] = Field(default_factory=dict)
 
     _table = field_validator("table")(_check_identifier)
+
+    def all_lookups(self) -> list[Lookup]:
+        return [*self.lookups, *self.lookups_after, *(lk for c in self.checks for lk in c.lookups)]
+
+    def read_tables(self, deferred: bool = True) -> set[str]:
+        """Gold tables this output's step reads: foreign keys (deferred ones when asked) and
+        lookups."""
+        tables = {fk.references for fk in self.foreign_keys if deferred or not fk.deferred}
+        return tables | {lk.table for lk in self.all_lookups() if lk.table != "self"}
 
     def column_map(self) -> dict[str, str] | None:
         """Output name -> input name, or None to keep every column."""
@@ -260,6 +299,7 @@ _RULE_LISTS: dict[str, Any] = {
     "expectations": _expectation_key,
     "gold": lambda entry: str(entry.get("table")),
     "foreign_keys": lambda entry: str(entry.get("column")),
+    "checks": lambda entry: str(entry.get("id")),
 }
 REPLACE_FIELD = "replace"
 
@@ -419,10 +459,10 @@ def gold_owner(specs: dict[str, SourceSpec]) -> dict[str, str]:
 
 
 def gold_dependencies(spec: SourceSpec, specs: dict[str, SourceSpec]) -> set[str]:
-    """Sources whose gold tables this source's gold step reads (foreign keys, lookups)."""
+    """Sources whose gold tables this source's gold step reads (foreign keys, lookups); a
+    deferred foreign key is checked after the run, so it orders nothing."""
     owners = gold_owner(specs)
-    tables = {fk.references for out in spec.gold for fk in out.foreign_keys}
-    tables |= {lk.table for out in spec.gold for lk in out.lookups if lk.table != "self"}
+    tables = {t for out in spec.gold for t in out.read_tables(deferred=False)}
     return {owners[t] for t in tables if t in owners and owners[t] != spec.name}
 
 

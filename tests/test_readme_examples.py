@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 from conftest import REPO
-from helpers import layer, run_plain
+from helpers import layer, run_plain, source_records
 
 from jobforge_core.config import Layer, PipelineConfig
 
@@ -22,25 +22,34 @@ def readme_specs() -> dict[str, str]:
 
 def test_readme_spec_examples_build_their_gold_tables(tmp_path: Path, source_copy: Path):
     specs = readme_specs()
-    assert set(specs) == {"oasis_work_styles.yaml", "cops_expansion_demand.yaml"}
+    assert set(specs) == {"oasis_work_context.yaml", "cops_expansion_demand.yaml"}
     spec_dir = tmp_path / "my-specs"
     spec_dir.mkdir()
     for name, body in specs.items():
         (spec_dir / name).write_text(body)
     # Files of the same kinds: the samples in the same formats under the new names.
-    shutil.copy(
-        source_copy / "skills_oasis_2023_v1.0.csv", source_copy / "work-styles_oasis_2023_v1.0.csv"
+    shutil.move(
+        source_copy / "workcontext_oasis_2023_v1.0.csv",
+        source_copy / "workcontext_oasis_2025_v1.0.csv",
     )
     shutil.copy(
         source_copy / "employment_emploi_2024_2033_noc2021.csv",
         source_copy / "expansion_demand_demande_expansion_2024_2033_noc2021.csv",
     )
     cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source_copy)
-    names = ["noc_structure", "oasis_skills", "oasis_work_styles", "cops_expansion_demand"]
+    names = [
+        "noc_structure",
+        "oasis_guide",
+        "oasis_lead_statements",
+        "oasis_labels",
+        "oasis_work_context",
+        "cops_expansion_demand",
+    ]
     run_plain(cfg, names, [spec_dir])
-    styles = layer(cfg, Layer.GOLD, "fact_oasis_work_styles")
-    skills = layer(cfg, Layer.GOLD, "fact_oasis_skills")
-    assert len(styles) == len(skills) and "importance" in styles.columns
+    context = layer(cfg, Layer.GOLD, "fact_oasis_work_context")
+    headers = source_records(source_copy / "workcontext_oasis_2025_v1.0.csv")
+    assert len(context) == len(headers) * (len(headers[0]) - 2)  # every cell, none quarantined
+    assert context["descriptor_code"].null_count() == 0 and "rating" in context.columns
     demand = layer(cfg, Layer.GOLD, "fact_cops_expansion_demand")
     assert demand.columns[:3] == ["noc_code", "year", "expansion_demand"]
     assert len(layer(cfg, Layer.GOLD, "agg_cops_expansion_demand")) == 17 * 11

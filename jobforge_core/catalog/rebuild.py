@@ -39,8 +39,7 @@ def lineage_edges(specs: dict[str, SourceSpec]) -> list[tuple[str, str]]:
         edges += list(zip(chain, chain[1:], strict=False))
         for out in spec.gold:
             edges.append((catalog_name(Layer.SILVER, spec.name), out.table))
-            edges += [(fk.references, out.table) for fk in out.foreign_keys]
-            edges += [(lk.table, out.table) for lk in out.lookups if lk.table != "self"]
+            edges += [(table, out.table) for table in sorted(out.read_tables())]
     return list(dict.fromkeys(edges))
 
 

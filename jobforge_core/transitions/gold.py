@@ -29,7 +29,7 @@ from jobforge_core.provenance import (
     data_columns,
 )
 from jobforge_core.quarantine import commit_row_quarantine, reason_counts
-from jobforge_core.spec import GoldOutput, Lookup, Unpivot
+from jobforge_core.spec import GoldCheck, GoldOutput, Lookup, Unpivot
 from jobforge_core.transitions.common import checks, finish_log, guard_counts, refuse_batch
 from jobforge_core.transitions.context import BatchContext
 from jobforge_core.transitions.grain import grain_is_guaranteed
@@ -105,7 +105,7 @@ class GoldBuild:
         if lk.where:
             ref = ref.filter(pl.sql_expr(lk.where))
         ref = ref.select(
-            pl.col(lk.ref_key).alias("__lookup_key"),
+            pl.sql_expr(lk.ref_key).alias("__lookup_key"),
             *[pl.col(src).alias(new) for new, src in lk.columns.items()],
         ).unique("__lookup_key", keep="first", maintain_order=True)
         keyed = lf.with_columns(pl.sql_expr(lk.key).alias("__lookup_key"))
@@ -183,6 +183,9 @@ class GoldBuild:
                 lf = self._unpivot(lf, out.unpivot, self._needed_after_unpivot(out))
         for name, expr in out.derive_after.items():
             lf = lf.with_columns(pl.sql_expr(expr).alias(name))
+        lf = lf.with_columns([_recoded(c, m) for c, m in out.recode.items()])
+        for lk in out.lookups_after:
+            lf = self._lookup(lf, lk)
         if out.sequence:
             seq = out.sequence
             lf = lf.with_columns(
@@ -203,6 +206,8 @@ class GoldBuild:
         """Join a presence flag per foreign key; a null key is allowed, an unknown one is not."""
         rules = []
         for i, fk in enumerate(out.foreign_keys):
+            if fk.deferred:  # checked on the files at the end of the run
+                continue
             flag, key = f"__fk_{i}", f"__fk_key_{i}"
             ref = (
                 self.gold_table(fk.references)
@@ -211,20 +216,35 @@ class GoldBuild:
                 .with_columns(pl.lit(True).alias(flag))
             )
             lf = lf.join(ref, left_on=fk.column, right_on=key, how="left", maintain_order="left")
-            orphan = pl.col(fk.column).is_not_null() & pl.col(flag).is_null()
+            orphan = pl.col(flag).is_null()
+            if not fk.required:
+                orphan = pl.col(fk.column).is_not_null() & orphan
             detail = pl.concat_str(
                 pl.lit(f"{fk.column} '"),
-                pl.col(fk.column).cast(pl.String),
+                pl.col(fk.column).cast(pl.String).fill_null("<null>"),
                 pl.lit(f"' not in {fk.references}.{fk.target_column}"),
             )
             rules.append((FK_RULE, orphan, detail))
         return lf, rules
 
+    def declared_checks(self, out: GoldOutput) -> dict[str, int]:
+        """Rows (or distinct values) failing each declared check, on the rows `out` reads."""
+        return {check.id: self._failing(out, check) for check in out.checks}
+
+    def _failing(self, out: GoldOutput, check: GoldCheck) -> int:
+        lf = self.filtered(out)
+        for lk in [*out.lookups, *check.lookups]:
+            lf = self._lookup(lf, lk)
+        failing = lf.filter(~pl.sql_expr(check.condition).fill_null(True))
+        if check.count_distinct:
+            return failing.select(pl.struct(check.count_distinct).n_unique()).collect().item()
+        return _count(failing)
+
     @staticmethod
     def _needed_after_unpivot(out: GoldOutput) -> set[str] | None:
         """Columns read after the unpivot, or None when expressions make that unknowable."""
         mapping = out.column_map()
-        if mapping is None or out.derive_after or out.sequence:
+        if mapping is None or out.derive_after or out.sequence or out.recode or out.lookups_after:
             return None
         return {*mapping.values(), SOURCE_ROW}
 
@@ -257,6 +277,7 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
     rows_by_table: dict[str, int] = {}
     rows_by_rule: dict[str, int] = {}
     rule_checks: list[RuleCheck] = []
+    warnings: list[str] = []
     quarantined = 0
     try:
         for out in ctx.spec.gold:
@@ -278,6 +299,10 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
             if empty_rows and out.unpivot:
                 rows_by_rule[f"{out.unpivot.rule}:{out.table}"] = empty_rows
             rule_checks += checks(out.table, _applied_rules(ctx, out), by_reason)
+            warned = build.declared_checks(out)
+            rows_by_rule.update({f"warn:{k}": n for k, n in warned.items() if n})
+            warnings += [f"{k}: {n} failed (warn only)" for k, n in warned.items() if n]
+            rule_checks += checks(out.table, [(c.id, c.action) for c in out.checks], warned)
             if out.unpivot and out.unpivot.drop_nulls:
                 rule_checks += checks(
                     out.table, [(out.unpivot.rule, "reshape")], {out.unpivot.rule: empty_rows}
@@ -306,6 +331,7 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
         quarantine_files=quarantine_files,
         transforms=[_describe(out) for out in ctx.spec.gold],
         rule_checks=rule_checks,
+        warnings=warnings,
     )
     return _with_column_report(log, ctx, build)
 
@@ -332,9 +358,17 @@ def _with_column_report(
     )
 
 
+def _recoded(column: str, mapping: dict[str, str]) -> pl.Expr:
+    """Declared corrections as a when/then chain (streams, unlike `Expr.replace`)."""
+    expr: pl.Expr = pl.col(column)
+    for wrong, right in mapping.items():
+        expr = pl.when(pl.col(column) == wrong).then(pl.lit(right)).otherwise(expr)
+    return expr.alias(column)
+
+
 def _applied_rules(ctx: BatchContext, out: GoldOutput) -> list[tuple[str, str]]:
     """The quarantining rules `split_rejects` applies to this output."""
-    applied = [(FK_RULE, "fk")] if out.foreign_keys else []
+    applied = [(FK_RULE, "fk")] if any(not fk.deferred for fk in out.foreign_keys) else []
     if out.key_columns and not grain_is_guaranteed(ctx.spec, out):
         applied.append((GRAIN_RULE, "drop"))
     return applied
@@ -422,6 +456,10 @@ def _describe(out: GoldOutput) -> str:
         steps.append(f"where {out.where}")
     if out.lookups:
         steps.append(f"lookups {len(out.lookups)}")
+    if out.recode:
+        steps.append("recode " + ",".join(out.recode))
+    if out.lookups_after:
+        steps.append(f"lookups_after {len(out.lookups_after)}")
     if out.unpivot:
         steps.append("unpivot")
     if out.foreign_keys:
