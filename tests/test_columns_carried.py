@@ -13,7 +13,7 @@ from jobforge_core.config import PipelineConfig
 from jobforge_core.spec import load_specs
 
 DUTIES = "main-duties_oasis-2023_v1.0.csv"
-UPSTREAM = ["noc_structure", "oasis_skills"]
+UPSTREAM = ["noc_structure", "oasis_lead_statements", "oasis_labels"]
 
 
 def _with_extra_columns(source_dir: Path) -> None:

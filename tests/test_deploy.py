@@ -178,11 +178,11 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
     _prefect(env, "deployment", "run", "catalog/catalog", "--params", json.dumps(catalog))
     damaged = tmp_path / "damaged"
     shutil.copytree(SAMPLES, damaged)
-    (damaged / "skills_oasis_2023_v1.0.csv").write_bytes(b"\x00\x01garbage" * 100)
+    (damaged / "labels_oasis_2023_v1.0.csv").write_bytes(b"\x00\x01garbage" * 100)
     bad = {
         "data_root": str(tmp_path / "bad-data"),
         "source_dir": str(damaged),
-        "sources": ["noc_structure", "oasis_skills", "oasis_interests"],
+        "sources": ["noc_structure", "oasis_labels", "oasis_interests"],
     }
     _prefect(env, "deployment", "run", "jobforge/nightly", "--params", json.dumps(bad))
     wrong_home = {"JOBFORGE_HOME": str(tmp_path / "not-a-checkout")}
@@ -234,7 +234,7 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
     # Item 12: what ran and when, so the two nightly runs tell apart.
     assert re.fullmatch(r"jobforge-all-sources-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", run["name"])
     failed = by_root[str(tmp_path / "bad-data")]
-    assert failed["name"].startswith("jobforge-noc_structure+oasis_skills+oasis_interests-")
+    assert failed["name"].startswith("jobforge-noc_structure+oasis_labels+oasis_interests-")
     assert failed["name"] != run["name"]
     artifacts = _api(env, "/artifacts/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})
     keys = {a["key"] for a in artifacts}

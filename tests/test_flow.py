@@ -161,30 +161,30 @@ def test_a_failed_dimension_skips_its_dependents_once_and_every_task_run_ends(
     tmp_path, source_copy
 ):
     """Issue 12 items 2 and 5: no task run left Pending/NotReady, no four second-hand errors."""
-    (source_copy / "skills_oasis_2023_v1.0.csv").write_bytes(b"\x00\x01garbage" * 100)
-    names = ["noc_structure", "oasis_skills", "oasis_interests", "oasis_abilities"]
+    (source_copy / "labels_oasis_2023_v1.0.csv").write_bytes(b"\x00\x01garbage" * 100)
+    names = ["noc_structure", "oasis_labels", "oasis_interests", "oasis_main_duties"]
     state = _run(tmp_path / "data", source_copy, sources=names)
     assert state.is_failed()
     assert state.message == (
-        "1 source(s) failed: oasis_skills; 2 skipped: oasis_abilities, oasis_interests"
+        "1 source(s) failed: oasis_labels; 2 skipped: oasis_interests, oasis_main_duties"
     )
     by_source = {s["source"]: s for s in run_outcome(state)["sources"]}
     assert by_source["noc_structure"]["status"] == "success"
     assert by_source["noc_structure"]["gold_tables"] == {"dim_noc_structure": 21, "dim_noc": 8}
-    assert by_source["oasis_skills"]["status"] == "failed"
-    assert "binary" in by_source["oasis_skills"]["error"]
-    for name in ("oasis_interests", "oasis_abilities"):
+    assert by_source["oasis_labels"]["status"] == "failed"
+    assert "binary" in by_source["oasis_labels"]["error"]
+    for name in ("oasis_interests", "oasis_main_duties"):
         skipped = by_source[name]
         assert skipped["status"] == "skipped" and skipped["error"] is None
-        assert skipped["skipped"] == "depends on oasis_skills, which failed"
+        assert skipped["skipped"] == "depends on oasis_labels, which failed"
         assert set(skipped["rows"]) == {"staged", "bronze", "silver"}
     runs = task_runs(flow_run_id(state))
     assert all(r.state.is_final() for r in runs), [(r.name, r.state.name) for r in runs]
     ran = {r.name for r in runs}
-    assert {"silver-oasis_interests", "gold-noc_structure", "stage-oasis_skills"} <= ran
-    assert not ran & {"bronze-oasis_skills", "gold-oasis_skills", "gold-oasis_interests"}
+    assert {"silver-oasis_interests", "gold-noc_structure", "stage-oasis_labels"} <= ran
+    assert not ran & {"bronze-oasis_labels", "gold-oasis_labels", "gold-oasis_interests"}
     (summary,) = artifacts(flow_run_id(state), "jobforge-summary")
-    assert "`oasis_interests` **skipped**: depends on oasis_skills, which failed" in summary.data
+    assert "`oasis_interests` **skipped**: depends on oasis_labels, which failed" in summary.data
     assert not any("has not been built" in m for m in logs(flow_run_id(state)))
 
 
@@ -211,7 +211,8 @@ def test_dask_runner_gives_the_same_gold_tables_as_the_default_runner(tmp_path, 
 
     from flows.cli import main
 
-    names = ["noc_structure", "cops_summary", "oasis_skills", "oasis_interests"]
+    names = ["noc_structure", "cops_summary", "oasis_lead_statements", "oasis_labels"]
+    names.append("oasis_interests")
     default = _run(tmp_path / "threads", SAMPLES, sources=names)
     here: list[str] = []
     for lyr, real in list(pipeline.TRANSITIONS.items()):

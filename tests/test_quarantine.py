@@ -180,7 +180,7 @@ def test_source_rows_are_records_not_lines_when_fields_hold_newlines(tmp_path, s
     lines.insert(2, '00010.00,"A duty spanning\ntwo lines"')
     (source_copy / "main-duties_oasis-2023_v1.0.csv").write_text("\n".join(lines) + "\n")
     cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source_copy)
-    run_plain(cfg, ["noc_structure", "oasis_skills", "oasis_main_duties"])
+    run_plain(cfg, ["noc_structure", "oasis_lead_statements", "oasis_labels", "oasis_main_duties"])
     staged = layer(cfg, Layer.STAGED, "oasis_main_duties")
     assert len(staged) == len(records) + 1
     row = staged.filter(pl.col("_source_row") == 2).row(0, named=True)

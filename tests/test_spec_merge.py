@@ -67,7 +67,11 @@ def test_an_expectation_switched_off_is_not_run_and_the_log_names_it(tmp_path: P
     path.write_text(path.read_text(encoding="utf-8-sig") + "00010.00,\n", encoding="utf-8")
     cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source_copy)
     specs = _spec(tmp_path, "expectations:\n  - {column: duty, rule: not_null, action: 'off'}\n")
-    logs = run_plain(cfg, ["noc_structure", "oasis_skills", "oasis_main_duties"], [specs])
+    logs = run_plain(
+        cfg,
+        ["noc_structure", "oasis_lead_statements", "oasis_labels", "oasis_main_duties"],
+        [specs],
+    )
     silver = logs["oasis_main_duties"][2]
     assert "rule:not_null_duty:off" in silver.transforms_applied
     assert "not_null_duty" not in silver.rows_by_rule
