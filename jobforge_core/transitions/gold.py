@@ -33,6 +33,7 @@ from jobforge_core.spec import GoldCheck, GoldOutput, Lookup, Unpivot
 from jobforge_core.transitions.common import checks, finish_log, guard_counts, refuse_batch
 from jobforge_core.transitions.context import BatchContext
 from jobforge_core.transitions.grain import grain_is_guaranteed
+from jobforge_core.transitions.silver import recoded
 from jobforge_core.volume_guard import quarantine_share_breach, row_drop_breach
 
 FK_RULE = "foreign_key"
@@ -183,7 +184,7 @@ class GoldBuild:
                 lf = self._unpivot(lf, out.unpivot, self._needed_after_unpivot(out))
         for name, expr in out.derive_after.items():
             lf = lf.with_columns(pl.sql_expr(expr).alias(name))
-        lf = lf.with_columns([_recoded(c, m) for c, m in out.recode.items()])
+        lf = lf.with_columns([recoded(c, m) for c, m in out.recode.items()])
         for lk in out.lookups_after:
             lf = self._lookup(lf, lk)
         if out.sequence:
@@ -356,14 +357,6 @@ def _with_column_report(
             "errors": [*log.errors, *warnings],
         }
     )
-
-
-def _recoded(column: str, mapping: dict[str, str]) -> pl.Expr:
-    """Declared corrections as a when/then chain (streams, unlike `Expr.replace`)."""
-    expr: pl.Expr = pl.col(column)
-    for wrong, right in mapping.items():
-        expr = pl.when(pl.col(column) == wrong).then(pl.lit(right)).otherwise(expr)
-    return expr.alias(column)
 
 
 def _applied_rules(ctx: BatchContext, out: GoldOutput) -> list[tuple[str, str]]:

@@ -76,11 +76,11 @@ def _trimmed_normalised(lf: pl.LazyFrame, spec: SourceSpec) -> pl.LazyFrame:
 def cleaned(lf: pl.LazyFrame, spec: SourceSpec) -> pl.LazyFrame:
     """Silver values: trimmed, normalised, then the declared corrections applied."""
     return _trimmed_normalised(lf, spec).with_columns(
-        [_recoded(c, mapping) for c, mapping in spec.recode.items()]
+        [recoded(c, mapping) for c, mapping in spec.recode.items()]
     )
 
 
-def _recoded(column: str, mapping: dict[str, str]) -> pl.Expr:
+def recoded(column: str, mapping: dict[str, str]) -> pl.Expr:
     """A when/then chain: streams, where `Expr.replace` holds the whole table (polars 2.1)."""
     expr: pl.Expr = pl.col(column)
     for wrong, right in mapping.items():
@@ -143,7 +143,7 @@ def promote_to_silver(ctx: BatchContext) -> LayerTransitionLog:
     target = cfg.table_path(Layer.SILVER, ctx.table)
     quarantine = cfg.row_quarantine_file(Layer.SILVER, ctx.table, ctx.batch_id)
     quarantine.parent.mkdir(parents=True, exist_ok=True)
-    recoded = _recode_counts(_trimmed_normalised(pl.scan_parquet(source), ctx.spec), ctx.spec)
+    recode_counts = _recode_counts(_trimmed_normalised(pl.scan_parquet(source), ctx.spec), ctx.spec)
     rules = rules_for(ctx.spec)
     dropping = [r for r in rules if r.action == "drop"]
     counted = [r for r in rules if r.action != "drop"]
@@ -175,7 +175,7 @@ def promote_to_silver(ctx: BatchContext) -> LayerTransitionLog:
         rows_in=rows_in,
         rows_out=rows_out,
         rows_quarantined=rows_q,
-        rows_by_rule={**by_rule, **recoded, **{f"warn:{k}": v for k, v in warned.items()}},
+        rows_by_rule={**by_rule, **recode_counts, **{f"warn:{k}": v for k, v in warned.items()}},
         quarantine=quarantine if rows_q else None,
         transforms=["trim", *[f"normalise:{c}" for c in ctx.spec.normalise]]
         + [f"recode:{c}" for c in ctx.spec.recode]
@@ -186,6 +186,6 @@ def promote_to_silver(ctx: BatchContext) -> LayerTransitionLog:
             ctx.table,
             [(f"recode:{c}", "recode") for c in ctx.spec.recode]
             + [(r.rule_id, r.action) for r in rules],
-            {**by_rule, **recoded, **warned},
+            {**by_rule, **recode_counts, **warned},
         ),
     )
