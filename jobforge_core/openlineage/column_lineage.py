@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from jobforge_core.provenance import LAYER, PROVENANCE, data_columns
-from jobforge_core.spec import GoldOutput
+from jobforge_core.spec import GoldOutput, Lookup
 
 SILVER = "silver"  # the input table key for this source's silver table
 
@@ -97,18 +97,24 @@ def gold_column_lineage(
             for r in _roots(out.where)
             for s in origin.get(r, [])
         ]
+
+    def lookup(lookups: list[Lookup]) -> None:
+        for lk in lookups:
+            table = SILVER if lk.table == "self" else lk.table
+            how = f"lookup in {lk.table} on {lk.key} = {lk.ref_key}"
+            for new, src in lk.columns.items():
+                origin[new] = [FieldSource(table, src, "DIRECT", "IDENTITY", how)]
+            dataset.extend(
+                FieldSource(s.table, s.column, "INDIRECT", "JOIN", how)
+                for r in _roots(lk.key)
+                for s in origin.get(r, [])
+            )
+            dataset.extend(
+                FieldSource(table, r, "INDIRECT", "JOIN", how) for r in _roots(lk.ref_key)
+            )
+
     derive(out.derive)
-    for lk in out.lookups:
-        table = SILVER if lk.table == "self" else lk.table
-        how = f"lookup in {lk.table} on {lk.key} = {lk.ref_key}"
-        for new, src in lk.columns.items():
-            origin[new] = [FieldSource(table, src, "DIRECT", "IDENTITY", how)]
-        dataset += [
-            FieldSource(s.table, s.column, "INDIRECT", "JOIN", how)
-            for r in _roots(lk.key)
-            for s in origin.get(r, [])
-        ]
-        dataset.append(FieldSource(table, lk.ref_key, "INDIRECT", "JOIN", how))
+    lookup(out.lookups)
     if out.unpivot is not None:
         u = out.unpivot
         on = _unpivoted(out, list(origin))
@@ -128,6 +134,11 @@ def gold_column_lineage(
         for column in on:
             origin.pop(column, None)
     derive(out.derive_after)
+    for column, mapping in out.recode.items():
+        origin[column] = _compose(
+            origin.get(column, []), "TRANSFORMATION", f"recode of {len(mapping)} value(s)"
+        )
+    lookup(out.lookups_after)
     if out.sequence is not None:
         seq = out.sequence
         how = f"sequence over {seq.partition_by} ordered by {seq.order_by}"

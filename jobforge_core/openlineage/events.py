@@ -394,8 +394,7 @@ def _inputs(log: LayerTransitionLog, ctx: EventContext, full: bool) -> list[Inpu
     inputs = [main]
     if layer is Layer.GOLD and ctx.spec is not None:
         own = {o.table for o in ctx.spec.gold}
-        read = {fk.references for o in ctx.spec.gold for fk in o.foreign_keys}
-        read |= {lk.table for o in ctx.spec.gold for lk in o.lookups if lk.table != "self"}
+        read = {t for o in ctx.spec.gold for t in o.read_tables()}
         inputs += [_table_input(ctx, Layer.GOLD, t, batch=None) for t in sorted(read - own)]
     return inputs
 
