@@ -259,11 +259,11 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
         assert f"{ok['id']}' exited with unexpected exception" not in output, output[-4000:]
     assert failed["state_type"] == "FAILED", output[-4000:]
     assert failed["state"]["message"] == (
-        "1 source(s) failed: oasis_skills; 1 skipped: oasis_interests"
+        "1 source(s) failed: oasis_labels; 1 skipped: oasis_interests"
     )
     task_runs = _api(env, "/task_runs/filter", {"flow_runs": {"id": {"any_": [failed["id"]]}}})
     states = {t["name"]: t["state_type"] for t in task_runs}
-    assert states["stage-oasis_skills"] == "FAILED" and states["gold-noc_structure"] == "COMPLETED"
+    assert states["stage-oasis_labels"] == "FAILED" and states["gold-noc_structure"] == "COMPLETED"
     assert "gold-oasis_interests" not in states
     assert set(states.values()) <= {"COMPLETED", "FAILED"}, states
 
