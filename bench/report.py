@@ -424,9 +424,14 @@ def render(results: dict[str, Any]) -> str:
 
 
 def write_results(results: dict[str, Any], path: Path) -> None:
-    """The tables; the CLI start-time section (bench.cli_startup) is carried over."""
-    from bench.cli_startup import kept_section, with_section
+    """The tables; the CLI start-time (bench.cli_startup) and OpenLineage overhead
+    (bench.openlineage) sections are carried over."""
+    from bench import cli_startup, openlineage
 
     text = render(results)
-    kept = kept_section(path.read_text(encoding="utf-8")) if path.is_file() else None
-    path.write_text(with_section(text, kept) if kept else text, encoding="utf-8")
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    for module in (cli_startup, openlineage):
+        kept = module.kept_section(old)
+        if kept:
+            text = module.with_section(text, kept)
+    path.write_text(text, encoding="utf-8")

@@ -190,10 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="sample rows per table and reason (default 5)",
     )
-    from flows import cli_docs, cli_history
+    from flows import cli_docs, cli_history, cli_openlineage
 
     cli_history.add_commands(sub, common)
     cli_docs.add_commands(sub, common)
+    cli_openlineage.add_commands(sub, common)
     return parser
 
 
@@ -213,12 +214,14 @@ def dispatch(args: argparse.Namespace, owns_process: bool = False) -> Result:
         )
         return run(request, verbose=args.verbose, owns_process=owns_process)
 
-    from flows import cli_docs, cli_history, cli_read
+    from flows import cli_docs, cli_history, cli_openlineage, cli_read
 
     if args.command in cli_history.COMMANDS:
         return cli_history.dispatch(args)
     if args.command in cli_docs.COMMANDS:
         return cli_docs.dispatch(args)
+    if args.command in cli_openlineage.COMMANDS:
+        return cli_openlineage.dispatch(args)
     if args.command == "query":
         return cli_read.query(args.data_root, args.sql, args.timeout, args.memory_limit)
     if args.command == "catalog":

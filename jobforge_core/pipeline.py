@@ -225,7 +225,7 @@ def quarantine_failed_source(
     layer: Layer,
     exc: DataError,
     origin: RunOrigin | None = None,
-    transition_id: str | None = None,
+    begun: LayerTransitionLog | None = None,
 ) -> LayerTransitionLog:
     """File-level quarantine plus a failed transition log, so the audit trail shows the stop."""
     report = {**exc.report(), "layer": exc.layer or layer.value}
@@ -242,16 +242,19 @@ def quarantine_failed_source(
     counts = dict(getattr(exc, "counts", {}))
     row_files = [q for q in counts.pop("quarantine_files", []) if Path(q).exists()]
     log = LayerTransitionLog(
-        **({"transition_id": transition_id} if transition_id else {}),
+        **({"transition_id": begun.transition_id} if begun else {}),
         source_name=plan.name,
         batch_id=plan.batch_id,
         source_layer=PREVIOUS[layer],
         target_layer=layer,
         source_files=[str(plan.source_path)],
+        # the batch's file hash, as the staged log of a success has it (not the sentinel of
+        # a file that could not be read)
+        source_sha256=plan.content_sha256 if layer is Layer.STAGED and not plan.error else None,
         **{"row_count_in": 0, "row_count_out": 0, **counts},
         quarantine_file=str(target),
         quarantine_files=[str(target), *row_files],
-        started_at=plan.ingested_at,
+        started_at=begun.started_at if begun else plan.ingested_at,
         completed_at=utc_now(),
         status=TransitionStatus.FAILED,
         errors=[str(exc)],
@@ -298,18 +301,16 @@ def run_transition(
     Each transition is an OpenLineage run (START, then COMPLETE or FAIL) whose run id is the
     transition id; emitting never fails the transition (jobforge_core.openlineage.emitter).
     """
-    transition_id = uuid.uuid4().hex
+    begun = _provisional_log(plan, layer, uuid.uuid4().hex, origin)
     lineage = emitter_for(cfg)
     if lineage is not None:
-        lineage.started(
-            _provisional_log(plan, layer, transition_id, origin), plan.spec, plan.content_sha256
-        )
+        lineage.started(begun, plan.spec, plan.content_sha256)
     failed: list[LayerTransitionLog] = []  # the failed log, when a data error wrote one
     try:
-        log = _run_transition(plan, cfg, layer, origin, transition_id, failed)
+        log = _run_transition(plan, cfg, layer, origin, begun, failed)
     except BaseException as exc:
         if lineage is not None:
-            end = failed[0] if failed else _provisional_log(plan, layer, transition_id, origin, exc)
+            end = failed[0] if failed else _stopped(begun, exc)
             lineage.finished(end, plan.spec, plan.content_sha256)
         raise
     if lineage is not None:
@@ -318,14 +319,10 @@ def run_transition(
 
 
 def _provisional_log(
-    plan: SourcePlan,
-    layer: Layer,
-    transition_id: str,
-    origin: RunOrigin | None,
-    error: BaseException | None = None,
+    plan: SourcePlan, layer: Layer, transition_id: str, origin: RunOrigin | None
 ) -> LayerTransitionLog:
-    """The log of a transition that has not finished (START), or that stopped before it could
-    write one (an unexpected error): not persisted, only the lineage event is built from it."""
+    """The log of a transition that has just begun: its id and start time are the ones the
+    persisted log gets, so the START event and a replay of the log agree. Not persisted."""
     return LayerTransitionLog(
         transition_id=transition_id,
         source_name=plan.name,
@@ -333,14 +330,23 @@ def _provisional_log(
         source_layer=PREVIOUS[layer],
         target_layer=layer,
         source_files=[str(plan.source_path)],
-        source_sha256=plan.content_sha256 if layer is Layer.STAGED else None,
+        source_sha256=plan.content_sha256 if layer is Layer.STAGED and not plan.error else None,
         row_count_in=0,
         row_count_out=0,
         started_at=utc_now(),
-        completed_at=utc_now() if error is not None else None,
-        status=TransitionStatus.FAILED if error is not None else TransitionStatus.SUCCESS,
-        errors=[f"{type(error).__name__}: {error}"] if error is not None else [],
         **(origin.model_dump() if origin else {}),
+    )
+
+
+def _stopped(begun: LayerTransitionLog, error: BaseException) -> LayerTransitionLog:
+    """A transition stopped by an error that wrote no log (not a data error): only its FAIL
+    event is built from this."""
+    return begun.model_copy(
+        update={
+            "completed_at": utc_now(),
+            "status": TransitionStatus.FAILED,
+            "errors": [f"{type(error).__name__}: {error}"],
+        }
     )
 
 
@@ -349,7 +355,7 @@ def _run_transition(
     cfg: PipelineConfig,
     layer: Layer,
     origin: RunOrigin | None,
-    transition_id: str,
+    begun: LayerTransitionLog,
     failed: list[LayerTransitionLog],
 ) -> LayerTransitionLog:
     kept = [
@@ -385,9 +391,7 @@ def _run_transition(
         _raise_if_disk_full(exc, cfg, f"{layer.value} of {plan.name}")
         if isinstance(exc, DataError):
             try:
-                failed.append(
-                    quarantine_failed_source(plan, cfg, layer, exc, origin, transition_id)
-                )
+                failed.append(quarantine_failed_source(plan, cfg, layer, exc, origin, begun))
             except Exception as failed:
                 _raise_if_disk_full(failed, cfg, f"quarantine of {plan.name}")
                 raise
@@ -396,7 +400,8 @@ def _run_transition(
         prune(cfg, layer, table, plan.spec.history_retention)
     log = log.model_copy(
         update={
-            "transition_id": transition_id,
+            "transition_id": begun.transition_id,
+            "started_at": begun.started_at,
             "schema_changes": changes,
             "replaced_batches": {k.table: k.batch_id for k in kept},
             "errors": [*log.errors, *(f"schema change: {c.describe()}" for c in changes)],

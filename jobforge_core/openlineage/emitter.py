@@ -133,9 +133,7 @@ class LineageEmitter:
             return None
         if self._client is None and not self._client_failed:
             try:
-                from openlineage.client import OpenLineageClient
-
-                self._client = OpenLineageClient()
+                self._client = new_client()
             except Exception as exc:  # a broken openlineage.yml: warn, keep events locally
                 self._client_failed = True
                 self._warn("openlineage_config_invalid", f"{type(exc).__name__}: {exc}")
@@ -158,6 +156,36 @@ class LineageEmitter:
         if self._client is not None:
             with suppress(Exception):  # closing is best effort
                 self._client.close(timeout=5)
+
+
+class NoTransport(Exception):
+    """The client found no transport where JobForge expected one (an `openlineage.yml` with
+    no `transport`, say): the events are kept as JSON lines, not printed to the console."""
+
+
+def new_client() -> Any:
+    """`OpenLineageClient()` configured the client's own way, without its side effects.
+
+    The client copies `OPENLINEAGE_URL` into `OPENLINEAGE__TRANSPORT__TRANSPORTS__...`
+    variables of the process while it reads its configuration; left there, they would make
+    every later configuration look different (and name a transport without a type). They are
+    removed once the client has read them (it keeps its configuration). A client that fell
+    back to printing events on the console raises NoTransport.
+    """
+    from openlineage.client import OpenLineageClient
+
+    before = set(os.environ)
+    try:
+        client = OpenLineageClient()
+        transport = client.transport
+        declared = (client.config.transport or {}).get("type") or os.environ.get("OPENLINEAGE_URL")
+    finally:
+        for added in set(os.environ) - before:
+            if added.startswith("OPENLINEAGE"):
+                del os.environ[added]
+    if transport.kind == "console" and not declared:
+        raise NoTransport("no OpenLineage transport found in the configuration")
+    return client
 
 
 def _is_connection_error(exc: BaseException) -> bool:

@@ -13,6 +13,7 @@ command import it, when there is an event to build (the CLI's start time stays l
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -352,7 +353,7 @@ def _source_input(log: LayerTransitionLog, ctx: EventContext, full: bool) -> Inp
         **_owners(ctx.spec),
     }
     sha = log.source_sha256 or ctx.source_sha256
-    if sha:
+    if sha and re.fullmatch(r"[0-9a-f]{64}", sha):  # not the sentinel of an unreadable file
         facets["version"] = _p(
             dataset_version_dataset.DatasetVersionDatasetFacet, datasetVersion=sha
         )
