@@ -354,3 +354,23 @@ def test_client_not_imported_until_an_event_is_built() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_broken_client_configuration_never_fails_a_run(
+    cfg: PipelineConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An openlineage.yml naming a transport the client does not know: the run succeeds, one
+    warning says so, and the events are kept in the JSON lines file."""
+    config = tmp_path / "openlineage.yml"
+    config.write_text("transport:\n  type: no-such-transport\n", encoding="utf-8")
+    monkeypatch.setenv("OPENLINEAGE_CONFIG", str(config))
+    seen: list[dict[str, Any]] = []
+    with listening(seen.append):
+        logs = run_plain(cfg, ["noc_structure"])["noc_structure"]
+    assert all(log.status == "success" for log in logs)
+    assert [e["event"] for e in seen if e.get("level") == "warning"] == [
+        "openlineage_config_invalid"
+    ]
+    events = read_jsonl(events_file(cfg))
+    validate_events(events)
+    assert_pairs(events, logs)
