@@ -40,8 +40,10 @@ def no_openlineage_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     for name in list(os.environ):
         if name in OL_ENV or name.startswith("OPENLINEAGE__"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.openlineage/openlineage.yml
-    monkeypatch.chdir(tmp_path)  # no ./openlineage.yml
+    # HOME stays: changing it under a running Prefect makes Prefect set its logging up again
+    # (every jobforge record then reaches the root logger twice, for the rest of the session).
+    assert not (Path.home() / ".openlineage" / "openlineage.yml").exists()
+    assert not Path("openlineage.yml").exists()
     yield
     monkeypatch.undo()
     leaked = {n for n in os.environ if n.startswith("OPENLINEAGE")} - before
