@@ -86,3 +86,18 @@ def sample_flow_run(prefect_harness, tmp_path_factory: pytest.TempPathFactory):
     with get_client(sync_client=True) as client:
         (latest,) = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)
     return data_root, code, latest.id
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium per test module (tests/browser.py); CI must have one."""
+    from browser import Browser, find_chromium
+
+    executable = find_chromium()
+    if executable is None:
+        message = "chromium not found (apt-get install -y chromium, or set JOBFORGE_CHROMIUM)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with Browser(executable) as b:
+        yield b

@@ -7,7 +7,6 @@ twice; the 500-table case builds a synthetic catalog.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -17,7 +16,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser import Browser, find_chromium
 from site_checks import (
     catalog,
     crawl,
@@ -33,18 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "source"
 SCREENSHOTS = REPO / "docs" / "screenshots"  # README: "Catalog site"
 COPS = "employment_emploi_2024_2033_noc2021.csv"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = find_chromium()
-    if executable is None:
-        message = "chromium not found (apt-get install -y chromium, or set JOBFORGE_CHROMIUM)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with Browser(executable) as b:
-        yield b
 
 
 @pytest.fixture(scope="module")

@@ -5,26 +5,12 @@ Fails (never skips) under CI when the real files are missing (`real_dir`).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from browser import Browser, find_chromium
 from site_checks import catalog, crawl, gold_tables, graph_edges, graph_nodes, listed_tables, search
 
 COPS = "employment_emploi_2024_2033_noc2021.csv"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = find_chromium()
-    if executable is None:
-        message = "chromium not found (apt-get install -y chromium, or set JOBFORGE_CHROMIUM)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with Browser(executable) as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
