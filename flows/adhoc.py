@@ -10,15 +10,17 @@ _HEARTBEAT_VARS = ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEA
 
 
 @contextmanager
-def foreground_run() -> Iterator[None]:
-    """No flow-run heartbeats, unless the user set a frequency.
+def foreground_run(api_url: str | None = None) -> Iterator[None]:
+    """No flow-run heartbeats, unless the user set a frequency; `api_url`: the server this
+    command started itself (flows/embedded.py).
 
     Heartbeats let the server mark a deployment's run crashed when its worker dies; the crash
     of a run started in a terminal is seen by whoever started it. Prefect 3.9 stops the
     heartbeat thread at flow exit by joining it while it sleeps in 1 s steps: up to 1 s added
     to every run, the largest single cost of a small source's run (bench/RESULTS.md).
     """
-    if any(os.environ.get(name) for name in _HEARTBEAT_VARS):
+    heartbeats = any(os.environ.get(name) for name in _HEARTBEAT_VARS)
+    if heartbeats and api_url is None:
         yield
         return
     from prefect.context import SettingsContext
@@ -27,7 +29,12 @@ def foreground_run() -> Iterator[None]:
     # A copy, not `temporary_settings`: that re-reads and re-validates every setting (0.2 s).
     current = SettingsContext.get()
     settings = get_current_settings()
-    flows = settings.flows.model_copy(update={"heartbeat_frequency": None})
-    updated = settings.model_copy(update={"flows": flows})
+    updated = settings
+    if not heartbeats:
+        flows = settings.flows.model_copy(update={"heartbeat_frequency": None})
+        updated = updated.model_copy(update={"flows": flows})
+    if api_url is not None:
+        api = settings.api.model_copy(update={"url": api_url})
+        updated = updated.model_copy(update={"api": api})
     with SettingsContext(profile=current.profile, settings=updated):
         yield

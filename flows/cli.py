@@ -212,7 +212,16 @@ def dispatch(args: argparse.Namespace, owns_process: bool = False) -> Result:
             args.runner,
             args.dask_address,
         )
-        return run(request, verbose=args.verbose, owns_process=owns_process)
+        from flows.embedded import shutdown, start_early
+
+        # The command's own process: start Prefect's temporary server (if one is needed)
+        # before the flow's imports, which then run while it starts.
+        server = start_early() if owns_process else None
+        try:
+            return run(request, verbose=args.verbose, owns_process=owns_process, server=server)
+        finally:
+            if server is not None:
+                shutdown(server)
 
     from flows import cli_docs, cli_history, cli_openlineage, cli_read
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.cli_read import did_you_mean
+from flows.embedded import EmbeddedServer, startup_timeout
 from flows.results import Result, Section, UsageError
 from jobforge_core.config import PipelineConfig
 from jobforge_core.errors import SpecError
@@ -259,11 +260,32 @@ def live_display() -> Any:
     return LiveTransitions(force_terminal=forced, threshold=min_bytes())
 
 
-def run(request: RunRequest, verbose: bool, owns_process: bool = False) -> Result:
+def _import_while_server_starts() -> None:
+    """What the run would import at its first event anyway (the OpenLineage client: 0.4 s),
+    imported while the server is still starting."""
+    from jobforge_core.settings import load_openlineage_settings
+
+    if not load_openlineage_settings().disabled:
+        import jobforge_core.openlineage.column_lineage  # noqa: F401
+        import jobforge_core.openlineage.events  # noqa: F401
+
+
+def run(
+    request: RunRequest,
+    verbose: bool,
+    owns_process: bool = False,
+    server: EmbeddedServer | None = None,
+) -> Result:
+    """`server`: Prefect's temporary server, started before these imports (flows/embedded.py);
+    the run waits for it only after them."""
     from flows.adhoc import foreground_run
     from flows.pipeline import jobforge_flow
     from flows.runners import make_task_runner
     from jobforge_core.logs import listening
+
+    if server is not None:
+        _import_while_server_starts()
+        server.wait_ready(startup_timeout())
 
     flow = jobforge_flow
     if request.runner != "default":
@@ -277,7 +299,7 @@ def run(request: RunRequest, verbose: bool, owns_process: bool = False) -> Resul
         listening(progress.on_event),
         live,
         listening(getattr(live, "on_event", _ignore)),
-        foreground_run(),
+        foreground_run(api_url=server.api_url if server is not None else None),
     ):
         state = flow(
             sources=request.sources,
@@ -301,10 +323,11 @@ def run(request: RunRequest, verbose: bool, owns_process: bool = False) -> Resul
         )
     summaries = outcome.get("sources", [])
     progress.finish(summaries)
-    return run_result(outcome, state, flow_run_id)
+    return run_result(outcome, state, flow_run_id, link=server is None)
 
 
-def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any) -> Result:
+def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any, link: bool = True) -> Result:
+    """`link`: False when the run's server stops with this command (no page to link to)."""
     summaries = outcome.get("sources", [])
     failed = [s["source"] for s in summaries if s["status"] not in OK_STATUSES]
     # run-level checks of the flow (catalog rebuild, foreign keys at the end of the run)
@@ -326,7 +349,7 @@ def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any) -> Result:
         }
         for s in summaries
     ]
-    url = _ui_url(flow_run_id)
+    url = _ui_url(flow_run_id) if link else None
     run_fields = {
         "status": "failed" if exit_code else "succeeded",
         "exit_code": exit_code,

@@ -1,0 +1,242 @@
+"""Prefect's temporary server for `jobforge run`, started before Prefect is imported.
+
+With no API URL configured, Prefect starts a temporary server (`SubprocessASGIServer`) when
+the flow opens its first client: after this process has spent 2-4 s importing Prefect and
+the flow, and then it waits 7 s (17 s on a new PREFECT_HOME, which migrates its database)
+for that server, which spends most of that time importing the same modules. Starting the
+same server process first lets both imports run at once, on two cores: the user waits for
+the slower of the two, not their sum (bench/RESULTS.md, "A small run's time").
+
+The server is Prefect's own: the same `uvicorn` command and environment that
+`SubprocessASGIServer._run_uvicorn_command` uses. This module only moves its start earlier,
+so it must decide without importing Prefect whether Prefect would start one: an API URL set
+anywhere Prefect reads settings from means a server the user chose, and nothing is started.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import tomllib
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# `SubprocessASGIServer`: uvicorn exits with 3 when its port was taken in the meantime.
+PORT_TAKEN = 3
+POLL_SECONDS = 0.05
+
+
+def _toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _dotenv_sets_api_url(path: Path) -> bool:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(
+        line.strip().removeprefix("export ").lstrip().startswith("PREFECT_API_URL=")
+        for line in lines
+    )
+
+
+def _prefect_home() -> Path:
+    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+
+
+def _active_profile() -> dict:
+    """The active profile of Prefect's profiles file (PREFECT_PROFILES_PATH, else
+    $PREFECT_HOME/profiles.toml)."""
+    default = _prefect_home() / "profiles.toml"
+    data = _toml(Path(os.environ.get("PREFECT_PROFILES_PATH") or default).expanduser())
+    active = os.environ.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
+    profile = data.get("profiles", {}).get(active, {})
+    return profile if isinstance(profile, dict) else {}
+
+
+def _profile_api_url() -> bool:
+    return bool(_active_profile().get("PREFECT_API_URL"))
+
+
+def api_url_configured(cwd: Path | None = None) -> bool:
+    """Whether Prefect would find an API URL: the environment, a `.env`, `prefect.toml` or
+    `pyproject.toml` ([tool.prefect]) in the working directory, or the active profile."""
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    cwd = cwd or Path.cwd()
+    if _dotenv_sets_api_url(cwd / ".env"):
+        return True
+    if _toml(cwd / "prefect.toml").get("api", {}).get("url"):
+        return True
+    tool = _toml(cwd / "pyproject.toml").get("tool", {}).get("prefect", {})
+    if isinstance(tool, dict) and tool.get("api", {}).get("url"):
+        return True
+    return _profile_api_url()
+
+
+def _head_revision(versions: Path) -> str | None:
+    """The newest of Prefect's SQLite migrations: the revision no other one revises."""
+    revisions, revised = set(), set()
+    for script in versions.glob("*.py"):
+        text = script.read_text(encoding="utf-8")
+        if found := re.search(r'^revision = "(\w+)"', text, re.M):
+            revisions.add(found.group(1))
+        if down := re.search(r"^down_revision = (.*)$", text, re.M):
+            revised.update(re.findall(r'"(\w+)"', down.group(1)))
+    heads = revisions - revised
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _schema_is_current() -> bool:
+    """Prefect's default SQLite database exists and is at the installed Prefect's newest
+    migration, so the server's start-up `alembic upgrade head` would change nothing: it
+    only costs its import and script scan, 40% of a warm start on 2 cores (bench/RESULTS.md).
+    False for another database, or if anything is unsure."""
+    settings = {**_active_profile(), **os.environ}
+    if any("DATABASE" in key for key in settings if key.startswith("PREFECT_")):
+        return False  # another database, or migrations set by the user: Prefect decides
+    database = _prefect_home() / "prefect.db"
+    if not database.is_file():
+        return False
+    head = _head_revision(_prefect_dir() / "server/database/_migrations/versions/sqlite")
+    try:
+        with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1)) as db:
+            found = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.Error:
+        return False
+    return head is not None and found == [(head,)]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _prefect_dir() -> Path:
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("Prefect is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@dataclass
+class EmbeddedServer:
+    """One temporary Prefect server process, owned by this command."""
+
+    port: int
+    process: subprocess.Popen = field(repr=False)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @classmethod
+    def spawn(cls) -> EmbeddedServer:
+        port = _free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(_prefect_dir().parent),
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ]
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        env |= {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"}
+        env["PREFECT__SERVER_FINAL"] = "1"
+        if _schema_is_current():
+            env["PREFECT_API_DATABASE_MIGRATE_ON_START"] = "false"
+        return cls(port, subprocess.Popen(command, env=env))
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until `/health` answers; a port taken meanwhile gets a new server on another."""
+        import urllib.error
+        import urllib.request  # here: 0.1 s, imported while the server starts
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code == PORT_TAKEN:
+                fresh = EmbeddedServer.spawn()
+                self.port, self.process = fresh.port, fresh.process
+                os.environ["PREFECT_API_URL"] = self.api_url
+                continue
+            if code is not None:
+                raise RuntimeError(f"Prefect's temporary server exited with code {code}")
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(POLL_SECONDS)
+        self.stop()
+        raise RuntimeError(
+            f"Prefect's temporary server did not answer within {timeout:.0f} s "
+            "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)"
+        )
+
+    def stop(self) -> None:
+        """As `SubprocessASGIServer.stop`: terminate, then kill after 5 s."""
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_early() -> EmbeddedServer | None:
+    """Start Prefect's temporary server now if Prefect would start one later, and point
+    this process (and the processes it starts) at it. None when a server is configured or
+    Prefect is already imported (a caller inside Python, whose settings decide)."""
+    if "prefect" in sys.modules or api_url_configured():
+        return None
+    if os.environ.get("JOBFORGE_EARLY_SERVER", "1").lower() in ("0", "false", "no", "off"):
+        return None
+    server = EmbeddedServer.spawn()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    return server
+
+
+def startup_timeout() -> float:
+    """Prefect's own setting for its temporary server (flows/cli.py defaults it to 120 s)."""
+    return float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 120)
+
+
+def shutdown(server: EmbeddedServer) -> None:
+    """Drain Prefect's client-side log and event queues into the server, then stop it.
+
+    The order matters: a queue drained after the stop retries against a closed port and
+    prints `Error logging to API`; `flows/recorded.py` has already waited for the server to
+    record every task run, so its recorder has nothing in hand when it is stopped."""
+    if "prefect" in sys.modules:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=30)
+        EventsWorker.drain_all(timeout=30)
+    server.stop()

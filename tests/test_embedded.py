@@ -1,0 +1,107 @@
+"""`jobforge run` starts Prefect's temporary server itself, before importing Prefect
+(flows/embedded.py), only where Prefect would start one, and skips the start-up migration
+only where it would change nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from flows import embedded
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path: Path) -> Path:
+    """No Prefect setting from the environment; an empty PREFECT_HOME; cwd with no config."""
+    for name in [
+        "PREFECT_API_URL",
+        "PREFECT_PROFILE",
+        "PREFECT_PROFILES_PATH",
+        "PREFECT_API_DATABASE_CONNECTION_URL",
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL",
+        "PREFECT_API_DATABASE_MIGRATE_ON_START",
+    ]:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return home
+
+
+def test_a_server_configured_anywhere_prefect_looks_is_used_instead(clean_env, monkeypatch):
+    work = Path.cwd()
+    assert not embedded.api_url_configured()
+
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    assert embedded.api_url_configured()
+    monkeypatch.delenv("PREFECT_API_URL")
+
+    (work / ".env").write_text("OTHER=1\nexport PREFECT_API_URL=http://x/api\n")
+    assert embedded.api_url_configured()
+    (work / ".env").unlink()
+
+    (work / "prefect.toml").write_text('[api]\nurl = "http://x/api"\n')
+    assert embedded.api_url_configured()
+    (work / "prefect.toml").write_text('[logging]\nlevel = "INFO"\n')
+    assert not embedded.api_url_configured()
+
+    (work / "pyproject.toml").write_text('[tool.prefect.api]\nurl = "http://x/api"\n')
+    assert embedded.api_url_configured()
+    (work / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    assert not embedded.api_url_configured()
+
+    profiles = clean_env / "profiles.toml"
+    profiles.write_text(
+        'active = "remote"\n[profiles.remote]\nPREFECT_API_URL = "http://x/api"\n'
+        "[profiles.local]\nPREFECT_LOGGING_LEVEL = 'INFO'\n"
+    )
+    assert embedded.api_url_configured()
+    monkeypatch.setenv("PREFECT_PROFILE", "local")
+    assert not embedded.api_url_configured()
+    # A broken file is not a configured server, and not a crash.
+    (work / "prefect.toml").write_text("[api\nurl=")
+    assert not embedded.api_url_configured()
+
+
+def test_start_early_spawns_nothing_when_prefect_is_already_imported(clean_env):
+    import prefect  # noqa: F401  (a caller inside Python: its own settings decide)
+
+    assert embedded.start_early() is None
+
+
+def _database(home: Path, revision: str) -> Path:
+    path = home / "prefect.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        db.execute("INSERT INTO alembic_version VALUES (?)", (revision,))
+    return path
+
+
+def test_the_start_up_migration_is_skipped_only_on_a_database_at_the_newest_revision(
+    clean_env, monkeypatch
+):
+    versions = embedded._prefect_dir() / "server/database/_migrations/versions/sqlite"
+    head = embedded._head_revision(versions)
+    # The head is the revision of the newest migration script, which no script revises.
+    newest = sorted(p for p in versions.glob("*.py") if p.name[0].isdigit())[-1]
+    assert head and f'revision = "{head}"' in newest.read_text()
+
+    assert not embedded._schema_is_current()  # no database yet: Prefect creates it
+    path = _database(clean_env, "0000older000")
+    assert not embedded._schema_is_current()  # an older schema: Prefect migrates it
+    path.unlink()
+    _database(clean_env, head)
+    assert embedded._schema_is_current()
+    # Another database, or migrations set by the user: Prefect's own settings decide.
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://x/y")
+    assert not embedded._schema_is_current()
+    monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL")
+    (clean_env / "profiles.toml").write_text(
+        '[profiles.ephemeral]\nPREFECT_API_DATABASE_MIGRATE_ON_START = "true"\n'
+    )
+    assert not embedded._schema_is_current()
