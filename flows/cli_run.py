@@ -418,4 +418,9 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
         notes.append(f"site:       {run['site']}   (or: jobforge docs --serve --data-root {root})")
     if run["flow_run_url"]:
         notes.append(f"run:        {run['flow_run_url']}")
+    elif run["flow_run_id"]:  # a temporary server: the run stays in its database
+        notes.append(
+            f"run:        {run['flow_run_id']}   (recorded in Prefect's database under "
+            "PREFECT_HOME; `prefect server start` shows it)"
+        )
     return notes

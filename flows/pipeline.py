@@ -11,7 +11,7 @@ from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
-from flows.chains import run_chains
+from flows.chains import run_chains, unwalked
 from flows.naming import run_name
 from flows.recorded import await_recorded
 from flows.run_log import current_run_log, run_log
@@ -125,7 +125,7 @@ def _run_locked(
     futures = [f for run in runs.values() for f in run.futures.values()]
     problems = [f"foreign key {o}" for o in foreign_key_orphans(cfg, specs)] if runs else []
     if rebuild_catalog and (runs or not catalog_is_current(cfg, specs)):
-        catalog = rebuild_catalog_task.submit(cfg, specs)
+        catalog = rebuild_catalog_task.submit(unwalked(cfg), unwalked(specs))
         catalog.wait()
         futures.append(catalog)
         if not catalog.state.is_completed():

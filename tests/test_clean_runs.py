@@ -62,3 +62,5 @@ def test_ten_successful_runs_print_no_error_and_no_traceback(tmp_path: Path):
         ]
         assert not bad, f"run {i} printed:\n" + "\n".join(bad) + "\n" + done.stderr[-3000:]
         assert all(s in done.stdout + done.stderr for s in SOURCES)
+        # The server was this command's own (flows/embedded.py): the run is in its database.
+        assert "recorded in Prefect's database under PREFECT_HOME" in done.stderr

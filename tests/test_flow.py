@@ -204,6 +204,27 @@ def test_quarantine_emits_an_event_readable_through_the_api(tmp_path, source_cop
     )
 
 
+@pytest.mark.usefixtures("prefect_harness")
+def test_task_arguments_are_quoted_only_on_the_in_process_runner():
+    """The default (thread) runner gets plans and configs quoted, so Prefect does not walk
+    them per task run; a runner that pickles them gets them as they are (quoted, the Dask
+    test below failed: a quote arrives on a Dask worker as a bare tuple)."""
+    from prefect import flow
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.chains import unwalked
+    from flows.pipeline import jobforge_flow
+
+    assert isinstance(jobforge_flow.task_runner, ThreadPoolTaskRunner)
+
+    @flow(task_runner=ThreadPoolTaskRunner())
+    def kinds() -> list[str]:
+        return [type(unwalked({"spec": 1})).__name__]
+
+    assert kinds() == ["quote"]
+    assert unwalked({"spec": 1}) == {"spec": 1}  # outside a flow
+
+
 def test_dask_runner_gives_the_same_gold_tables_as_the_default_runner(tmp_path, monkeypatch):
     """`jobforge run --runner dask`: the transitions run in the Dask workers, not in this
     process (a spy on this process's transitions sees none of them), with the same result."""
