@@ -128,8 +128,37 @@ def server(tmp_path_factory) -> Iterator[dict[str, str]]:
         _stop(proc)
         log.close()
     logged = (home / "server.log").read_text()
-    bad = [line for line in logged.splitlines() if "ERROR" in line or "Traceback" in line]
+    bad = [
+        line
+        for record in _log_records(logged)
+        if not _sqlite_contention(record)
+        for line in record.splitlines()
+        if "ERROR" in line or "Traceback" in line
+    ]
     assert not bad, "the server logged:\n" + "\n".join(bad)
+
+
+def _log_records(text: str) -> list[str]:
+    """Prefect's log lines (`HH:MM:SS.mmm | LEVEL | ...`), each with its traceback lines."""
+    records: list[str] = []
+    for line in text.splitlines():
+        if re.match(r"\d\d:\d\d:\d\d\.\d+ \| ", line) or not records:
+            records.append(line)
+        else:
+            records[-1] += "\n" + line
+    return records
+
+
+def _sqlite_contention(record: str) -> bool:
+    """Prefect's own server on SQLite, on a loaded machine: a state write meets a lock held
+    by one of its services and is logged as an error (PrefectHQ/prefect#17473, #19771).
+    The run still completes (the test checks it); any other error still fails the test."""
+    first = record.splitlines()[0]
+    return (
+        "ERROR" in first
+        and "Encountered error during state validation" in first
+        and "sqlite3.OperationalError: database is locked" in record
+    )
 
 
 def test_readme_deploy_section_turns_telemetry_off():
