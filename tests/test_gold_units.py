@@ -92,6 +92,23 @@ def test_a_foreign_key_checks_the_referenced_column_it_names(items):
     assert bad.collect()[QUARANTINE_DETAIL].to_list() == ["code 'x' not in dim_items.k"]
 
 
+def test_a_deferred_foreign_key_is_left_to_the_end_of_the_run_and_the_next_still_checked(items):
+    cfg, specs = items
+    build = GoldBuild(_ctx(cfg, specs))
+    deferred = {"column": "code", "references": "dim_items", "deferred": True}
+    checked = {"column": "code", "references": "dim_items", "ref_column": "k"}
+    # "x" is in dim_items.code (the deferred key) but not in dim_items.k (the checked one)
+    good, bad = build.split_rejects(_rows(["a", "x", "q"]), _out(foreign_keys=[deferred, checked]))
+    assert good.collect()[SOURCE_ROW].to_list() == [1]
+    assert bad.collect()[QUARANTINE_DETAIL].to_list() == [
+        "code 'x' not in dim_items.k",
+        "code 'q' not in dim_items.k",
+    ]
+    alone = build.split_rejects(_rows(["q"]), _out(foreign_keys=[deferred]))
+    assert alone[1] is None and alone[0].collect()[SOURCE_ROW].to_list() == [1]
+    assert _applied_rules(build.ctx, _out(foreign_keys=[deferred])) == []
+
+
 def test_a_table_built_in_this_step_is_read_before_the_one_on_disk(items, tmp_path):
     cfg, specs = items
     build = GoldBuild(_ctx(cfg, specs))
@@ -266,6 +283,7 @@ def test_the_gold_guard_refuses_a_batch_before_any_table_is_replaced(items, tmp_
     with pytest.raises(ThresholdExceeded) as shrunk:
         _guard(ctx, {table: tmp_table}, 1, {"dim_items": 1}, 0, {})
     assert shrunk.value.rule == "max_row_drop_share" and not tmp_table.exists()
+    assert shrunk.value.file == str(ctx.source_path) and shrunk.value.layer == "gold"
     # a batch within both guards leaves its temps for the commit
     pl.DataFrame({"k": ["a", "b", "c"]}).write_parquet(tmp_table)
     _guard(ctx, {table: tmp_table}, 3, {"dim_items": 3}, 0, {})

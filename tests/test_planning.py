@@ -347,3 +347,34 @@ def test_a_plain_data_error_logs_zero_counts_and_no_rule_check(built):
     error = json.loads((Path(log.quarantine_file) / "error.json").read_text())
     assert error["layer"] == "staged"  # the layer it failed at, when the error names none
     assert sorted(p.name for p in Path(log.quarantine_file).iterdir()) == ["error.json"]
+
+
+def test_a_failed_log_continues_its_begun_transition_and_hashes_only_a_readable_staged_file(
+    built,
+):
+    """The FAIL event and the persisted log share the begun transition's id and start; the
+    source hash is the staged log's, never the sentinel of an unreadable file."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from jobforge_core.errors import DataError, SourceFileError
+    from jobforge_core.pipeline import _provisional_log
+
+    cfg, specs_dir = built
+    (plan,) = _plan(cfg, specs_dir, ["other"]).values()
+    begun = _provisional_log(plan, Layer.STAGED, "t-begun", None).model_copy(
+        update={"started_at": datetime(2026, 1, 2, tzinfo=UTC)}
+    )
+    log = quarantine_failed_source(plan, cfg, Layer.STAGED, SourceFileError("bad"), begun=begun)
+    assert log.transition_id == "t-begun"
+    assert log.started_at == datetime(2026, 1, 2, tzinfo=UTC)
+    assert log.source_sha256 == plan.content_sha256 and plan.content_sha256
+    # a later layer reads no source file; a staged file that could not be read has no hash
+    assert quarantine_failed_source(plan, cfg, Layer.SILVER, DataError("x")).source_sha256 is None
+    unreadable = replace(plan, error="cannot read the file: denied")
+    staged = quarantine_failed_source(unreadable, cfg, Layer.STAGED, SourceFileError("denied"))
+    assert staged.source_sha256 is None
+    assert staged.transition_id != "t-begun" and staged.started_at == plan.ingested_at
+    # a rule without a row count is logged with zero rows, not one
+    uncounted = quarantine_failed_source(plan, cfg, Layer.SILVER, DataError("x", rule="r"))
+    assert [(c.rule, c.action, c.rows) for c in uncounted.rule_checks] == [("r", "fail", 0)]

@@ -360,6 +360,27 @@ def test_run_query_stops_at_its_limits(store):
     assert run_query(store, counted, QueryLimits(timeout_s=0)).item() == 30000000
 
 
+def test_no_time_limit_arms_no_timer_and_a_limit_is_always_disarmed(store, monkeypatch):
+    """With `timeout_s=0` (no limit) no timer may exist: one of 0 s would race the query and,
+    landing once it runs, stop it as over its limit. A real timer, only recorded."""
+    import threading
+
+    armed: list[threading.Timer] = []
+
+    class Recorded(threading.Timer):
+        def __init__(self, interval, function, *args, **kwargs):
+            super().__init__(interval, function, *args, **kwargs)
+            armed.append(self)
+
+    monkeypatch.setattr(threading, "Timer", Recorded)
+    assert run_query(store, "SELECT 42 AS x", QueryLimits(timeout_s=0)).item() == 42
+    assert armed == []
+    assert run_query(store, "SELECT 7 AS x", QueryLimits(timeout_s=30)).item() == 7
+    assert [t.interval for t in armed] == [30]
+    armed[0].join(5)  # cancelled when the query ended: the thread is gone, nothing fired
+    assert not armed[0].is_alive() and armed[0].finished.is_set()
+
+
 def test_connect_needs_a_store_and_refuses_a_broken_one(tmp_path, store):
     empty = PipelineConfig(data_root=tmp_path / "none")
     with pytest.raises(JobForgeError, match="^no store at .*: run `jobforge run`"):

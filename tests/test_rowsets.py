@@ -44,3 +44,12 @@ def test_a_written_id_the_source_lacks_or_repeats_is_an_error(
     out = _ids(tmp_path / "out.parquet", written)
     with pytest.raises(ReconciliationError, match="_source_row"):
         absent_rows(source, out)
+
+
+def test_an_empty_source_holds_back_nothing(tmp_path: Path) -> None:
+    """A layer may get no rows (an earlier layer quarantined them all, under a spec that allows
+    it): there is no slice of ids to merge, and nothing was held back."""
+    source = _ids(tmp_path / "source.parquet", [])
+    out = _ids(tmp_path / "out.parquet", [])
+    found = absent_rows(source, out)
+    assert found.to_list() == [] and found.name == "_source_row"
