@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from helpers import run_plain
 
+from jobforge_core.atomic import sink_all
 from jobforge_core.config import Layer, PipelineConfig
 from jobforge_core.errors import DataError, ReconciliationError, ThresholdExceeded
 from jobforge_core.provenance import QUARANTINE_DETAIL, QUARANTINE_REASON, SOURCE_ROW
@@ -82,6 +83,18 @@ def test_foreign_key_orphans_go_to_quarantine_and_null_keys_stay(items):
     assert rejected[QUARANTINE_DETAIL].to_list() == ["code 'q' not in dim_items.code"] * 2
 
 
+def test_a_required_foreign_key_quarantines_a_null_key_and_says_so(items):
+    cfg, specs = items
+    build = GoldBuild(_ctx(cfg, specs))
+    fk = {"column": "code", "references": "dim_items", "required": True}
+    good, bad = build.split_rejects(_rows(["x", None, "q"]), _out(foreign_keys=[fk]))
+    assert good.collect()[SOURCE_ROW].to_list() == [1]
+    assert bad.collect()[QUARANTINE_DETAIL].to_list() == [
+        "code '<null>' not in dim_items.code",
+        "code 'q' not in dim_items.code",
+    ]
+
+
 def test_a_foreign_key_checks_the_referenced_column_it_names(items):
     cfg, specs = items
     build = GoldBuild(_ctx(cfg, specs))
@@ -141,6 +154,40 @@ def test_later_repeats_of_the_grain_go_to_quarantine_with_the_key_shown(items):
         ]
         * 2
     )
+
+
+def test_the_written_rows_keep_silver_order_through_the_foreign_key_join(items, tmp_path):
+    """Gold files keep silver's row order and the grain keeps the earliest row of a key, also
+    when written by the streaming sink (which, told nothing, reorders a left join's rows from
+    a few thousand rows on)."""
+    cfg, specs = items
+    build = GoldBuild(_ctx(cfg, specs))
+    fk = [{"column": "code", "references": "dim_items"}]
+    codes = ["x", "y", "q"] * 2000
+    good, bad = build.split_rejects(_rows(codes), _out(foreign_keys=fk))
+    temps = sink_all({tmp_path / "g.parquet": good, tmp_path / "q.parquet": bad})
+    written = pl.read_parquet(temps[tmp_path / "g.parquet"])[SOURCE_ROW].to_list()
+    assert written == [r for r in range(1, 6001) if r % 3 != 0]
+    assert pl.read_parquet(temps[tmp_path / "q.parquet"])[SOURCE_ROW].to_list() == list(
+        range(3, 6001, 3)
+    )
+    good, bad = build.split_rejects(_rows(codes), _out(foreign_keys=fk, keys=["code"]))
+    temps = sink_all({tmp_path / "g2.parquet": good, tmp_path / "q2.parquet": bad})
+    assert pl.read_parquet(temps[tmp_path / "g2.parquet"])[SOURCE_ROW].to_list() == [1, 2]
+    assert pl.read_parquet(temps[tmp_path / "q2.parquet"]).height == 5998
+
+
+def test_a_grain_repeated_within_one_source_row_is_still_a_repeat(items):
+    """After an unpivot one silver row gives several gold rows with one `_source_row`: the
+    grain is checked on the rows themselves, so a key two of them share is a repeat."""
+    cfg, specs = items
+    build = GoldBuild(_ctx(cfg, specs))
+    rows = pl.LazyFrame({SOURCE_ROW: [1, 1, 2, 2], "code": ["x", "x", "y", "z"], "v": [1, 2, 3, 4]})
+    good, bad = build.split_rejects(rows, _out(keys=["code"]))
+    assert good.collect()["v"].to_list() == [1, 3, 4]
+    rejected = bad.collect()
+    assert rejected["v"].to_list() == [2]
+    assert rejected[QUARANTINE_DETAIL].to_list() == ["grain ['code'] = 'x' repeats an earlier row"]
 
 
 def test_a_row_breaking_both_rules_is_quarantined_once_under_the_first(items):

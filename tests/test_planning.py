@@ -9,7 +9,6 @@ mutation that drops or inverts one of them fails here in about a second (tests/M
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -210,7 +209,44 @@ def test_file_overrides_are_checked_and_used(built, tmp_path):
     with pytest.raises(SpecError) as absent:
         plan_sources(specs, cfg, ["fact"], files={"fact": tmp_path / "gone.csv"})
     assert str(absent.value) == f"--file names no file: fact={tmp_path / 'gone.csv'}"
+    with pytest.raises(SpecError) as both:
+        plan_sources(specs, cfg, None, files={"other": tmp_path / "b", "fact": tmp_path / "a"})
+    assert str(both.value) == f"--file names no file: fact={tmp_path / 'a'}, other={tmp_path / 'b'}"
     assert plan_sources(specs, cfg, ["other"], files={})["other"].unchanged
+
+
+def test_a_spec_file_outside_the_source_directory_is_refused_naming_spec_and_file(built):
+    from jobforge_core.fence import SourceOutsideFence
+
+    cfg, specs_dir = built
+    specs = load_specs([specs_dir])
+    outside = cfg.resolved_source_dir().parent / "outside.csv"
+    outside.write_text("x\n1\n")
+    specs["other"] = specs["other"].model_copy(update={"file": "../outside.csv"})
+    with pytest.raises(SourceOutsideFence) as refused:
+        plan_sources(specs, cfg, ["other"])
+    assert str(refused.value).startswith(
+        f"spec 'other': file '../outside.csv' resolves to {outside}, outside the source directory"
+    )
+    # the operator lists its directory (JOBFORGE_ALLOWED_ROOTS): it is planned, by its path
+    allowed = cfg.model_copy(update={"allowed_roots": (outside.parent,)})
+    plans = plan_sources(specs, allowed, ["other"])
+    try:
+        assert plans["other"].source_path == outside and plans["other"].error is None
+    finally:
+        release(plans["other"])
+
+
+def test_a_deferred_foreign_key_is_no_input_of_the_gold_step(built):
+    """The back edge of a cycle is checked after the run: the table it names is not one this
+    source's gold reads, so a rebuild of that table must not make this source changed."""
+    from jobforge_core.spec import GoldOutput
+
+    cfg, specs_dir = built
+    spec = load_specs([specs_dir])["other"]
+    back = {"column": "x", "references": "dim_code", "deferred": True}
+    gold = [GoldOutput.model_validate({"table": "other_rows", "foreign_keys": [back]})]
+    assert upstream_batches(cfg, spec.model_copy(update={"gold": gold})) == {}
 
 
 def test_select_specs_keeps_order_drops_repeats_and_names_unknowns(built):
@@ -279,18 +315,29 @@ def test_with_snapshot_rekeys_on_the_copied_bytes_or_reports_why_not(built):
         assert with_snapshot(snap, cfg) is snap  # taken once
     finally:
         release(snap)
+    assert snap.snapshot.parent.name.startswith(".other.snapshot.")  # names its source
+    # the file changed since it was hashed at planning: the copied bytes re-key the plan
+    stale = plan.__class__(plan.spec, plan.source_path, "stale-sha", "stale-batch", False)
+    fresh = with_snapshot(stale, cfg)
+    try:
+        assert (fresh.content_sha256, fresh.batch_id) == (snap.content_sha256, snap.batch_id)
+    finally:
+        release(fresh)
     broken = plan.__class__(plan.spec, plan.source_path, "h", "b", False, error="gone")
     assert with_snapshot(broken, cfg) is broken
     directory = plan.__class__(plan.spec, cfg.resolved_source_dir(), "h", "b", False)
     unreadable = with_snapshot(directory, cfg)
-    assert unreadable.error.startswith("cannot read the file: ") and unreadable.snapshot is None
-    if os.geteuid() != 0:  # root writes anywhere: only a non-root run can see the fault
-        cfg.staged_path().chmod(0o500)
-        try:
-            faulty = with_snapshot(plan, cfg)
-            assert faulty.fault and faulty.snapshot is None
-        finally:
-            cfg.staged_path().chmod(0o700)
+    assert unreadable.error == "cannot read the file: Is a directory"
+    assert unreadable.snapshot is None and unreadable.fault is None
+    # the staged layer cannot take the copy (here: a file where its directory should be; a
+    # full disk in production): a storage fault, not a file to quarantine
+    staged = cfg.staged_path()
+    shutil.rmtree(staged)
+    staged.write_text("not a directory")
+    faulty = with_snapshot(plan, cfg)
+    assert faulty.fault.startswith(f"cannot write the snapshot of other.csv under {staged}: ")
+    assert faulty.snapshot is None and faulty.error is None
+    assert (faulty.name, faulty.batch_id) == (plan.name, plan.batch_id)
 
 
 def test_a_failed_source_gets_a_file_quarantine_a_failed_log_and_a_forced_rerun(built, tmp_path):
