@@ -388,8 +388,21 @@ def test_connect_needs_a_store_and_refuses_a_broken_one(tmp_path, store):
     broken = PipelineConfig(data_root=tmp_path / "broken")
     broken.data_root.mkdir()
     broken.store_path().write_bytes(b"not a duckdb file" * 100)
-    with pytest.raises(QueryRefused, match="^cannot open the store "):
+    with pytest.raises(QueryRefused, match="^cannot open the store ") as cannot:
         connect(broken)
+    assert str(cannot.value).startswith(  # DuckDB's reason, on the same line
+        f"cannot open the store {broken.store_path()}: IO Error: "
+    ) and "not a valid DuckDB database file" in str(cannot.value)
+    # a store that is a link out of the data root is refused, naming it, before it is opened
+    linked = PipelineConfig(data_root=tmp_path / "linked")
+    linked.data_root.mkdir()
+    linked.store_path().symlink_to(store.store_path())
+    with pytest.raises(OutsideFence) as outside:
+        connect(linked)
+    assert str(outside.value) == (
+        f"store {linked.store_path()} resolves to {real(store.store_path())}, "
+        f"outside {real(linked.data_root)}"
+    )
 
 
 def test_a_table_file_gone_since_the_catalog_was_built_is_simply_absent(tmp_path, store):
