@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.sections import with_section
+
 REPO = Path(__file__).resolve().parents[1]
 PROBE = (
     "import sys\n"
@@ -83,25 +85,8 @@ def measure(
     return times, cpu, imported
 
 
-SECTION_START, SECTION_END = "<!-- cli-startup -->", "<!-- /cli-startup -->"
 RESULTS_MD = REPO / "bench" / "RESULTS.md"
-
-
-def with_section(text: str, section: str) -> str:
-    """RESULTS.md with the CLI section replaced (or appended); bench.report keeps it too."""
-    block = f"{SECTION_START}\n{section.strip()}\n{SECTION_END}\n"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        tail = rest.split(SECTION_END, 1)[1].lstrip("\n")
-        return head + block + tail
-    return text.rstrip("\n") + "\n\n" + block
-
-
-def kept_section(text: str) -> str | None:
-    """The CLI section of an existing RESULTS.md, for bench.report to carry over."""
-    if SECTION_START in text and SECTION_END in text:
-        return text.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0]
-    return None
+SECTION = "cli-startup"
 
 
 def main() -> None:
@@ -168,7 +153,7 @@ def main() -> None:
     print(section)
     if args.write:
         text = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.is_file() else ""
-        RESULTS_MD.write_text(with_section(text, section), encoding="utf-8")
+        RESULTS_MD.write_text(with_section(text, SECTION, section), encoding="utf-8")
 
 
 if __name__ == "__main__":

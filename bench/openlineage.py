@@ -30,11 +30,12 @@ from pathlib import Path
 
 from bench.generate import generate_small
 from bench.procs import child_env
+from bench.sections import with_section
 from bench.server import prefect_server
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_MD = REPO / "bench" / "RESULTS.md"
-SECTION_START, SECTION_END = "<!-- openlineage -->", "<!-- /openlineage -->"
+SECTION = "openlineage"
 MODES = ("off", "jsonl", "http")
 # The emission cost alone: one warm process (client imported, caches filled) runs the 20
 # sources again and again, the modes interleaved pass by pass.
@@ -279,21 +280,7 @@ def report(args, names, load, core, cli, events, warm) -> None:
     print(section)
     if args.write:
         text = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.is_file() else ""
-        RESULTS_MD.write_text(with_section(text, section), encoding="utf-8")
-
-
-def with_section(text: str, section: str) -> str:
-    block = f"{SECTION_START}\n{section.strip()}\n{SECTION_END}\n"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        return head + block + rest.split(SECTION_END, 1)[1].lstrip("\n")
-    return text.rstrip("\n") + "\n\n" + block
-
-
-def kept_section(text: str) -> str | None:
-    if SECTION_START in text and SECTION_END in text:
-        return text.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0]
-    return None
+        RESULTS_MD.write_text(with_section(text, SECTION, section), encoding="utf-8")
 
 
 if __name__ == "__main__":

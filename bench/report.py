@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import describe
+from bench.sections import CARRIED, kept_section, with_section
 
 MIB = 1024**2
 GIB = 1024**3
@@ -424,14 +425,11 @@ def render(results: dict[str, Any]) -> str:
 
 
 def write_results(results: dict[str, Any], path: Path) -> None:
-    """The tables; the CLI start-time (bench.cli_startup) and OpenLineage overhead
-    (bench.openlineage) sections are carried over."""
-    from bench import cli_startup, openlineage
-
+    """The tables; the sections other benches write (bench/sections.py) are carried over."""
     text = render(results)
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    for module in (cli_startup, openlineage):
-        kept = module.kept_section(old)
+    for name in CARRIED:
+        kept = kept_section(old, name)
         if kept:
-            text = module.with_section(text, kept)
+            text = with_section(text, name, kept)
     path.write_text(text, encoding="utf-8")

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.sections import with_section
+
 REPO = Path(__file__).resolve().parents[1]
 SPEC = """name: tiny
 domain: bench
@@ -38,7 +40,7 @@ gold:
     columns: [code, label, value]
     keys: [code]
 """
-SECTION_START, SECTION_END = "<!-- run-share -->", "<!-- /run-share -->"
+SECTION = "run-share"
 
 
 def _args(work: Path) -> list[str]:
@@ -223,14 +225,8 @@ def main() -> None:
     if args.write:
         from bench.cli_startup import RESULTS_MD
 
-        text = RESULTS_MD.read_text(encoding="utf-8")
-        block = f"{SECTION_START}\n{section}\n{SECTION_END}\n"
-        if SECTION_START in text:
-            head, rest = text.split(SECTION_START, 1)
-            text = head + block + rest.split(SECTION_END, 1)[1].lstrip("\n")
-        else:
-            text = text.rstrip("\n") + "\n\n" + block
-        RESULTS_MD.write_text(text, encoding="utf-8")
+        text = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.is_file() else ""
+        RESULTS_MD.write_text(with_section(text, SECTION, section), encoding="utf-8")
 
 
 if __name__ == "__main__":
