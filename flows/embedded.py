@@ -40,15 +40,13 @@ def _toml(path: Path) -> dict:
         return {}
 
 
-def _dotenv_sets_api_url(path: Path) -> bool:
+def _dotenv(path: Path) -> dict[str, str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
-        return False
-    return any(
-        line.strip().removeprefix("export ").lstrip().startswith("PREFECT_API_URL=")
-        for line in lines
-    )
+        return {}
+    pairs = (line.strip().removeprefix("export ").partition("=") for line in lines)
+    return {k.strip(): v.strip().strip("'\"") for k, sep, v in pairs if sep and k.strip()}
 
 
 def _prefect_home() -> Path:
@@ -56,33 +54,63 @@ def _prefect_home() -> Path:
 
 
 def _active_profile() -> dict:
-    """The active profile of Prefect's profiles file (PREFECT_PROFILES_PATH, else
-    $PREFECT_HOME/profiles.toml)."""
-    default = _prefect_home() / "profiles.toml"
-    data = _toml(Path(os.environ.get("PREFECT_PROFILES_PATH") or default).expanduser())
-    active = os.environ.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
-    profile = data.get("profiles", {}).get(active, {})
+    """The active profile's settings, chosen as Prefect's `ProfileSettingsTomlLoader` does:
+    from the user's profiles file (PREFECT_PROFILES_PATH, else $PREFECT_HOME/profiles.toml),
+    the profile PREFECT_PROFILE or the file names; without that file or that profile in it,
+    Prefect's packaged default profile (`ephemeral`)."""
+    user_file = Path(
+        os.environ.get("PREFECT_PROFILES_PATH") or _prefect_home() / "profiles.toml"
+    ).expanduser()
+    if user_file.is_file():
+        try:
+            data = tomllib.loads(user_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return {}  # Prefect warns and uses no profile
+        active = os.environ.get("PREFECT_PROFILE") or data.get("active")
+        profiles = data.get("profiles", {})
+        if active and isinstance(profiles, dict) and isinstance(profiles.get(active), dict):
+            return profiles[active]
+    defaults = _toml(_prefect_dir() / "settings" / "profiles.toml")
+    profile = defaults.get("profiles", {}).get(defaults.get("active", "ephemeral"), {})
     return profile if isinstance(profile, dict) else {}
 
 
-def _profile_api_url() -> bool:
-    return bool(_active_profile().get("PREFECT_API_URL"))
+def _setting(names: tuple[str, ...], path: tuple[str, ...], cwd: Path) -> object:
+    """A Prefect setting where Prefect looks for it, in its order: the environment, a `.env`
+    and a `prefect.toml` or `pyproject.toml` ([tool.prefect]) of the working directory, then
+    the active profile; `names` are its environment names, `path` its place in the toml."""
+    dotenv = _dotenv(cwd / ".env")
+    for source in (os.environ, dotenv):
+        for name in names:
+            if source.get(name) not in (None, ""):
+                return source[name]
+    for table in (
+        _toml(cwd / "prefect.toml"),
+        _toml(cwd / "pyproject.toml").get("tool", {}).get("prefect", {}),
+    ):
+        value = table
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value not in (None, ""):
+            return value
+    profile = _active_profile()
+    return next((profile[n] for n in names if profile.get(n) not in (None, "")), None)
+
+
+def _true(value: object) -> bool:
+    return str(value).strip().lower() in ("1", "true", "t", "yes", "y", "on")
 
 
 def api_url_configured(cwd: Path | None = None) -> bool:
-    """Whether Prefect would find an API URL: the environment, a `.env`, `prefect.toml` or
-    `pyproject.toml` ([tool.prefect]) in the working directory, or the active profile."""
-    if os.environ.get("PREFECT_API_URL"):
-        return True
-    cwd = cwd or Path.cwd()
-    if _dotenv_sets_api_url(cwd / ".env"):
-        return True
-    if _toml(cwd / "prefect.toml").get("api", {}).get("url"):
-        return True
-    tool = _toml(cwd / "pyproject.toml").get("tool", {}).get("prefect", {})
-    if isinstance(tool, dict) and tool.get("api", {}).get("url"):
-        return True
-    return _profile_api_url()
+    """Whether Prefect would find an API URL, and so use that server, not a temporary one."""
+    return bool(_setting(("PREFECT_API_URL",), ("api", "url"), cwd or Path.cwd()))
+
+
+def temporary_server_allowed(cwd: Path | None = None) -> bool:
+    """Whether Prefect may start a temporary server when it has no API URL (Prefect's
+    default profile allows it; a profile without it makes Prefect refuse, and so do we)."""
+    names = ("PREFECT_SERVER_EPHEMERAL_ENABLED", "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE")
+    return _true(_setting(names, ("server", "ephemeral", "enabled"), cwd or Path.cwd()))
 
 
 def _head_revision(versions: Path) -> str | None:
@@ -211,9 +239,10 @@ class EmbeddedServer:
 
 def start_early() -> EmbeddedServer | None:
     """Start Prefect's temporary server now if Prefect would start one later, and point
-    this process (and the processes it starts) at it. None when a server is configured or
-    Prefect is already imported (a caller inside Python, whose settings decide)."""
-    if "prefect" in sys.modules or api_url_configured():
+    this process (and the processes it starts) at it. None when a server is configured,
+    when Prefect's settings do not allow a temporary one (Prefect then says so itself), or
+    when Prefect is already imported (a caller inside Python, whose settings decide)."""
+    if "prefect" in sys.modules or api_url_configured() or not temporary_server_allowed():
         return None
     if os.environ.get("JOBFORGE_EARLY_SERVER", "1").lower() in ("0", "false", "no", "off"):
         return None

@@ -22,6 +22,8 @@ def clean_env(monkeypatch, tmp_path: Path) -> Path:
         "PREFECT_API_DATABASE_CONNECTION_URL",
         "PREFECT_SERVER_DATABASE_CONNECTION_URL",
         "PREFECT_API_DATABASE_MIGRATE_ON_START",
+        "PREFECT_SERVER_EPHEMERAL_ENABLED",
+        "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE",
     ]:
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
@@ -58,14 +60,40 @@ def test_a_server_configured_anywhere_prefect_looks_is_used_instead(clean_env, m
     profiles = clean_env / "profiles.toml"
     profiles.write_text(
         'active = "remote"\n[profiles.remote]\nPREFECT_API_URL = "http://x/api"\n'
-        "[profiles.local]\nPREFECT_LOGGING_LEVEL = 'INFO'\n"
+        "[profiles.mine]\nPREFECT_LOGGING_LEVEL = 'INFO'\n"
     )
     assert embedded.api_url_configured()
+    monkeypatch.setenv("PREFECT_PROFILE", "mine")
+    assert not embedded.api_url_configured()
+    # A profile the file does not have: Prefect uses its packaged default (`ephemeral`), not
+    # its packaged `local` one (which points at http://127.0.0.1:4200/api).
     monkeypatch.setenv("PREFECT_PROFILE", "local")
     assert not embedded.api_url_configured()
+    monkeypatch.setenv("PREFECT_PROFILE", "mine")
     # A broken file is not a configured server, and not a crash.
     (work / "prefect.toml").write_text("[api\nurl=")
     assert not embedded.api_url_configured()
+
+
+def test_a_temporary_server_only_where_prefect_would_start_one(clean_env, monkeypatch):
+    """Prefect's packaged `ephemeral` profile allows it; a profile of the user's without
+    that setting makes Prefect refuse to run without an API URL, and JobForge starts none."""
+    work = Path.cwd()
+    assert embedded.temporary_server_allowed()  # no profiles file: Prefect's defaults
+    (clean_env / "profiles.toml").write_text(
+        'active = "mine"\n[profiles.mine]\nPREFECT_LOGGING_LEVEL = "INFO"\n'
+    )
+    assert not embedded.temporary_server_allowed()
+    monkeypatch.setenv("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+    assert embedded.temporary_server_allowed()
+    monkeypatch.delenv("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE")
+    (work / "prefect.toml").write_text("[server.ephemeral]\nenabled = true\n")
+    assert embedded.temporary_server_allowed()
+    (clean_env / "profiles.toml").unlink()
+    (work / "prefect.toml").write_text("[server.ephemeral]\nenabled = false\n")
+    assert not embedded.temporary_server_allowed()
+    (work / ".env").write_text("PREFECT_SERVER_EPHEMERAL_ENABLED='1'\n")
+    assert embedded.temporary_server_allowed()  # .env comes before prefect.toml
 
 
 def test_start_early_spawns_nothing_when_prefect_is_already_imported(clean_env):
@@ -102,6 +130,7 @@ def test_the_start_up_migration_is_skipped_only_on_a_database_at_the_newest_revi
     assert not embedded._schema_is_current()
     monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL")
     (clean_env / "profiles.toml").write_text(
+        'active = "ephemeral"\n'
         '[profiles.ephemeral]\nPREFECT_API_DATABASE_MIGRATE_ON_START = "true"\n'
     )
     assert not embedded._schema_is_current()
