@@ -33,7 +33,8 @@ def atomic_target(target: Path) -> Iterator[Path]:
 
 def write_json(target: Path, payload: Any) -> None:
     with atomic_target(target) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, default=str, ensure_ascii=False) + "\n")
+        text = json.dumps(payload, indent=2, default=str, ensure_ascii=False) + "\n"
+        tmp.write_text(text, encoding="utf-8")  # not the locale's: readers read UTF-8
 
 
 def write_text(target: Path, text: str) -> None:
