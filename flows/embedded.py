@@ -75,6 +75,14 @@ def _active_profile() -> dict:
     return profile if isinstance(profile, dict) else {}
 
 
+def _toml_settings(cwd: Path) -> list[dict]:
+    """Prefect's settings files of the working directory: `prefect.toml`, then
+    `pyproject.toml`'s [tool.prefect]."""
+    tool = _toml(cwd / "pyproject.toml").get("tool", {})
+    prefect = tool.get("prefect", {}) if isinstance(tool, dict) else {}
+    return [_toml(cwd / "prefect.toml"), prefect if isinstance(prefect, dict) else {}]
+
+
 def _setting(names: tuple[str, ...], path: tuple[str, ...], cwd: Path) -> object:
     """A Prefect setting where Prefect looks for it, in its order: the environment, a `.env`
     and a `prefect.toml` or `pyproject.toml` ([tool.prefect]) of the working directory, then
@@ -84,10 +92,7 @@ def _setting(names: tuple[str, ...], path: tuple[str, ...], cwd: Path) -> object
         for name in names:
             if source.get(name) not in (None, ""):
                 return source[name]
-    for table in (
-        _toml(cwd / "prefect.toml"),
-        _toml(cwd / "pyproject.toml").get("tool", {}).get("prefect", {}),
-    ):
+    for table in _toml_settings(cwd):
         value = table
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
@@ -113,6 +118,21 @@ def temporary_server_allowed(cwd: Path | None = None) -> bool:
     return _true(_setting(names, ("server", "ephemeral", "enabled"), cwd or Path.cwd()))
 
 
+def _database_configured(cwd: Path) -> bool:
+    """Any database setting of the user's, in any place `_setting` reads settings from: a
+    `PREFECT_*DATABASE*` variable (environment, `.env`, active profile) or a `database`
+    table under `[server]`/`[api]` of a `prefect.toml` or `pyproject.toml` [tool.prefect]."""
+    names = [*os.environ, *_dotenv(cwd / ".env"), *_active_profile()]
+    if any(n.startswith("PREFECT_") and "DATABASE" in n for n in names):
+        return True
+    for table in _toml_settings(cwd):
+        for section in ("server", "api"):
+            part = table.get(section)
+            if isinstance(part, dict) and part.get("database"):
+                return True
+    return False
+
+
 def _head_revision(versions: Path) -> str | None:
     """The newest of Prefect's SQLite migrations: the revision no other one revises."""
     revisions, revised = set(), set()
@@ -131,8 +151,7 @@ def _schema_is_current() -> bool:
     migration, so the server's start-up `alembic upgrade head` would change nothing: it
     only costs its import and script scan, 40% of a warm start on 2 cores (bench/RESULTS.md).
     False for another database, or if anything is unsure."""
-    settings = {**_active_profile(), **os.environ}
-    if any("DATABASE" in key for key in settings if key.startswith("PREFECT_")):
+    if _database_configured(Path.cwd()):
         return False  # another database, or migrations set by the user: Prefect decides
     database = _prefect_home() / "prefect.db"
     if not database.is_file():

@@ -129,6 +129,15 @@ def test_the_start_up_migration_is_skipped_only_on_a_database_at_the_newest_revi
     monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://x/y")
     assert not embedded._schema_is_current()
     monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL")
+    assert embedded._schema_is_current()
+    (Path.cwd() / "prefect.toml").write_text(
+        '[server.database]\nconnection_url = "postgresql+asyncpg://x/y"\n'
+    )
+    assert not embedded._schema_is_current()
+    (Path.cwd() / "prefect.toml").unlink()
+    (Path.cwd() / ".env").write_text("PREFECT_SERVER_DATABASE_MIGRATE_ON_START=true\n")
+    assert not embedded._schema_is_current()
+    (Path.cwd() / ".env").unlink()
     (clean_env / "profiles.toml").write_text(
         'active = "ephemeral"\n'
         '[profiles.ephemeral]\nPREFECT_API_DATABASE_MIGRATE_ON_START = "true"\n'
