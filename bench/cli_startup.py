@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.sections import with_section
+from bench.sections import write_section
 
 REPO = Path(__file__).resolve().parents[1]
 PROBE = (
@@ -85,7 +85,6 @@ def measure(
     return times, cpu, imported
 
 
-RESULTS_MD = REPO / "bench" / "RESULTS.md"
 SECTION = "cli-startup"
 
 
@@ -152,8 +151,7 @@ def main() -> None:
     )
     print(section)
     if args.write:
-        text = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.is_file() else ""
-        RESULTS_MD.write_text(with_section(text, SECTION, section), encoding="utf-8")
+        write_section(SECTION, section)
 
 
 if __name__ == "__main__":

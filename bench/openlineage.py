@@ -30,11 +30,10 @@ from pathlib import Path
 
 from bench.generate import generate_small
 from bench.procs import child_env
-from bench.sections import with_section
+from bench.sections import write_section
 from bench.server import prefect_server
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS_MD = REPO / "bench" / "RESULTS.md"
 SECTION = "openlineage"
 MODES = ("off", "jsonl", "http")
 # The emission cost alone: one warm process (client imported, caches filled) runs the 20
@@ -279,8 +278,7 @@ def report(args, names, load, core, cli, events, warm) -> None:
     )
     print(section)
     if args.write:
-        text = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.is_file() else ""
-        RESULTS_MD.write_text(with_section(text, SECTION, section), encoding="utf-8")
+        write_section(SECTION, section)
 
 
 if __name__ == "__main__":

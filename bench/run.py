@@ -24,10 +24,10 @@ from bench.lineage import read_transitions, summarise
 from bench.machine import git_commit
 from bench.procs import ChildResult, child_env, run_child
 from bench.report import write_results
+from bench.sections import RESULTS_MD
 from bench.server import prefect_server
 from bench.specs import SOURCE_NAMES
 
-RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
 TINY, SMALL_COUNT, SMALL_ROWS = "bench_tiny", 20, 10
 
 

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.sections import with_section
+from bench.sections import write_section
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = """name: tiny
@@ -223,10 +223,7 @@ def main() -> None:
     )
     print(section)
     if args.write:
-        from bench.cli_startup import RESULTS_MD
-
-        text = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.is_file() else ""
-        RESULTS_MD.write_text(with_section(text, SECTION, section), encoding="utf-8")
+        write_section(SECTION, section)
 
 
 if __name__ == "__main__":

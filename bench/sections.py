@@ -3,6 +3,10 @@ when it rewrites the file: `<!-- NAME -->` ... `<!-- /NAME -->`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
+
 # Every section a bench of its own writes (bench.cli_startup, bench.run_share, bench.openlineage).
 CARRIED = ("cli-startup", "run-share", "openlineage")
 
@@ -26,3 +30,9 @@ def kept_section(text: str, name: str) -> str | None:
     if start in text and end in text:
         return text.split(start, 1)[1].split(end, 1)[0]
     return None
+
+
+def write_section(name: str, section: str, path: Path = RESULTS_MD) -> None:
+    """Put the section in bench/RESULTS.md (created when missing), the rest left as it is."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    path.write_text(with_section(text, name, section), encoding="utf-8")
