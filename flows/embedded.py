@@ -22,9 +22,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import tomllib
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,12 +179,54 @@ def _prefect_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def _answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request  # here: 0.1 s, imported while the server starts
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def _warm_routes(api_url: str, process: subprocess.Popen, done: threading.Event) -> None:
+    """Ask the server, as soon as it is healthy, for a path it does not have.
+
+    FastAPI (0.150) builds each API route's request handling on the first request that is
+    matched against it, and a path nothing matches walks every route: 1.5-2 s of the server's
+    CPU that the run's first API call used to wait for (bench/RESULTS.md, "A small run's
+    time"). Asked from this thread, it happens while the main thread is still importing
+    Prefect; the 404 is the expected answer, and no handler runs."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        deadline = time.monotonic() + startup_timeout()
+        while process.poll() is None and time.monotonic() < deadline:
+            if _answers(f"{api_url}/health"):
+                # 404: every route was matched against it, which was the point
+                with suppress(urllib.error.HTTPError):
+                    urllib.request.urlopen(f"{api_url}/jobforge-warm-up", timeout=60).close()
+                return
+            time.sleep(POLL_SECONDS)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        pass  # a warm-up only: the run's own requests say what is wrong
+    finally:
+        done.set()
+
+
 @dataclass
 class EmbeddedServer:
     """One temporary Prefect server process, owned by this command."""
 
     port: int
     process: subprocess.Popen = field(repr=False)
+    warmed: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def __post_init__(self) -> None:
+        args = (self.api_url, self.process, self.warmed)
+        threading.Thread(target=_warm_routes, args=args, daemon=True).start()
 
     @property
     def api_url(self) -> str:
@@ -217,26 +260,21 @@ class EmbeddedServer:
         return cls(port, subprocess.Popen(command, env=env))
 
     def wait_ready(self, timeout: float) -> None:
-        """Until `/health` answers; a port taken meanwhile gets a new server on another."""
-        import urllib.error
-        import urllib.request  # here: 0.1 s, imported while the server starts
-
+        """Until `/health` answers and the routes are warm (`_warm_routes`); a port taken
+        meanwhile gets a new server on another."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             code = self.process.poll()
             if code == PORT_TAKEN:
                 fresh = EmbeddedServer.spawn()
-                self.port, self.process = fresh.port, fresh.process
+                self.port, self.process, self.warmed = fresh.port, fresh.process, fresh.warmed
                 os.environ["PREFECT_API_URL"] = self.api_url
                 continue
             if code is not None:
                 raise RuntimeError(f"Prefect's temporary server exited with code {code}")
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+            if _answers(f"{self.api_url}/health"):
+                self.warmed.wait(max(0.0, deadline - time.monotonic()))
+                return
             time.sleep(POLL_SECONDS)
         self.stop()
         raise RuntimeError(

@@ -5,6 +5,11 @@ only where it would change nothing."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -143,3 +148,65 @@ def test_the_start_up_migration_is_skipped_only_on_a_database_at_the_newest_revi
         '[profiles.ephemeral]\nPREFECT_API_DATABASE_MIGRATE_ON_START = "true"\n'
     )
     assert not embedded._schema_is_current()
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """A stand-in API: unhealthy for its first two polls, then healthy; 404 elsewhere."""
+
+    paths: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        type(self).paths.append(self.path)
+        polls = type(self).paths.count("/api/health")
+        healthy = self.path == "/api/health" and polls > 2
+        self.send_response(200 if healthy else (503 if self.path == "/api/health" else 404))
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_routes_are_warmed_by_one_unknown_path_once_the_server_is_healthy():
+    """FastAPI builds its routes on the first request matched against them (1.5-2 s of a
+    Prefect server's CPU): `_warm_routes` sends that request as soon as /health answers,
+    while the command still imports, and says when it is done; the answer is a 404."""
+    _Recorder.paths = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        done = threading.Event()
+        api_url = f"http://127.0.0.1:{server.server_address[1]}/api"
+        embedded._warm_routes(api_url, alive, done)
+        assert done.is_set()
+        assert _Recorder.paths == ["/api/health"] * 3 + ["/api/jobforge-warm-up"]
+    finally:
+        alive.kill()
+        alive.wait()
+        server.shutdown()
+    # A server process that died: nothing to warm, and the waiter is released at once.
+    done = threading.Event()
+    embedded._warm_routes(api_url, alive, done)
+    assert done.is_set()
+
+
+def test_skipping_the_final_collection_keeps_exit_handlers_output_and_exit_code():
+    """`jobforge` skips the interpreter's last cycle collection at exit (flows/cli.py): the
+    handlers registered after it still run, output is complete, the exit code is kept."""
+    code = (
+        "import atexit, sys\n"
+        "from flows.cli import skip_final_collection\n"
+        "skip_final_collection()\n"
+        "log = open(sys.argv[1], 'w')\n"
+        "atexit.register(lambda: (log.write('handler ran'), log.close()))\n"
+        "print('x' * 100000)\n"
+        "sys.exit(3)\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "log.txt"
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(log)], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 3, done.stderr
+        assert done.stdout == "x" * 100000 + "\n"
+        assert log.read_text() == "handler ran"
