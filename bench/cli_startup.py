@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 PROBE = (
     "import sys\n"
     "from flows.cli import main\n"
-    "try:\n    code = main(sys.argv[1:])\nexcept SystemExit as exc:\n    code = exc.code\n"
+    "try:\n    code = main()\nexcept SystemExit as exc:\n    code = exc.code\n"
     "sys.stderr.write('\\n<prefect imported>' if 'prefect' in sys.modules else '')\n"
     "sys.exit(code)\n"
 )
