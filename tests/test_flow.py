@@ -44,12 +44,16 @@ def test_flow_publishes_one_artifact_per_transition_and_the_summaries(sample_flo
     found = {a.key: a for a in artifacts(run_id)}
     sources = sorted(load_specs())
     assert len(sources) >= 12
+    # Posted by the flow (tasks/artifacts.py), each on the page of the task run that made it.
+    made_by = {r.id: r.name for r in task_runs(run_id)}
     for source in sources:
         for lyr in Layer:
             key = f"transition-{source.replace('_', '-')}-{lyr.value}"
             assert key in found, key
             row = json.loads(found[key].data)[0]
             assert row["source"] == source and row["status"] == "success"
+            prefix = "stage" if lyr is Layer.STAGED else lyr.value
+            assert made_by[found[key].task_run_id] == f"{prefix}-{source}", key
     table = json.loads(found["jobforge-transitions"].data)
     assert len(table) == 4 * len(sources)
     summary = found["jobforge-summary"]
