@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from jobforge_core.atomic import commit
@@ -33,11 +35,28 @@ _TRUE = ["true", "t", "yes", "y", "1", "oui", "vrai"]
 _FALSE = ["false", "f", "no", "n", "0", "non", "faux"]
 
 
+def _grouped(separator: str) -> str:
+    """A number whose separators group thousands: `8,238,800`, `-1,234.5`; not `1,5`."""
+    sep = re.escape(separator)
+    return rf"^[+-]?\d{{1,3}}(?:{sep}\d{{3}})+(?:\.\d*)?$"
+
+
+def _misplaced(text: pl.Expr, separator: str) -> pl.Expr:
+    return text.str.contains(separator, literal=True) & ~text.str.contains(_grouped(separator))
+
+
+def _without_thousands(text: pl.Expr, separator: str) -> pl.Expr:
+    """Thousands separators removed where they group digits by three; any other use of the
+    separator (a decimal comma `1,5`, `12,34`) fails the cast instead of becoming 15 or 1234."""
+    removed = text.str.replace_all(separator, "", literal=True)
+    return pl.when(_misplaced(text, separator)).then(pl.lit(None, pl.String)).otherwise(removed)
+
+
 def _typed(text: pl.Expr, kind: str, spec: SourceSpec) -> pl.Expr:
     """Non-strict cast of trimmed text: a value that does not cast becomes null (= failed)."""
     if kind in ("int", "float"):
         if spec.thousands_separator:
-            text = text.str.replace_all(spec.thousands_separator, "", literal=True)
+            text = _without_thousands(text, spec.thousands_separator)
         if kind == "int":  # "12.0" (spreadsheet exports) is an int; "12.5" is not
             return text.str.strip_suffix(".0").cast(pl.Int64, strict=False)
         return text.cast(pl.Float64, strict=False)
@@ -47,6 +66,18 @@ def _typed(text: pl.Expr, kind: str, spec: SourceSpec) -> pl.Expr:
     if kind == "date":
         return text.str.to_date(spec.date_format, strict=False)
     raise ValueError(kind)
+
+
+def _separator_hint(text: pl.Expr, kind: str, spec: SourceSpec) -> pl.Expr:
+    """Why a number holding the thousands separator failed: it does not group thousands."""
+    sep = spec.thousands_separator
+    if kind not in ("int", "float") or not sep:
+        return pl.lit("")
+    return (
+        pl.when(_misplaced(text, sep))
+        .then(pl.lit(f" (thousands separator {sep!r} not between groups of 3 digits)"))
+        .otherwise(pl.lit(""))
+    )
 
 
 def bronze_plan(
@@ -80,6 +111,7 @@ def bronze_plan(
             pl.lit(f"column {name!r} (header {header.strip()!r}): '"),
             raw,
             pl.lit(f"' is not {kind}"),
+            _separator_hint(stripped, kind, spec),
         )
         rules.append((CAST_RULE, failed, message))
     marked = staged.with_columns(texts).with_columns(values)
