@@ -368,6 +368,10 @@ def _run_transition(
             raise StorageError(plan.fault)
         if plan.error is not None:
             raise SourceFileError(plan.error, file=str(plan.source_path), layer=layer.value)
+        # Before the layer can be replaced: whatever stops the chain from here (a data error,
+        # a bug, a full disk, a killed process), the next run must re-process the source even
+        # if its file is back to the bytes gold holds. Gold's success marks it complete.
+        mark_incomplete(cfg, plan.name)
         log = TRANSITIONS[layer](plan.context(cfg))
         changes = [
             change
