@@ -83,6 +83,44 @@ class ThresholdExceeded(DataError):
         self.counts = counts
 
 
+class SpecDataMismatch(DataError):
+    """A spec's column or expression does not fit the data it runs on (a gold `columns:`
+    naming a column silver lacks, a `where` on a misspelt column, a `derive` whose CAST fails
+    on a value): polars' own error, cut to its first line, naming the layer and the spec."""
+
+
+# polars errors that say a spec's columns or SQL do not fit the data, never a fault of the
+# machine (those are ComputeError/OSError and go through the disk-full and retry checks).
+_POLARS_PLAN_ERRORS = {
+    "ColumnNotFoundError",
+    "SchemaFieldNotFoundError",
+    "SchemaError",
+    "DuplicateError",
+    "InvalidOperationError",
+    "SQLInterfaceError",
+    "SQLSyntaxError",
+}
+
+
+def spec_mismatch(
+    exc: BaseException, *, file: str, layer: str, spec: str
+) -> SpecDataMismatch | None:
+    """The one-line DataError for a polars plan error, or None for anything else. polars'
+    message runs to a dump of the query plan; its first line and its "Did you mean" say it."""
+    kind = type(exc)
+    if not kind.__module__.startswith("polars") or kind.__name__ not in _POLARS_PLAN_ERRORS:
+        return None
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    said = lines[0] if lines else kind.__name__
+    hint = next((line for line in lines[1:] if line.startswith("Did you mean")), None)
+    return SpecDataMismatch(
+        f"{layer}: the spec {spec} does not fit the data: {said}" + (f" ({hint})" if hint else ""),
+        file=file,
+        layer=layer,
+        rule="spec_mismatch",
+    )
+
+
 class ReconciliationError(JobForgeError):
     """Rows were lost between layers: a bug in a transition, never bad data."""
 

@@ -20,6 +20,7 @@ from jobforge_core.errors import (
     SpecError,
     StorageError,
     disk_full_message,
+    spec_mismatch,
 )
 from jobforge_core.fence import fenced_source as fenced
 from jobforge_core.history import batch_of, keep_previous, prune, roll_back, undo_keep
@@ -393,12 +394,21 @@ def _run_transition(
         for k in kept:
             undo_keep(cfg, k)
         _raise_if_disk_full(exc, cfg, f"{layer.value} of {plan.name}")
-        if isinstance(exc, DataError):
+        mismatch = spec_mismatch(
+            exc,
+            file=str(plan.source_path),
+            layer=layer.value,
+            spec=plan.spec.spec_path or plan.spec.name,
+        )
+        error = mismatch or exc
+        if isinstance(error, DataError):
             try:
-                failed.append(quarantine_failed_source(plan, cfg, layer, exc, origin, begun))
+                failed.append(quarantine_failed_source(plan, cfg, layer, error, origin, begun))
             except Exception as failed:
                 _raise_if_disk_full(failed, cfg, f"quarantine of {plan.name}")
                 raise
+        if mismatch is not None:
+            raise mismatch from exc
         raise
     for table in layer_tables(plan.spec, layer):
         prune(cfg, layer, table, plan.spec.history_retention)

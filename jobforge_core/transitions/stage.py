@@ -11,7 +11,7 @@ from jobforge_core.atomic import commit, discard, parquet_rows, sink_all
 from jobforge_core.config import Layer
 from jobforge_core.errors import DataError, SourceFileError
 from jobforge_core.models import LayerTransitionLog, TransitionStatus, utc_now
-from jobforge_core.naming import column_mapping, missing_required
+from jobforge_core.naming import check_declared_columns, column_mapping, missing_required
 from jobforge_core.provenance import PROVENANCE, RAGGED, SOURCE_ROW, provenance_exprs
 from jobforge_core.readers import open_source, reject_repeated_names
 from jobforge_core.records import RECORD, RecordCheck
@@ -37,7 +37,8 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
                 file=file,
                 column=missing[0],
             )
-        column_mapping(ctx.spec, headers, file)  # fail early on colliding names
+        mapping = column_mapping(ctx.spec, headers, file)  # fail early on colliding names
+        check_declared_columns(ctx.spec, list(mapping.values()), file)
         staged = (
             lf.with_row_index(SOURCE_ROW, offset=1)
             .with_columns(
