@@ -355,8 +355,25 @@ def _deep_merge(
     return merged
 
 
+# Both spellings of YAML's extension: a `my.yml` spec was skipped without a word, and the
+# run then said only "unknown source".
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def spec_files(directory: Path) -> list[Path]:
+    """The spec files of a directory (`*.yaml` and `*.yml`, not hidden ones such as an
+    editor's `.#x.yaml`, as a shell glob would skip them), in name order."""
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in SPEC_SUFFIXES and not p.name.startswith(".") and not p.is_dir()
+    )
+
+
 def _find_kind(kind: str, spec_dirs: list[Path]) -> Path:
-    candidates = [d / "kinds" / f"{kind}.yaml" for d in reversed(spec_dirs)]
+    candidates = [
+        d / "kinds" / f"{kind}{suffix}" for d in reversed(spec_dirs) for suffix in SPEC_SUFFIXES
+    ]
     candidates.append(PACKAGE_KINDS / f"{kind}.yaml")
     for path in candidates:
         if path.is_file():
@@ -421,7 +438,7 @@ def load_specs(extra_dirs: list[Path] | tuple[Path, ...] = ()) -> dict[str, Sour
         if not directory.is_dir():
             raise SpecError(f"spec directory {directory} does not exist")
         in_dir: dict[str, str] = {}
-        for path in sorted(directory.glob("*.yaml")):
+        for path in spec_files(directory):
             spec = load_spec_file(path, list(dirs))
             if spec.name in in_dir:
                 raise SpecError(
