@@ -415,7 +415,11 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
             notes.append(f"  {s['source']}: columns not carried to gold: {columns}")
     root = run["data_root"]
     notes.append(f"data:       {root}   (gold tables in {root}/gold)")
-    notes.append(f'query:      jobforge query --data-root {root} "SELECT * FROM dim_noc LIMIT 5"')
+    example = _example_table(root, sources)
+    if example:
+        notes.append(
+            f'query:      jobforge query --data-root {root} "SELECT * FROM {example} LIMIT 5"'
+        )
     if partial or run["failed"]:
         notes.append(f"quarantine: jobforge quarantine --data-root {root}")
     if run["log_file"]:
@@ -430,3 +434,18 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
             "PREFECT_HOME; `prefect server start` shows it)"
         )
     return notes
+
+
+def _example_table(root: str | None, sources: list[dict[str, Any]]) -> str | None:
+    """A gold table the data root holds, for the query hint: `dim_noc` when there, else one
+    this run wrote, else any (a data root of a user's own sources has no dim_noc, and a hint
+    that fails is worse than none)."""
+    if not root:
+        return None
+    gold = Path(root) / "gold"
+    ran = [t for s in sources if isinstance(s.get("gold"), dict) for t in s["gold"]]
+    held = sorted(p.stem for p in gold.glob("*.parquet")) if gold.is_dir() else []
+    for table in ["dim_noc", *ran, *held]:
+        if (gold / f"{table}.parquet").is_file():
+            return table
+    return None
