@@ -265,18 +265,19 @@ def _read_json(path: Path) -> pl.LazyFrame:
 def _read_csv(spec: SourceSpec, read_path: Path, path: Path) -> SourceRead:
     """The header by the csv module, field counts by one polars pass over the raw lines, the
     values by polars (ragged records truncated or padded there; the check says which)."""
+    _reject_cr_line_ends(read_path, path)
     headers = csv_header(read_path, spec)
     _reject_nul(read_path, path, spec, headers)
     check = check_records(read_path, spec.reader.delimiter, spec.reader.quote_char, headers)
     names = frame_names(headers, spec, str(path))
+    found: list[int] = []
 
-    def rename(found: list[str]) -> list[str]:
-        if len(found) != len(names):
-            raise SourceFileError(
-                f"header has {len(headers)} fields by the CSV reader but {len(found)} by polars",
-                file=str(path),
-                row=0,
-            )
+    def rename(columns: list[str]) -> list[str]:
+        # Never raise here: an exception inside polars' callback becomes a Rust panic
+        # (PanicException, not an Exception) that took the whole run down with a traceback.
+        if len(columns) != len(names):
+            found.append(len(columns))
+            return columns
         return names
 
     frame = pl.scan_csv(
@@ -287,7 +288,27 @@ def _read_csv(spec: SourceSpec, read_path: Path, path: Path) -> SourceRead:
         truncate_ragged_lines=True,
         with_column_names=rename,
     )
+    if found:
+        raise SourceFileError(
+            f"header has {len(headers)} fields by the CSV reader but {found[0]} by polars",
+            file=str(path),
+            row=0,
+        )
     return SourceRead(frame, headers, check)
+
+
+def _reject_cr_line_ends(read_path: Path, path: Path) -> None:
+    """Lines ended by a lone CR (classic Mac OS) are one line to polars: refuse them in words
+    (translating them would change CRs inside quoted values, and staged changes no value)."""
+    with read_path.open("rb") as fh:
+        head = fh.read(_BINARY_HEAD)
+    if b"\r" in head and b"\n" not in head:
+        raise SourceFileError(
+            "lines end with a lone CR (\\r, classic Mac OS line ends), which the CSV parser "
+            "does not split on: save the file with LF or CRLF line ends",
+            file=str(path),
+            rule="line_ends",
+        )
 
 
 @contextmanager
