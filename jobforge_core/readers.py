@@ -262,6 +262,19 @@ def _read_json(path: Path) -> pl.LazyFrame:
     return pl.LazyFrame(data, schema=dict.fromkeys(columns, pl.String))
 
 
+def _read_ndjson(path: Path) -> pl.LazyFrame:
+    """Every value as text, read as text: the field names from one inference pass, then the
+    values under an all-String schema. Cast to text after inference instead, an integer
+    field holding a float in another line became Float64 (`12345678901234567` reached gold
+    as '1.2345678901234568e+16') and a list field made the file unreadable."""
+    try:
+        names = pl.scan_ndjson(path, infer_schema_length=None).collect_schema().names()
+    except pl.exceptions.PolarsError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceFileError(f"unreadable: {first}", file=str(path)) from exc
+    return pl.scan_ndjson(path, schema=dict.fromkeys(names, pl.String))
+
+
 def _read_csv(spec: SourceSpec, read_path: Path, path: Path) -> SourceRead:
     """The header by the csv module, field counts by one polars pass over the raw lines, the
     values by polars (ragged records truncated or padded there; the check says which)."""
@@ -334,7 +347,7 @@ def open_source(spec: SourceSpec, path: Path, workdir: Path) -> Iterator[SourceR
     elif fmt == "json":
         yield SourceRead(_read_json(path))
     elif fmt == "ndjson":
-        yield SourceRead(_all_text(pl.scan_ndjson(path, infer_schema_length=None)))
+        yield SourceRead(_read_ndjson(path))
     elif fmt == "parquet":
         yield SourceRead(_all_text(pl.scan_parquet(path)))
     else:
