@@ -28,6 +28,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _check_regex(pattern: str, field: str, groups: int = 0) -> None:
+    """A pattern that does not compile is a spec error at load time (exit 2), not a
+    multi-line engine error half-way through a run."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{field} {pattern!r} is not a valid regular expression: {exc}") from exc
+    if compiled.groups < groups:
+        raise ValueError(f"{field} {pattern!r} needs a group, (...), whose match is kept")
+
+
 def _check_identifier(value: str) -> str:
     if not NAME_RE.match(value):
         raise ValueError(f"{value!r} must be lower snake_case ([a-z][a-z0-9_]*)")
@@ -60,6 +71,8 @@ class Expectation(_Strict):
     def _arguments(self) -> Expectation:
         if self.rule == "regex" and not self.pattern:
             raise ValueError("regex expectation needs `pattern`")
+        if self.pattern is not None:
+            _check_regex(self.pattern, "pattern")
         if self.rule == "range" and self.min is None and self.max is None:
             raise ValueError("range expectation needs `min` or `max`")
         if self.rule == "accepted_values" and not self.values:
@@ -83,6 +96,14 @@ class Unpivot(_Strict):
     variable_type: ColumnType = "str"
     drop_nulls: bool = False  # empty cells make no long row (counted under a named rule)
     rule: str = "empty_cells_make_no_long_row"
+
+    @model_validator(mode="after")
+    def _patterns(self) -> Unpivot:
+        if isinstance(self.columns, str):
+            _check_regex(self.columns, "columns")
+        if self.variable_pattern is not None:
+            _check_regex(self.variable_pattern, "variable_pattern", groups=1)
+        return self
 
 
 class Sequence(_Strict):
@@ -264,6 +285,18 @@ class SourceSpec(_Strict):
                 ):
                     raise ValueError(f"normalise[{column}]: unknown operation {op!r}")
         return v
+
+    @model_validator(mode="after")
+    def _ranges_on_numbers(self) -> SourceSpec:
+        """A range compares numbers: on a text column it failed at silver in a polars error."""
+        for e in self.expectations:
+            kind = self.types.get(e.column, self.default_type)
+            if e.rule == "range" and e.action != "off" and kind not in ("int", "float"):
+                raise ValueError(
+                    f"expectation {e.id!r}: a range needs a number column, and {e.column!r} "
+                    f"is {kind}; declare `types: {{{e.column}: float}}` (or int)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _unique_gold_tables(self) -> SourceSpec:
