@@ -64,7 +64,13 @@ def _typed(text: pl.Expr, kind: str, spec: SourceSpec) -> pl.Expr:
         lower = text.str.to_lowercase()
         return pl.when(lower.is_in(_TRUE)).then(True).when(lower.is_in(_FALSE)).then(False)
     if kind == "date":
-        return text.str.to_date(spec.date_format, strict=False)
+        if spec.date_format:
+            return text.str.to_date(spec.date_format, strict=False)
+        # A spreadsheet's date cell reads as '2024-01-02 00:00:00': a date at midnight is
+        # that date; a time of day other than midnight is not a date and fails the cast.
+        stamp = text.str.to_datetime(strict=False)
+        midnight = pl.when(stamp.dt.time() == pl.time(0)).then(stamp.dt.date())
+        return pl.coalesce(text.str.to_date(strict=False), midnight)
     raise ValueError(kind)
 
 

@@ -1,0 +1,54 @@
+"""A date column of a spreadsheet loads as dates when declared `date`.
+
+A workbook's date cell reads as text '2024-01-02 00:00:00'; with `types: {when: date}` and
+no `date_format`, every such cell was a cast_error, so a new user's first Excel source with
+a date column lost every row to quarantine. A date at midnight is now that date; a time of
+day other than midnight is still not a date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import xlsxwriter
+from helpers import layer, quarantined
+
+from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.pipeline import plan_sources, run_source
+from jobforge_core.spec import parse_spec
+
+
+def test_spreadsheet_date_cells_are_dates_and_a_time_of_day_is_not(tmp_path: Path):
+    source = tmp_path / "source"
+    source.mkdir()
+    book = xlsxwriter.Workbook(str(source / "events.xlsx"))
+    sheet = book.add_worksheet("Data")
+    as_date = book.add_format({"num_format": "yyyy-mm-dd"})
+    sheet.write_row(0, 0, ["Code", "When"])
+    sheet.write(1, 0, "00010")
+    sheet.write_datetime(1, 1, dt.datetime(2024, 1, 2), as_date)
+    sheet.write(2, 0, "00011")
+    sheet.write(2, 1, "2024-03-04")  # a date typed as text
+    sheet.write(3, 0, "00012")
+    sheet.write_datetime(3, 1, dt.datetime(2024, 5, 6, 10, 30), as_date)  # not a date
+    book.close()
+    raw = {
+        "name": "events",
+        "file": "events.xlsx",
+        "renames": {"Code": "code"},
+        "types": {"when": "date"},
+        "thresholds": {"max_quarantine_share": 1},
+        "gold": [{"table": "fact_events"}],
+    }
+    cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source)
+    run_source(plan_sources({"events": parse_spec(raw, "events.yaml")}, cfg)["events"], cfg)
+
+    gold = layer(cfg, Layer.GOLD, "fact_events").sort("_source_row")
+    assert gold.select("code", "when").rows() == [
+        ("00010", dt.date(2024, 1, 2)),
+        ("00011", dt.date(2024, 3, 4)),
+    ]
+    bad = quarantined(cfg, Layer.BRONZE, "events")
+    assert bad["_source_row"].to_list() == [3]
+    assert "'2024-05-06 10:30:00' is not date" in bad["_quarantine_detail"][0]
