@@ -15,7 +15,7 @@ import polars as pl
 
 from jobforge_core.atomic import temp_path_for
 from jobforge_core.errors import SourceFileError
-from jobforge_core.records import RecordCheck, check_records
+from jobforge_core.records import FIELDS, RECORD, TEXT, RecordCheck, check_records
 from jobforge_core.spec import SourceSpec
 
 _SNIFF_BYTES = 1 << 20
@@ -262,6 +262,22 @@ def _read_json(path: Path) -> pl.LazyFrame:
     return pl.LazyFrame(data, schema=dict.fromkeys(columns, pl.String))
 
 
+def _empty_rows(df: pl.DataFrame) -> RecordCheck:
+    """A sheet's empty rows, marked like a CSV's blank lines (a record with no field: bronze
+    quarantines it as `ragged_record`). polars drops them by default, and every later
+    record's `_source_row` was then off by the empty rows above it."""
+    empty = (
+        df.with_row_index(RECORD, offset=1)
+        .filter(pl.all_horizontal(pl.exclude(RECORD).is_null()))
+        .select(
+            pl.col(RECORD).cast(pl.Int64),
+            pl.lit(0, pl.Int64).alias(FIELDS),
+            pl.lit(None, pl.String).alias(TEXT),
+        )
+    )
+    return RecordCheck(records=df.height, headers=df.columns, ragged=empty)
+
+
 def _read_ndjson(path: Path) -> pl.LazyFrame:
     """Every value as text, read as text: the field names from one inference pass, then the
     values under an all-String schema. Cast to text after inference instead, an integer
@@ -340,10 +356,12 @@ def open_source(spec: SourceSpec, path: Path, workdir: Path) -> Iterator[SourceR
                 yield _read_csv(spec, copy, path)
     elif fmt == "xlsx":
         try:
-            df = pl.read_excel(path, sheet_name=spec.reader.sheet, infer_schema_length=0)
+            df = pl.read_excel(
+                path, sheet_name=spec.reader.sheet, infer_schema_length=0, drop_empty_rows=False
+            )
         except Exception as exc:  # calamine raises its own types for corrupt workbooks
             raise SourceFileError(f"unreadable Excel workbook: {exc}", file=str(path)) from exc
-        yield SourceRead(_all_text(df.lazy()))
+        yield SourceRead(_all_text(df.lazy()), check=_empty_rows(df))
     elif fmt == "json":
         yield SourceRead(_read_json(path))
     elif fmt == "ndjson":
