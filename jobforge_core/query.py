@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import duckdb
-
 from jobforge_core.catalog.names import (
     HISTORY_SCHEMA,
     history_view_name,
@@ -39,8 +37,12 @@ from jobforge_core.settings import DEFAULT_QUERY_MEMORY_LIMIT, DEFAULT_QUERY_TIM
 
 T = TypeVar("T")
 
-if TYPE_CHECKING:  # imported where a function needs them: `jobforge query` starts faster
-    import polars as pl  # without polars and the catalog models (bench/cli_startup.py)
+# Imported where a function needs them, so each command loads only its own: `jobforge query`
+# starts without polars and the catalog models, `lineage` and `quarantine` without DuckDB
+# (bench/cli_startup.py).
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
 
     from jobforge_core.models import LayerTransitionLog, TableMetadata
 
@@ -86,6 +88,8 @@ class QueryLimits:
 
 
 def _parse(sql: str) -> list[Any]:
+    import duckdb
+
     try:
         return duckdb.extract_statements(sql)
     except Exception as exc:  # duckdb.ParserException, and ValueError for unmapped kinds
@@ -102,6 +106,8 @@ def _kind(statement: Any) -> str:
 
 def _explained(sql: str) -> str:
     """The statement an EXPLAIN [ANALYZE] [(options)] explains, cut from the original text."""
+    import duckdb
+
     tokens = duckdb.tokenize(sql)
     ends = [pos for pos, _ in tokens[1:]] + [len(sql)]
     words = [
@@ -278,6 +284,8 @@ def connect(
         raise JobForgeError(
             f"no store at {cfg.store_path()}: run `jobforge run` (or the catalog flow) first"
         )
+    import duckdb
+
     con = duckdb.connect(":memory:")
     try:
         _load_store(con, cfg, wanted)
@@ -335,6 +343,8 @@ def _run(
     limits: QueryLimits | None,
     fetch: Callable[[duckdb.DuckDBPyRelation], T],
 ) -> T:
+    import duckdb
+
     check_read_only(sql)
     limits = limits or QueryLimits()
     con = connect(cfg, limits, wanted=_mentioned(sql))

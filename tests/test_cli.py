@@ -263,12 +263,15 @@ def test_every_command_honours_every_format(cli_env, built, command, fmt):
         ("query", {"prefect", "polars"}),
         ("catalog", {"prefect", "polars", "duckdb", "pyarrow"}),
         ("catalog_table", {"prefect", "polars", "duckdb", "pyarrow"}),
-        ("lineage", {"prefect", "polars"}),
+        ("lineage", {"prefect", "polars", "duckdb"}),
+        ("lineage_where", {"prefect", "duckdb"}),
+        ("quarantine", {"prefect", "duckdb"}),
     ],
 )
 def test_read_commands_import_only_what_they_use(cli_env, built, command, avoided):
     """Issue 12: the read commands start fast because they import no Prefect, no polars (a
-    fifth of a second) and, for `catalog`, no DuckDB; bench/cli_startup.py has the times."""
+    fifth of a second) where they need none, and DuckDB only for `query` (70 ms);
+    bench/cli_startup.py has the times."""
     probe_modules = PROBE.replace(
         "'\\n<prefect imported>' if 'prefect' in sys.modules else ''",
         "'\\n<' + ','.join(sorted(m for m in sys.modules if '.' not in m)) + '>'",
