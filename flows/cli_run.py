@@ -284,6 +284,34 @@ def run(
 ) -> Result:
     """`server`: Prefect's temporary server, started before these imports (flows/embedded.py);
     the run waits for it only after them."""
+    with _terminate_as_interrupt(owns_process):
+        return _run(request, verbose, owns_process, server)
+
+
+@contextmanager
+def _terminate_as_interrupt(owns_process: bool) -> Iterator[None]:
+    """SIGTERM (a `kill`, a service manager, a CI job cancelled) stops the run as Ctrl-C
+    does: the temporary server is stopped and the command says `interrupted` (exit 130).
+    By default SIGTERM ended the process on the spot, leaving Prefect's server running as an
+    orphan. Only in the command's own process, and only from the main thread."""
+    import signal
+
+    if not owns_process or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(
+    request: RunRequest,
+    verbose: bool,
+    owns_process: bool,
+    server: EmbeddedServer | None,
+) -> Result:
     from flows.adhoc import foreground_run
     from flows.pipeline import jobforge_flow
     from flows.runners import make_task_runner
