@@ -72,9 +72,9 @@ def export(
 
     cfg = PipelineConfig.from_settings(data_root=Path(data_root) if data_root else None)
     if not cfg.data_root.is_dir():
-        raise UsageError(
-            f"data root {cfg.data_root} does not exist (--data-root or $JOBFORGE_DATA_ROOT)"
-        )
+        from flows.cli_read import missing_root
+
+        raise UsageError(missing_root(cfg.data_root))
     settings = load_openlineage_settings()
     if output is None:
         if settings.disabled:

@@ -14,12 +14,18 @@ from flows.results import NothingBuilt, Result, Section, UsageError
 from jobforge_core.config import PipelineConfig
 
 
+def missing_root(root: Path) -> str:
+    """Why a data root cannot be read: absent, or a file where a directory should be."""
+    what = "is not a directory" if root.exists() else "does not exist"
+    return f"data root {root} {what} (--data-root or $JOBFORGE_DATA_ROOT)"
+
+
 def config(data_root: str | None) -> PipelineConfig:
     """The data root of a read command: it must exist and hold a built catalog."""
     cfg = PipelineConfig.from_settings(data_root=Path(data_root) if data_root else None)
     root = cfg.data_root
     if not root.is_dir():
-        raise UsageError(f"data root {root} does not exist (--data-root or $JOBFORGE_DATA_ROOT)")
+        raise UsageError(missing_root(root))
     built = cfg.catalog_tables_path()
     if not (built.is_dir() and any(built.glob("*.json"))):
         raise NothingBuilt(
