@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def dispatch(args: argparse.Namespace, owns_process: bool = False) -> Result:
     if args.command == "run":
-        from flows.cli_run import preflight, run
+        from flows.cli_run import preflight, run, terminate_as_interrupt
 
         request = preflight(
             args.data_root,
@@ -216,12 +216,13 @@ def dispatch(args: argparse.Namespace, owns_process: bool = False) -> Result:
 
         # The command's own process: start Prefect's temporary server (if one is needed)
         # before the flow's imports, which then run while it starts.
-        server = start_early() if owns_process else None
-        try:
-            return run(request, verbose=args.verbose, owns_process=owns_process, server=server)
-        finally:
-            if server is not None:
-                shutdown(server)
+        with terminate_as_interrupt(owns_process):
+            server = start_early() if owns_process else None
+            try:
+                return run(request, args.verbose, owns_process=owns_process, server=server)
+            finally:
+                if server is not None:
+                    shutdown(server)
 
     from flows import cli_docs, cli_history, cli_openlineage, cli_read
 

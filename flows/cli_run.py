@@ -284,16 +284,18 @@ def run(
 ) -> Result:
     """`server`: Prefect's temporary server, started before these imports (flows/embedded.py);
     the run waits for it only after them."""
-    with _terminate_as_interrupt(owns_process):
+    with terminate_as_interrupt(owns_process):
         return _run(request, verbose, owns_process, server)
 
 
 @contextmanager
-def _terminate_as_interrupt(owns_process: bool) -> Iterator[None]:
+def terminate_as_interrupt(owns_process: bool) -> Iterator[None]:
     """SIGTERM (a `kill`, a service manager, a CI job cancelled) stops the run as Ctrl-C
     does: the temporary server is stopped and the command says `interrupted` (exit 130).
     By default SIGTERM ended the process on the spot, leaving Prefect's server running as an
-    orphan. Only in the command's own process, and only from the main thread."""
+    orphan. Only in the command's own process, and only from the main thread. The
+    `jobforge` command enters it before it spawns the server (flows/cli.py `dispatch`), so
+    no SIGTERM can fall between the spawn and the handler; nested, it changes nothing."""
     import signal
 
     if not owns_process or threading.current_thread() is not threading.main_thread():

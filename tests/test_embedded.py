@@ -4,6 +4,7 @@ only where it would change nothing."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -210,3 +211,31 @@ def test_skipping_the_final_collection_keeps_exit_handlers_output_and_exit_code(
         assert done.returncode == 3, done.stderr
         assert done.stdout == "x" * 100000 + "\n"
         assert log.read_text() == "handler ran"
+
+
+def test_sigterm_is_an_interrupt_before_the_server_is_spawned(tmp_path: Path):
+    """`jobforge run` turns SIGTERM into the Ctrl-C path before it spawns Prefect's server,
+    so no SIGTERM can fall between the spawn and the handler that stops the server. A spy
+    on the spawn records the handler in place at that moment, then stops the command."""
+    code = (
+        "import signal, sys\n"
+        "from flows import embedded\n"
+        "seen = []\n"
+        "def spawn(cls):\n"
+        "    seen.append(signal.getsignal(signal.SIGTERM) is signal.default_int_handler)\n"
+        "    raise RuntimeError('spawn reached')\n"
+        "embedded.EmbeddedServer.spawn = classmethod(spawn)\n"
+        "from flows.cli import main\n"
+        "code = main()\n"
+        "print('handler in place at spawn:', seen)\n"
+        "sys.exit(code)\n"
+    )
+    source = Path(__file__).resolve().parents[1] / "data" / "source"
+    args = ["run", "--data-root", str(tmp_path / "data"), "--source-dir", str(source)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert "spawn reached" in done.stderr, done.stderr
+    assert "handler in place at spawn: [True]" in done.stdout, done.stdout + done.stderr
