@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from bench.sections import write_section
+from flows.embedded import drain_queues
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = """name: tiny
@@ -48,16 +49,6 @@ def _args(work: Path) -> list[str]:
     return args + ["--specs", str(work / "specs"), "--source", "tiny", "--format", "json"]
 
 
-def _drain() -> None:
-    """What `jobforge run` does before its server stops: Prefect's log and event queues
-    drain into it (flows/embedded.py `shutdown`)."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=30)
-    EventsWorker.drain_all(timeout=30)
-
-
 def _child_sequential(work: Path) -> None:
     """Before: Prefect and the flow imported, then Prefect's temporary server started (what
     Prefect does itself when the flow opens its first client), then the run."""
@@ -76,7 +67,7 @@ def _child_sequential(work: Path) -> None:
 
     with temporary_settings({PREFECT_API_URL: server.api_url}):
         code = main(_args(work))
-    _drain()
+    drain_queues()  # what `jobforge run` does before its server stops
     t3 = time.perf_counter()
     server.stop()
     t4 = time.perf_counter()
@@ -110,7 +101,7 @@ def _child(work: Path) -> None:
     t2 = time.perf_counter()
     result = run(request, verbose=False, owns_process=True, server=server)
     code = emit(result, "json")
-    _drain()
+    drain_queues()  # what `jobforge run` does before its server stops
     t3 = time.perf_counter()
     server.stop()
     t4 = time.perf_counter()
@@ -161,7 +152,7 @@ def _child_floor(work: Path) -> None:
     t2 = time.perf_counter()
     with foreground_run(api_url=server.api_url):
         floor()
-    _drain()
+    drain_queues()  # what `jobforge run` does before its server stops
     t3 = time.perf_counter()
     server.stop()
     t4 = time.perf_counter()

@@ -48,6 +48,7 @@ def _child(work: Path) -> None:
     args += ["--format", "json"]
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(args) == 0, "the warm-up run failed"
+    # flows.embedded.drain_queues, written out below: the checkout measured may predate it
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 

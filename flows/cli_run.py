@@ -276,18 +276,6 @@ def _import_while_server_starts() -> None:
     importlib.import_module("pyarrow.dataset")
 
 
-def run(
-    request: RunRequest,
-    verbose: bool,
-    owns_process: bool = False,
-    server: EmbeddedServer | None = None,
-) -> Result:
-    """`server`: Prefect's temporary server, started before these imports (flows/embedded.py);
-    the run waits for it only after them."""
-    with terminate_as_interrupt(owns_process):
-        return _run(request, verbose, owns_process, server)
-
-
 @contextmanager
 def terminate_as_interrupt(owns_process: bool) -> Iterator[None]:
     """SIGTERM (a `kill`, a service manager, a CI job cancelled) stops the run as Ctrl-C
@@ -295,7 +283,7 @@ def terminate_as_interrupt(owns_process: bool) -> Iterator[None]:
     By default SIGTERM ended the process on the spot, leaving Prefect's server running as an
     orphan. Only in the command's own process, and only from the main thread. The
     `jobforge` command enters it before it spawns the server (flows/cli.py `dispatch`), so
-    no SIGTERM can fall between the spawn and the handler; nested, it changes nothing."""
+    no SIGTERM can fall between the spawn and the handler."""
     import signal
 
     if not owns_process or threading.current_thread() is not threading.main_thread():
@@ -308,12 +296,15 @@ def terminate_as_interrupt(owns_process: bool) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run(
+def run(
     request: RunRequest,
     verbose: bool,
-    owns_process: bool,
-    server: EmbeddedServer | None,
+    owns_process: bool = False,
+    server: EmbeddedServer | None = None,
 ) -> Result:
+    """`server`: Prefect's temporary server, started before these imports (flows/embedded.py);
+    the run waits for it only after them. The `jobforge` command calls it inside
+    `terminate_as_interrupt`, entered before the server is spawned."""
     from flows.adhoc import foreground_run
     from flows.pipeline import jobforge_flow
     from flows.runners import make_task_runner

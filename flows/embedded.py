@@ -320,9 +320,14 @@ def shutdown(server: EmbeddedServer) -> None:
     prints `Error logging to API`; `flows/recorded.py` has already waited for the server to
     record every task run, so its recorder has nothing in hand when it is stopped."""
     if "prefect" in sys.modules:
-        from prefect.events.worker import EventsWorker
-        from prefect.logging.handlers import APILogWorker
-
-        APILogWorker.drain_all(timeout=30)
-        EventsWorker.drain_all(timeout=30)
+        drain_queues()
     server.stop()
+
+
+def drain_queues(timeout: float = 30) -> None:
+    """Send what Prefect's client still holds (logs, events) to the server now."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=timeout)
+    EventsWorker.drain_all(timeout=timeout)
