@@ -47,16 +47,34 @@ def _run_name() -> str:
     )
 
 
-def _tag_flow_run(plans: dict[str, SourcePlan]) -> None:
-    """Tags on the flow run (one API call), filterable in the UI: sources and domains run."""
+MAX_TAGS = 6
+
+
+def run_tags(current: set[str], plans: dict[str, SourcePlan], names: list[str] | None) -> set[str]:
+    """What kind of run it is, in at most MAX_TAGS tags whatever the number of sources (the
+    UI shows two and "+N"): a source tag only on a single-source run, the domains run while
+    they fit. The sources themselves are in the run's name and its summary artifact."""
+    tags = set(current) | {"jobforge"}
+    if not names:
+        tags.add("all-sources")
+    elif len(names) == 1:
+        tags |= {"single-source", f"source:{names[0]}"}
+    else:
+        tags.add("selected-sources")
+    domains = sorted({f"domain:{p.spec.domain}" for p in plans.values() if not p.unchanged})
+    if len(tags) + len(domains) <= MAX_TAGS:
+        tags |= set(domains)
+    return tags
+
+
+def _tag_flow_run(plans: dict[str, SourcePlan], names: list[str] | None) -> None:
+    """Tags on the flow run (one API call), filterable in the UI."""
     run_id = flow_run.get_id()
     if not run_id:
         return
-    wanted = {"jobforge"} | {f"source:{n}" for n, p in plans.items() if not p.unchanged}
-    wanted |= {f"domain:{p.spec.domain}" for p in plans.values() if not p.unchanged}
     with get_client(sync_client=True) as client:
         current = set(client.read_flow_run(run_id).tags)
-        client.update_flow_run(run_id, tags=sorted(current | wanted))
+        client.update_flow_run(run_id, tags=sorted(run_tags(current, plans, names)))
 
 
 def run_sources(
@@ -94,7 +112,7 @@ def _run_locked(
         log.info("stale_temps_removed", count=len(stale), first=str(stale[0]))
     plans = plan_sources(specs, cfg, names, force=force, files=given)
     log.info("run_planned", sources=len(plans), unchanged=sum(p.unchanged for p in plans.values()))
-    _tag_flow_run(plans)
+    _tag_flow_run(plans, names)
 
     runs = run_chains(plans, specs, cfg, LAYER_TASKS)
     for plan in plans.values():

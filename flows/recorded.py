@@ -21,6 +21,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterId
 from prefect.futures import PrefectFuture
 
+from flows.api_pages import read_by_ids
+
 POLL_SECONDS = 0.1
 TIMEOUT_SECONDS = 60.0
 
@@ -31,9 +33,11 @@ def unrecorded(futures: Iterable[PrefectFuture]) -> list[str]:
     if not wanted:
         return []
     with get_client(sync_client=True) as client:
-        found = client.read_task_runs(
-            task_run_filter=TaskRunFilter(id=TaskRunFilterId(any_=list(wanted))),
-            limit=len(wanted),
+        found = read_by_ids(
+            list(wanted),
+            lambda ids, limit: client.read_task_runs(
+                task_run_filter=TaskRunFilter(id=TaskRunFilterId(any_=ids)), limit=limit
+            ),
         )
     by_id = {run.id: run for run in found}
     missing = []

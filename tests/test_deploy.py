@@ -266,8 +266,19 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
     assert failed["name"].startswith("jobforge-noc_structure+oasis_labels+oasis_interests-")
     assert failed["name"] != run["name"]
     artifacts = _api(env, "/artifacts/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})
-    keys = {a["key"] for a in artifacts}
-    assert "transition-noc-structure-gold" in keys and "jobforge-summary" in keys
+    # The run's page: a handful of artifacts and tags, the transitions on their task runs.
+    assert {a["key"] for a in artifacts} == {
+        "jobforge-summary",
+        "jobforge-transitions",
+        "jobforge-catalog",
+    }
+    assert len(run["tags"]) <= 6 and "full-pipeline" in run["tags"]
+    tasks = _api(env, "/task_runs/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})
+    on_tasks = _api(
+        env, "/artifacts/filter", {"artifacts": {"task_run_id": {"any_": [t["id"] for t in tasks]}}}
+    )
+    keys = {a["key"] for a in on_tasks}
+    assert "transition-noc-structure-gold" in keys
     assert len([k for k in keys if k and k.startswith("transition-")]) == 4 * len(load_specs())
     logs = _api(env, "/logs/filter", {"logs": {"flow_run_id": {"any_": [run["id"]]}}, "limit": 200})
     messages = [entry["message"] for entry in logs]
@@ -305,3 +316,59 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
     )
     text = "\n".join(entry["message"] for entry in crash_logs) + output
     assert "not a JobForge checkout" in text and "JOBFORGE_HOME" in text
+
+
+def _api_all(env: dict[str, str], path: str, body: dict) -> list:
+    """Every record of a filter, in pages the server accepts (its limit is 200)."""
+    found: list = []
+    while True:
+        page = _api(env, path, body | {"offset": len(found), "limit": 200})
+        found += page
+        if len(page) < 200:
+            return found
+
+
+@pytest.mark.slow
+def test_a_deployment_run_of_a_hundred_declared_sources(server, tmp_path):
+    """Issue 23: 100 sources (401 task runs) through a deployment on a real worker; the run's
+    page stays readable: a few tags, the three top-level artifacts."""
+    from bench.many_sources import table_name, write_sources
+
+    env = server
+    count = 100
+    names = write_sources(tmp_path / "src", tmp_path / "specs", count)
+    if not any(p["name"] == "jobforge-process" for p in _api(env, "/work_pools/filter", {})):
+        _prefect(env, "work-pool", "create", "jobforge-process", "--type", "process")
+    _prefect(env, "--no-prompt", "deploy", "--name", "nightly")
+    params = {
+        "data_root": str(tmp_path / "data"),
+        "source_dir": str(tmp_path / "src"),
+        "spec_dirs": [str(tmp_path / "specs")],
+        "sources": names,
+    }
+    _prefect(env, "deployment", "run", "jobforge/nightly", "--params", json.dumps(params))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "jobforge-process"]
+        + ["--run-once"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = worker.communicate(timeout=WORKER)
+    finally:
+        _stop(worker)
+    (tmp_path / "worker.log").write_text(output)
+    runs = _api_all(env, "/flow_runs/filter", {})
+    (run,) = [r for r in runs if r["parameters"].get("data_root") == params["data_root"]]
+    assert run["state_type"] == "COMPLETED", output[-4000:]
+    assert len(run["tags"]) <= 6
+    top = _api(env, "/artifacts/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})
+    assert len(top) <= 5 and "jobforge-summary" in {a["key"] for a in top}
+    tasks = _api_all(env, "/task_runs/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})
+    assert len([t for t in tasks if t["state_type"] == "COMPLETED"]) == 4 * count + 1
+    gold = {p.stem for p in (tmp_path / "data" / "gold").glob("*.parquet")}
+    assert {table_name(i) for i in range(count)} <= gold

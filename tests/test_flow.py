@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from prefect_api import artifacts, events, flow_run_id, logs, task_runs
+from prefect_api import artifacts, events, flow_run_id, logs, task_artifacts, task_runs
 
 from flows.summary import RunFailed, run_outcome
 from jobforge_core import pipeline
@@ -40,11 +40,15 @@ def test_flow_publishes_one_artifact_per_transition_and_the_summaries(sample_flo
     assert run.state.is_completed()
     stamp = run.expected_start_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert run.name == f"jobforge-all-sources-{stamp}"  # what ran, and when
-    assert {"jobforge", "source:noc_structure", "domain:oasis"} <= set(run.tags)
-    found = {a.key: a for a in artifacts(run_id)}
+    # What kind of run it is, readable on the run's page whatever the number of sources.
+    assert {"jobforge", "all-sources", "domain:oasis"} <= set(run.tags)
+    assert len(run.tags) <= 6 and not any(t.startswith("source:") for t in run.tags)
+    top = {a.key: a for a in artifacts(run_id)}
+    assert set(top) == {"jobforge-summary", "jobforge-transitions", "jobforge-catalog"}
+    found = top | {a.key: a for a in task_artifacts(run_id)}
     sources = sorted(load_specs())
     assert len(sources) >= 12
-    # Posted by the flow (tasks/artifacts.py), each on the page of the task run that made it.
+    # Posted by the tasks (tasks/artifacts.py), each on the page of the task run that made it.
     made_by = {r.id: r.name for r in task_runs(run_id)}
     for source in sources:
         for lyr in Layer:
