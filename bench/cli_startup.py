@@ -53,9 +53,9 @@ def commands(root: Path) -> dict[str, list[str] | None]:
 def build(root: Path) -> None:
     """The bundled samples through the four layers and the catalog, in this process."""
     from jobforge_core.catalog import rebuild_catalog
-    from jobforge_core.config import PipelineConfig
-    from jobforge_core.pipeline import plan_sources, run_source
-    from jobforge_core.spec import load_specs
+    from jobforge_core.common.config import PipelineConfig
+    from jobforge_core.run.pipeline import plan_sources, run_source
+    from jobforge_core.sources.spec import load_specs
 
     cfg = PipelineConfig(data_root=root, source_dir=REPO / "data" / "source")
     specs = load_specs()

@@ -21,7 +21,7 @@ from bench.profile import _peak_rss_mib, _reset_peak
 def write_release(path: Path, rows: int, release: int) -> None:
     import polars as pl
 
-    from jobforge_core.provenance import constant
+    from jobforge_core.common.provenance import constant
 
     years = 11
     batch = f"bench-diff-{release}"
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/jobforge-bench/diff"))
     args = parser.parse_args(argv)
-    from jobforge_core.diff import diff_files
+    from jobforge_core.history.diff import diff_files
 
     before = args.work_dir / f"release1-{args.rows}.parquet"
     after = args.work_dir / f"release2-{args.rows}.parquet"

@@ -2,7 +2,7 @@
 
 `python -m bench.measure flow ...` runs `jobforge_flow` (Prefect: embedded server, or the one
 PREFECT_API_URL names); `python -m bench.measure core ...` runs the same sources through
-`jobforge_core.pipeline.run_source` with no orchestrator, plus the catalog rebuild the flow also
+`jobforge_core.run.pipeline.run_source` with no orchestrator, plus the catalog rebuild the flow also
 does, so that flow minus core is the orchestration cost. Each writes a JSON of epoch
 timestamps to --result; the parent reads peak RSS from the OS when the child exits.
 """
@@ -45,9 +45,9 @@ def _flow(args: argparse.Namespace) -> dict[str, Any]:
 
 def _core(args: argparse.Namespace) -> dict[str, Any]:
     from jobforge_core.catalog import rebuild_catalog
-    from jobforge_core.config import PipelineConfig
-    from jobforge_core.pipeline import plan_sources, run_source
-    from jobforge_core.spec import load_specs
+    from jobforge_core.common.config import PipelineConfig
+    from jobforge_core.run.pipeline import plan_sources, run_source
+    from jobforge_core.sources.spec import load_specs
 
     imported = time.time()
     cfg = PipelineConfig(data_root=args.data_root, source_dir=args.source_dir)

@@ -41,9 +41,9 @@ MODES = ("off", "jsonl", "http")
 WARM = """\
 import json, os, sys, time
 from pathlib import Path
-from jobforge_core.config import PipelineConfig
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.sources.spec import load_specs
 root, sources, specs_dir = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 url, passes = sys.argv[4], int(sys.argv[5])
 cfg = PipelineConfig(data_root=root, source_dir=sources)
@@ -74,9 +74,9 @@ print(json.dumps(times))
 CORE = """\
 import sys, time
 from pathlib import Path
-from jobforge_core.config import PipelineConfig
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.sources.spec import load_specs
 root, sources, specs_dir = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 cfg = PipelineConfig(data_root=root, source_dir=sources)
 specs = load_specs([specs_dir])

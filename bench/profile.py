@@ -36,9 +36,9 @@ def _peak_rss_mib() -> float:
 
 
 def run_layers(work: Path, rows: int, key: str) -> list[dict[str, object]]:
-    from jobforge_core.config import Layer, PipelineConfig
-    from jobforge_core.pipeline import plan_sources, run_transition
-    from jobforge_core.spec import load_specs
+    from jobforge_core.common.config import Layer, PipelineConfig
+    from jobforge_core.run.pipeline import plan_sources, run_transition
+    from jobforge_core.sources.spec import load_specs
 
     source_dir, spec_dir = work / "source", work / "specs"
     if not (source_dir / "done").exists() or (source_dir / "done").read_text() != str(rows):

@@ -20,9 +20,9 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.pipeline import SourcePlan
-from jobforge_core.spec import SourceSpec, gold_dependencies
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.run.pipeline import SourcePlan
+from jobforge_core.sources.spec import SourceSpec, gold_dependencies
 
 ORDER = list(Layer)  # staged, bronze, silver, gold
 

@@ -269,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, default in GLOBAL_DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, default)
-    from jobforge_core.errors import JobForgeError
+    from jobforge_core.common.errors import JobForgeError
 
     try:
         result = dispatch(args, owns_process=argv is None)

@@ -51,7 +51,7 @@ def dispatch(args: argparse.Namespace) -> Result:
 
 def docs(data_root: str | None, out: str | None, serve: bool, port: int) -> Result:
     from flows.cli_read import config
-    from jobforge_core.housekeeping import exclusive_run
+    from jobforge_core.run.housekeeping import exclusive_run
     from jobforge_core.site import build_site
     from jobforge_core.site.build import SiteRefused
 

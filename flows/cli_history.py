@@ -73,7 +73,7 @@ def dispatch(args: argparse.Namespace) -> Result:
 
 def history(data_root: str | None, table: str) -> Result:
     from flows.cli_read import config
-    from jobforge_core.audit import table_history
+    from jobforge_core.run.audit import table_history
 
     cfg = config(data_root)
     rows = table_history(cfg, table)
@@ -101,7 +101,7 @@ def diff(
     sample: int,
 ) -> Result:
     from flows.cli_read import config
-    from jobforge_core.audit import diff_table
+    from jobforge_core.run.audit import diff_table
 
     if sample < 0:
         raise UsageError(f"--sample must be 0 or more, got {sample}")
@@ -139,10 +139,10 @@ def diff(
 
 def restore(data_root: str | None, source: str, batch: str, spec_dirs: list[str] | None) -> Result:
     from flows.cli_read import config
-    from jobforge_core.audit import restore_source
     from jobforge_core.catalog import rebuild_catalog
-    from jobforge_core.settings import load_settings
-    from jobforge_core.spec import load_specs
+    from jobforge_core.common.settings import load_settings
+    from jobforge_core.run.audit import restore_source
+    from jobforge_core.sources.spec import load_specs
 
     cfg = config(data_root)
     specs = load_specs([*load_settings().spec_dirs, *(Path(d) for d in spec_dirs or [])])

@@ -65,10 +65,10 @@ def export(
     sources: list[str] | None,
     spec_dirs: list[str] | None,
 ) -> Result:
-    from jobforge_core.config import PipelineConfig
+    from jobforge_core.common.config import PipelineConfig
+    from jobforge_core.common.settings import load_openlineage_settings, load_settings
     from jobforge_core.openlineage.export import kept_logs, replay_events
-    from jobforge_core.settings import load_openlineage_settings, load_settings
-    from jobforge_core.spec import load_specs
+    from jobforge_core.sources.spec import load_specs
 
     cfg = PipelineConfig.from_settings(data_root=Path(data_root) if data_root else None)
     if not cfg.data_root.is_dir():
@@ -127,7 +127,7 @@ def _send(events: Any) -> str:
 
 
 def _write(events: Any, output: str) -> str:
-    from jobforge_core.atomic import atomic_target
+    from jobforge_core.common.atomic import atomic_target
     from jobforge_core.openlineage.events import to_json
 
     if output == "-":

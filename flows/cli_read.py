@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.results import NothingBuilt, Result, Section, UsageError
-from jobforge_core.config import PipelineConfig
+from jobforge_core.common.config import PipelineConfig
 
 
 def missing_root(root: Path) -> str:
@@ -47,7 +47,7 @@ def catalog_tables(cfg: PipelineConfig) -> dict[str, Any]:
 
 
 def _check_table(cfg: PipelineConfig, name: str) -> None:
-    """A clear refusal with a suggestion; `jobforge_core.query` checks again on its own."""
+    """A clear refusal with a suggestion; `jobforge_core.query.sql` checks again on its own."""
     tables = catalog_tables(cfg)
     if name not in tables:
         gold = sorted(n for n, m in tables.items() if m.layer.value == "gold")
@@ -67,8 +67,8 @@ def query(
     timeout_s: float | None = None,
     memory_limit: str | None = None,
 ) -> Result:
-    from jobforge_core.query import QueryLimits, query_rows
-    from jobforge_core.settings import load_settings
+    from jobforge_core.common.settings import load_settings
+    from jobforge_core.query.sql import QueryLimits, query_rows
 
     settings = load_settings()
     limits = QueryLimits(
@@ -130,7 +130,7 @@ def catalog(data_root: str | None, table: str | None) -> Result:
 
 
 def lineage(data_root: str | None, table: str, where: str | None, limit: int) -> Result:
-    from jobforge_core.query import lineage_chain
+    from jobforge_core.query.sql import lineage_chain
 
     if limit < 1:
         raise UsageError(f"--limit must be at least 1, got {limit}")
@@ -163,7 +163,7 @@ def lineage(data_root: str | None, table: str, where: str | None, limit: int) ->
                 else None,
             }
         )
-    from jobforge_core.query import resolve_table
+    from jobforge_core.query.sql import resolve_table
 
     header = {
         "table": table,
@@ -183,7 +183,7 @@ def lineage(data_root: str | None, table: str, where: str | None, limit: int) ->
 def _row_lineage(cfg: PipelineConfig, table: str, where: str, limit: int) -> Result:
     import polars as pl
 
-    from jobforge_core.query import resolve_table, row_lineage
+    from jobforge_core.query.sql import resolve_table, row_lineage
 
     rows, staged = row_lineage(cfg, table, where, limit)
     # row_lineage has validated the expression against the table; count every match.
@@ -209,7 +209,7 @@ def _row_lineage(cfg: PipelineConfig, table: str, where: str, limit: int) -> Res
 
 
 def quarantine(data_root: str | None, table: str | None, sample: int) -> Result:
-    from jobforge_core.query import file_quarantine, quarantine_report
+    from jobforge_core.query.sql import file_quarantine, quarantine_report
 
     if sample < 0:
         raise UsageError(f"--sample must be 0 or more, got {sample}")

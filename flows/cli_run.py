@@ -22,8 +22,8 @@ from typing import Any
 from flows.cli_read import did_you_mean
 from flows.embedded import EmbeddedServer, startup_timeout
 from flows.results import Result, Section, UsageError
-from jobforge_core.config import PipelineConfig
-from jobforge_core.errors import SpecError
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.common.errors import SpecError
 
 LAYERS = ("staged", "bronze", "silver")
 # A source in one of these states has succeeded (rows in quarantine within its thresholds are
@@ -69,8 +69,8 @@ def preflight(
     dask_address: str | None,
 ) -> RunRequest:
     """Every check that needs no Prefect: specs valid, sources known, directories there."""
-    from jobforge_core.settings import load_settings
-    from jobforge_core.spec import gold_order, load_specs
+    from jobforge_core.common.settings import load_settings
+    from jobforge_core.sources.spec import gold_order, load_specs
 
     cfg = PipelineConfig.from_settings(
         data_root=Path(data_root) if data_root else None,
@@ -267,7 +267,7 @@ def _import_while_server_starts() -> None:
     import pkgutil
 
     import jobforge_core
-    from jobforge_core.settings import load_openlineage_settings
+    from jobforge_core.common.settings import load_openlineage_settings
 
     skip = "jobforge_core.openlineage" if load_openlineage_settings().disabled else None
     for module in pkgutil.walk_packages(jobforge_core.__path__, "jobforge_core."):
@@ -308,7 +308,7 @@ def run(
     from flows.adhoc import foreground_run
     from flows.pipeline import jobforge_flow
     from flows.runners import make_task_runner
-    from jobforge_core.logs import listening
+    from jobforge_core.common.logs import listening
 
     if server is not None:
         _import_while_server_starts()

@@ -46,7 +46,7 @@ def human_size(size: int) -> str:
 
 
 class LiveTransitions:
-    """Listener for JobForge events (jobforge_core.logs.listening) driving a rich display."""
+    """Listener for JobForge events (jobforge_core.common.logs.listening) driving a rich display."""
 
     def __init__(self, force_terminal: bool, threshold: int) -> None:
         from rich.console import Console

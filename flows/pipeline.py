@@ -18,14 +18,14 @@ from flows.run_log import current_run_log, run_log
 from flows.runners import runner_from_settings
 from flows.summary import RunFailed, markdown, source_summary
 from jobforge_core.catalog.stamp import catalog_is_current
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.housekeeping import exclusive_run
-from jobforge_core.integrity import foreign_key_orphans
-from jobforge_core.logs import get_logger
-from jobforge_core.models import LayerTransitionLog
-from jobforge_core.pipeline import SourcePlan, plan_sources, release
+from jobforge_core.checks.integrity import foreign_key_orphans
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.logs import get_logger
+from jobforge_core.common.models import LayerTransitionLog
+from jobforge_core.run.housekeeping import exclusive_run
+from jobforge_core.run.pipeline import SourcePlan, plan_sources, release
 from jobforge_core.site import default_site_dir
-from jobforge_core.spec import load_specs
+from jobforge_core.sources.spec import load_specs
 from tasks.artifacts import artifact_key, log_row
 from tasks.catalog import rebuild_catalog_task
 from tasks.layers import LAYER_TASKS
@@ -34,7 +34,7 @@ from tasks.run_logging import attach_run_logging
 
 def _spec_dirs(given: list[str] | None) -> list[Path]:
     """$JOBFORGE_SPEC_DIRS (os.pathsep-separated) first, then the run's own: later ones win."""
-    from jobforge_core.settings import load_settings
+    from jobforge_core.common.settings import load_settings
 
     return [*load_settings().spec_dirs, *(Path(d) for d in given or [])]
 

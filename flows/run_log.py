@@ -17,9 +17,9 @@ from pathlib import Path
 from prefect.logging.formatters import PrefectFormatter
 from prefect.runtime import flow_run
 
-from jobforge_core.config import PipelineConfig
-from jobforge_core.logs import log_to_file
-from jobforge_core.models import utc_now
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.common.logs import log_to_file
+from jobforge_core.common.models import utc_now
 
 _current: ContextVar[Path | None] = ContextVar("jobforge_run_log", default=None)
 

@@ -28,7 +28,7 @@ def make_task_runner(kind: str = "thread", dask_address: str | None = None) -> A
 
 def runner_from_settings() -> Any:
     """The runner a deployment gets from its job variables (JOBFORGE_TASK_RUNNER)."""
-    from jobforge_core.settings import load_settings
+    from jobforge_core.common.settings import load_settings
 
     settings = load_settings()
     return make_task_runner(settings.task_runner, settings.dask_address)

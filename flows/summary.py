@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jobforge_core.models import LayerTransitionLog
+from jobforge_core.common.models import LayerTransitionLog
 
 LAYERS = ("staged", "bronze", "silver", "gold")
 

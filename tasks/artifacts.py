@@ -10,7 +10,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactCreate
 from prefect.utilities.context import get_task_and_flow_run_ids
 
-from jobforge_core.models import LayerTransitionLog
+from jobforge_core.common.models import LayerTransitionLog
 
 
 def artifact_key(*parts: str) -> str:

@@ -10,9 +10,9 @@ from prefect.cache_policies import NO_CACHE
 
 from jobforge_core.catalog import rebuild_catalog
 from jobforge_core.catalog.rebuild import catalog_markdown
-from jobforge_core.config import PipelineConfig
-from jobforge_core.logs import get_logger
-from jobforge_core.spec import SourceSpec
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.common.logs import get_logger
+from jobforge_core.sources.spec import SourceSpec
 from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_transient_only
 
 

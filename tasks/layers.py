@@ -8,11 +8,11 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run, task_run
 from prefect.settings import get_current_settings
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import DataError
-from jobforge_core.logs import get_logger
-from jobforge_core.models import LayerTransitionLog, RunOrigin
-from jobforge_core.pipeline import SourcePlan, run_transition
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import DataError
+from jobforge_core.common.logs import get_logger
+from jobforge_core.common.models import LayerTransitionLog, RunOrigin
+from jobforge_core.run.pipeline import SourcePlan, run_transition
 from tasks.artifacts import publish_transition
 from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_transient_only
 from tasks.run_logging import attach_run_logging

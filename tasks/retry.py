@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect.tasks import exponential_backoff
 
-from jobforge_core.errors import is_transient
+from jobforge_core.common.errors import is_transient
 
 RETRIES = 3
 RETRY_DELAYS = exponential_backoff(backoff_factor=0.5)

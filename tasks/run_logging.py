@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from jobforge_core.logs import LOGGER_NAME, configure_logging
+from jobforge_core.common.logs import LOGGER_NAME, configure_logging
 
 
 def attach_run_logging() -> None:

@@ -19,7 +19,7 @@ REAL = REPO.parent / "shared" / "data" / "real"
 
 @pytest.fixture
 def cfg(tmp_path: Path):
-    from jobforge_core.config import PipelineConfig
+    from jobforge_core.common.config import PipelineConfig
 
     return PipelineConfig(data_root=tmp_path / "data", source_dir=SAMPLES)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import polars as pl
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.models import LayerTransitionLog
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.spec import SourceSpec, load_specs
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.models import LayerTransitionLog
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.sources.spec import SourceSpec, load_specs
 
 
 def run_plain(

@@ -63,7 +63,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "plan-skip-ignores-batch",
-        "jobforge_core/pipeline.py",
+        "jobforge_core/run/pipeline.py",
         "and state.batch_id == batch",
         "and True",
         t(
@@ -75,7 +75,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "plan-skip-ignores-upstream",
-        "jobforge_core/pipeline.py",
+        "jobforge_core/run/pipeline.py",
         "all(plans[d].unchanged for d in deps if d in plans)",
         "True",
         t("test_trust_invariants.py", "test_a_changed_dimension_re_runs_its_dependents"),
@@ -115,7 +115,7 @@ MUTANTS: list[Mutant] = [
     # --- the read-only store and the CLI's read commands ---
     Mutant(
         "readonly-deny-list",
-        "jobforge_core/query.py",
+        "jobforge_core/query/sql.py",
         'if kind == "SELECT":\n        return',
         'if kind not in {"DELETE", "DROP", "CREATE", "ATTACH"}:\n        return',
         t("test_catalog.py", "test_only_select_and_explain_reach_duckdb"),
@@ -123,7 +123,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "readonly-explain-refused",
-        "jobforge_core/query.py",
+        "jobforge_core/query/sql.py",
         'if kind == "EXPLAIN":',
         'if kind == "EXPLAIN" and False:',
         t("test_catalog.py", "test_query_prints_gold_and_catalog_rows_and_explain_is_allowed"),
@@ -131,7 +131,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "query-loses-rows",
-        "jobforge_core/query.py",
+        "jobforge_core/query/sql.py",
         "return relation.pl()",
         "return relation.pl().head(1)",
         t("test_catalog.py", "test_query_prints_gold_and_catalog_rows_and_explain_is_allowed"),
@@ -139,7 +139,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "catalog-default-owner",
-        "jobforge_core/spec.py",
+        "jobforge_core/sources/spec.py",
         'owner: str = "JobForge data team"',
         'owner: str = ""',
         t("test_catalog.py", "test_catalog_governance_defaults_when_a_spec_says_nothing"),
@@ -147,7 +147,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "catalog-default-retention",
-        "jobforge_core/spec.py",
+        "jobforge_core/sources/spec.py",
         "retention_days: int | None = 3650",
         "retention_days: int | None = None",
         t("test_catalog.py", "test_catalog_governance_defaults_when_a_spec_says_nothing"),
@@ -192,7 +192,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "lock-error-not-transient",
-        "jobforge_core/errors.py",
+        "jobforge_core/common/errors.py",
         'return name == "IOException" and',
         'return name == "IOExc" and',
         t(
@@ -204,7 +204,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "lock-any-duckdb-io-error",
-        "jobforge_core/errors.py",
+        "jobforge_core/common/errors.py",
         'return name == "IOException" and "lock" in',
         'return name == "IOException" or "lock" in',
         t("test_retries.py", "test_a_lock_held_by_another_process_is_transient"),
@@ -212,7 +212,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "lock-word-in-path",
-        "jobforge_core/errors.py",
+        "jobforge_core/common/errors.py",
         're.sub(r\'"[^"]*"\', "", str(exc))',
         "str(exc)",
         t("test_retries.py", "test_a_lock_held_by_another_process_is_transient"),
@@ -246,8 +246,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "readme-core-snippet",
         "README.md",
-        "from jobforge_core.pipeline import plan_sources, run_source",
-        "from jobforge_core.pipeline import plan_sources, run_sources",
+        "from jobforge_core.run.pipeline import plan_sources, run_source",
+        "from jobforge_core.run.pipeline import plan_sources, run_sources",
         t("test_readme_examples.py", "test_readme_core_snippet_runs_as_written"),
         "the README snippet names a function that does not exist",
     ),
@@ -333,7 +333,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "decl-null-key-kept",
-        "jobforge_core/expectations.py",
+        "jobforge_core/checks/expectations.py",
         "null_key = pl.any_horizontal([pl.col(k).is_null() for k in keys])",
         "null_key = pl.lit(False)",
         t(
@@ -344,7 +344,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "decl-unique-ignored",
-        "jobforge_core/expectations.py",
+        "jobforge_core/checks/expectations.py",
         '    if exp.rule == "unique":\n',
         '    if exp.rule == "unique" and False:\n',
         t(
@@ -355,7 +355,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "decl-accepted-values-inverted",
-        "jobforge_core/expectations.py",
+        "jobforge_core/checks/expectations.py",
         "failing = present & ~col.cast(pl.String).is_in(exp.values or [])",
         "failing = present & col.cast(pl.String).is_in(exp.values or [])",
         t(

@@ -29,50 +29,50 @@ REPO = Path(__file__).resolve().parents[1]
 SCOPE: dict[str, list[str]] = {
     "reconcile": [
         "jobforge_core.transitions.common.*",
-        "jobforge_core.rowsets.*",
+        "jobforge_core.checks.rowsets.*",
         "jobforge_core.transitions.gold.x__conserve__*",
         "jobforge_core.transitions.gold.x__check_coverage__*",
         "jobforge_core.transitions.gold.x__guard__*",
         "jobforge_core.transitions.gold.x__commit_gold__*",
     ],
     "quarantine": [
-        "jobforge_core.quarantine.*",
-        "jobforge_core.volume_guard.*",
-        "jobforge_core.pipeline.x_quarantine_failed_source__*",
+        "jobforge_core.checks.quarantine.*",
+        "jobforge_core.checks.volume_guard.*",
+        "jobforge_core.run.pipeline.x_quarantine_failed_source__*",
     ],
     "plan batches": [
-        "jobforge_core.pipeline.x_select_specs__*",
-        "jobforge_core.pipeline.x_source_file__*",
-        "jobforge_core.pipeline.x_plan_sources__*",
-        "jobforge_core.pipeline.x_upstream_matches__*",
-        "jobforge_core.pipeline.x_upstream_batches__*",
-        "jobforge_core.pipeline.x_gold_batch__*",
-        "jobforge_core.pipeline.x_with_snapshot__*",
-        "jobforge_core.pipeline.x_record_success__*",
-        "jobforge_core.state.*",
+        "jobforge_core.run.pipeline.x_select_specs__*",
+        "jobforge_core.run.pipeline.x_source_file__*",
+        "jobforge_core.run.pipeline.x_plan_sources__*",
+        "jobforge_core.run.pipeline.x_upstream_matches__*",
+        "jobforge_core.run.pipeline.x_upstream_batches__*",
+        "jobforge_core.run.pipeline.x_gold_batch__*",
+        "jobforge_core.run.pipeline.x_with_snapshot__*",
+        "jobforge_core.run.pipeline.x_record_success__*",
+        "jobforge_core.run.state.*",
     ],
     "foreign keys": [
-        "jobforge_core.integrity.*",
+        "jobforge_core.checks.integrity.*",
         "jobforge_core.transitions.gold.xǁGoldBuildǁ_with_fk_flags__*",
         "jobforge_core.transitions.gold.xǁGoldBuildǁsplit_rejects__*",
         "jobforge_core.transitions.gold.x__applied_rules__*",
     ],
     "fence": [
-        "jobforge_core.fence.*",
-        "jobforge_core.query.x_one_line__*",
-        "jobforge_core.query.xǁQueryLimitsǁ__post_init____*",
-        "jobforge_core.query.x__parse__*",
-        "jobforge_core.query.x__kind__*",
-        "jobforge_core.query.x__explained__*",
-        "jobforge_core.query.x_check_read_only__*",
-        "jobforge_core.query.x__table_file__*",
-        "jobforge_core.query.x__load_store__*",
-        "jobforge_core.query.x__register__*",
-        "jobforge_core.query.x__lock__*",
-        "jobforge_core.query.x_connect__*",
-        "jobforge_core.query.x__mentioned__*",
-        "jobforge_core.query.x__run__*",
-        "jobforge_core.query.x_run_query__*",
+        "jobforge_core.common.fence.*",
+        "jobforge_core.query.sql.x_one_line__*",
+        "jobforge_core.query.sql.xǁQueryLimitsǁ__post_init____*",
+        "jobforge_core.query.sql.x__parse__*",
+        "jobforge_core.query.sql.x__kind__*",
+        "jobforge_core.query.sql.x__explained__*",
+        "jobforge_core.query.sql.x_check_read_only__*",
+        "jobforge_core.query.sql.x__table_file__*",
+        "jobforge_core.query.sql.x__load_store__*",
+        "jobforge_core.query.sql.x__register__*",
+        "jobforge_core.query.sql.x__lock__*",
+        "jobforge_core.query.sql.x_connect__*",
+        "jobforge_core.query.sql.x__mentioned__*",
+        "jobforge_core.query.sql.x__run__*",
+        "jobforge_core.query.sql.x_run_query__*",
     ],
 }
 PATTERNS = [p for globs in SCOPE.values() for p in globs]
@@ -89,7 +89,7 @@ def area_of(name: str) -> str | None:
 
 
 def function_of(name: str) -> str:
-    """`jobforge_core.pipeline.x_plan_sources__mutmut_3` -> `pipeline.plan_sources`."""
+    """`jobforge_core.run.pipeline.x_plan_sources__mutmut_3` -> `pipeline.plan_sources`."""
     module, _, mangled = re.sub(r"__mutmut_\d+$", "", name).rpartition(".")
     short = module.removeprefix("jobforge_core.")
     return f"{short}.{mangled.removeprefix('x_').replace('xǁ', '').replace('ǁ', '.')}"

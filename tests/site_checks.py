@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from browser import Browser
 
-from jobforge_core.models import TableMetadata
+from jobforge_core.common.models import TableMetadata
 
 PAGE_LINKS = """(() => {
   const out = [];

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 assert sys.getfilesystemencoding() and __import__("locale").getpreferredencoding(False).lower() in (
     "ascii", "ansi_x3.4-1968"), __import__("locale").getpreferredencoding(False)
-from jobforge_core.atomic import write_json
+from jobforge_core.common.atomic import write_json
 write_json(Path(sys.argv[1]), {"label": "Gestionnaires en t\\u00e9l\\u00e9communications"})
 """
 

@@ -27,8 +27,8 @@ import polars as pl
 import pytest
 from conftest import REPO, SAMPLES
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.provenance import SOURCE_ROW
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.provenance import SOURCE_ROW
 
 COPS = SAMPLES / "employment_emploi_2024_2033_noc2021.csv"
 GOOD_SOURCES = ["noc_structure", "cops_summary"]

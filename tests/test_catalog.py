@@ -16,11 +16,11 @@ from helpers import run_plain, source_records
 
 from flows.cli import main
 from jobforge_core.catalog import rebuild_catalog
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.lineage import read_logs
-from jobforge_core.models import TableMetadata
-from jobforge_core.query import QueryRefused, run_query
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.models import TableMetadata
+from jobforge_core.history.transition_logs import read_logs
+from jobforge_core.query.sql import QueryRefused, run_query
+from jobforge_core.sources.spec import load_specs
 
 
 @pytest.fixture(scope="module")

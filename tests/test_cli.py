@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 from conftest import SAMPLES
 
-from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.common.config import Layer, PipelineConfig
 
 BIN = Path(sys.executable).parent / "jobforge"
 COMMAND = [str(BIN)] if BIN.is_file() else [sys.executable, "-m", "flows.cli"]
@@ -293,7 +293,7 @@ def test_query_opens_only_the_tables_it_names_yet_introspection_sees_all(built):
     """Only the tables a statement names are opened (a parquet footer each: most of a query's
     time with hundreds of tables); SHOW TABLES, information_schema and names inside strings
     still see every table."""
-    from jobforge_core.query import connect, query_rows
+    from jobforge_core.query.sql import connect, query_rows
 
     cfg = PipelineConfig(data_root=built["root"])
     views = "SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW'"

@@ -9,8 +9,8 @@ from conftest import SAMPLES
 from helpers import run_plain
 
 from flows.summary import markdown, source_summary
-from jobforge_core.config import PipelineConfig
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.sources.spec import load_specs
 
 DUTIES = "main-duties_oasis-2023_v1.0.csv"
 UPSTREAM = ["noc_structure", "oasis_lead_statements", "oasis_labels"]
@@ -67,7 +67,7 @@ def test_shipped_specs_carry_or_declare_every_sample_column(tmp_path: Path):
 
 
 def test_columns_used_only_by_expressions_count_as_carried_when_their_result_is():
-    from jobforge_core.column_use import output_sources
+    from jobforge_core.sources.column_use import output_sources
 
     spec = load_specs()["noc_structure"]
     structure, noc = spec.gold

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from helpers import layer, quarantined, run_plain
 
-from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.common.config import Layer, PipelineConfig
 
 RULES_CSV = (
     "ID,Flag,When,Amount,Code,Status,Ref,Name\n"

@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 from helpers import layer, quarantined, run_plain
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import SpecError
-from jobforge_core.model_schema import write_model_schema
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import SpecError
+from jobforge_core.sources.model_schema import write_model_schema
+from jobforge_core.sources.spec import load_specs
 
 KIND = """
 # A kind that exists only in this test: regional vacancy counts, one column per quarter.
@@ -126,7 +126,7 @@ def test_grain_uniqueness_is_proven_from_silver_keys_or_checked():
 
 
 def test_gold_outputs_that_do_not_cover_silver_fail_and_write_nothing(tmp_path, source_copy):
-    from jobforge_core.errors import ReconciliationError
+    from jobforge_core.common.errors import ReconciliationError
 
     specs = tmp_path / "specs"
     specs.mkdir()

@@ -24,8 +24,8 @@ import pytest
 from conftest import REPO, SAMPLES
 from helpers import run_plain
 
-from jobforge_core.config import PipelineConfig
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.sources.spec import load_specs
 
 SERVER_START = 120
 STEP = 180

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from helpers import layer, run_plain
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import SourceFileError
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.readers import reject_repeated_names
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import SourceFileError
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.sources.readers import reject_repeated_names
+from jobforge_core.sources.spec import load_specs
 
 NOC = "noc_structure_en.csv"
 

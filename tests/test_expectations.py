@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobforge_core.expectations import later_duplicates, mark_later_duplicates
+from jobforge_core.checks.expectations import later_duplicates, mark_later_duplicates
 
 
 def test_later_duplicates_keeps_the_lowest_row_of_each_compound_key() -> None:
@@ -30,7 +30,7 @@ def test_single_key_duplicates_over_many_distinct_keys() -> None:
 
 
 def test_hash_collisions_never_mark_a_row(monkeypatch) -> None:
-    from jobforge_core import expectations
+    from jobforge_core.checks import expectations
 
     monkeypatch.setattr(expectations, "_HASH_SPACE", 3)  # nearly every key collides
     codes = [f"{i:05d}" for i in range(300)] + ["00007", "00123"]

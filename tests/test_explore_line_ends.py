@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from flows.cli import main
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import SourceFileError
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.spec import parse_spec
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import SourceFileError
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.sources.spec import parse_spec
 
 RECORDS = ["Code,Name", "001,Alpha", "002,Beta"]
 SPEC = "name: {name}\nfile: {name}.csv\nkeys: [code]\ngold:\n  - table: fact_{name}\n"

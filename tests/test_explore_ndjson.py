@@ -12,9 +12,9 @@ from pathlib import Path
 
 from helpers import layer
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.spec import parse_spec
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.sources.spec import parse_spec
 
 LINES = (
     '{"id": 12345678901234567, "code": "00010", "tags": [1, 2], "meta": {"a": 1}}\n'

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 from helpers import layer, quarantined, run_plain
 
-from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.common.config import Layer, PipelineConfig
 
 RATES_CSV = (
     "Code,Name,Rate,Count\r\n"

@@ -17,10 +17,10 @@ import polars as pl
 import pytest
 from helpers import layer
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.spec import parse_spec
-from jobforge_core.state import read_state
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.run.state import read_state
+from jobforge_core.sources.spec import parse_spec
 
 GOOD = "Code,Name\n00010,12\n00011,13\n"
 NEW = "Code,Name\n00010,12\n00011,14\n"

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import SourceFileError, SpecDataMismatch
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.spec import parse_spec
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import SourceFileError, SpecDataMismatch
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.sources.spec import parse_spec
 
 CSV = "Code,Name,Rate\n00010,Alpha,1.5\n00011,Beta,2\n"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from jobforge_core.errors import SpecError
-from jobforge_core.spec import load_specs
+from jobforge_core.common.errors import SpecError
+from jobforge_core.sources.spec import load_specs
 
 SPEC = "name: {name}\nfile: {name}.csv\nkind: {kind}\n"
 KIND = "renames: {{Code: code}}\nkeys: [code]\ngold:\n  - table: fact_$name\n"

@@ -57,7 +57,7 @@ def test_a_spec_mistake_is_one_line_and_exit_2_before_any_work(tmp_path: Path, c
 
 
 def test_a_range_on_a_declared_number_and_a_grouped_pattern_still_load(tmp_path: Path):
-    from jobforge_core.spec import parse_spec
+    from jobforge_core.sources.spec import parse_spec
 
     raw = {
         "name": "rates",

@@ -20,9 +20,9 @@ from pathlib import Path
 import xlsxwriter
 from helpers import layer, quarantined
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.spec import parse_spec
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.sources.spec import parse_spec
 
 
 def test_spreadsheet_date_cells_are_dates_and_a_time_of_day_is_not(tmp_path: Path):

@@ -12,10 +12,10 @@ import pytest
 from prefect_api import artifacts, events, flow_run_id, logs, task_artifacts, task_runs
 
 from flows.summary import RunFailed, run_outcome
-from jobforge_core import pipeline
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import TransientError
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import TransientError
+from jobforge_core.run import pipeline
+from jobforge_core.sources.spec import load_specs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -14,9 +14,9 @@ import polars as pl
 import pytest
 from helpers import layer, quarantined, run_plain
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.integrity import foreign_key_orphans
-from jobforge_core.spec import gold_order, load_specs
+from jobforge_core.checks.integrity import foreign_key_orphans
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.sources.spec import gold_order, load_specs
 
 TERMS_CSV = "Code,Name,Kind\nT1,Alpha,x\nT2,Beta Gamma,x\nT3,Delta,x\nT4,Alpha,y\n"
 NOTES_CSV = "Code,Note\nT1,first of T1\nT1,second of T1\nT9,of no term\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 from helpers import layer, run_plain
 
-from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.transitions import gold
 
 KIND = """

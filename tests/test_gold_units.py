@@ -13,11 +13,11 @@ import polars as pl
 import pytest
 from helpers import run_plain
 
-from jobforge_core.atomic import sink_all
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import DataError, ReconciliationError, ThresholdExceeded
-from jobforge_core.provenance import QUARANTINE_DETAIL, QUARANTINE_REASON, SOURCE_ROW
-from jobforge_core.spec import GoldOutput, load_specs
+from jobforge_core.common.atomic import sink_all
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import DataError, ReconciliationError, ThresholdExceeded
+from jobforge_core.common.provenance import QUARANTINE_DETAIL, QUARANTINE_REASON, SOURCE_ROW
+from jobforge_core.sources.spec import GoldOutput, load_specs
 from jobforge_core.transitions.context import BatchContext
 from jobforge_core.transitions.gold import (
     GoldBuild,

@@ -13,16 +13,22 @@ import pytest
 from helpers import run_plain
 from prefect_api import task_runs
 
-from jobforge_core.atomic import parquet_rows
 from jobforge_core.catalog import rebuild_catalog
 from jobforge_core.catalog.store import CATALOG_COLUMNS
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import ExpectationFailed, SchemaChanged, SpecError
-from jobforge_core.history import batch_of, history_dir, history_file, history_root, versions
-from jobforge_core.lineage import read_logs
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.query import run_query
-from jobforge_core.spec import load_specs
+from jobforge_core.common.atomic import parquet_rows
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import ExpectationFailed, SchemaChanged, SpecError
+from jobforge_core.history.batches import (
+    batch_of,
+    history_dir,
+    history_file,
+    history_root,
+    versions,
+)
+from jobforge_core.history.transition_logs import read_logs
+from jobforge_core.query.sql import run_query
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.sources.spec import load_specs
 
 
 def _describe(cfg: PipelineConfig) -> dict[str, list[tuple[str, str]]]:
@@ -328,8 +334,8 @@ def run_plain_rows(cfg: PipelineConfig) -> int:
 
 
 def test_diff_by_key_hashes_counts_columns_and_refuses_what_it_cannot_compare(tmp_path):
-    from jobforge_core.audit import AuditError, diff_table, table_history
-    from jobforge_core.diff import DiffError, diff_files
+    from jobforge_core.history.diff import DiffError, diff_files
+    from jobforge_core.run.audit import AuditError, diff_table, table_history
 
     cfg, specs = _tiny(tmp_path, 10)
     _release(cfg, specs, [("a", 1), ("b", 2), ("c", 3)])
@@ -361,7 +367,7 @@ def test_diff_by_key_hashes_counts_columns_and_refuses_what_it_cannot_compare(tm
 
 
 def test_restore_puts_every_layer_table_back_and_the_next_run_reprocesses(tmp_path):
-    from jobforge_core.audit import AuditError, restore_source, table_history
+    from jobforge_core.run.audit import AuditError, restore_source, table_history
 
     cfg, specs = _tiny(tmp_path, 10)
     first = _release(cfg, specs, [("a", 1)])[0].batch_id

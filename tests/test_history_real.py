@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from jobforge_core.catalog import rebuild_catalog
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.query import run_query
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.query.sql import run_query
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.sources.spec import load_specs
 
 COPS = "employment_emploi_2024_2033_noc2021.csv"
 NOC = "noc_structure_en.csv"

@@ -1,8 +1,8 @@
 """The whole-model foreign key check (DESIGN invariant 11), on gold files written by hand.
 
 test_run_integrity.py checks it after real `jobforge run`s (Prefect, minutes); these tests
-pin every rule of jobforge_core/integrity.py in a fraction of a second: null keys are allowed,
-every orphan row counts (repeats too), examples are the first five distinct codes as text,
+pin every rule of jobforge_core/checks/integrity.py in a fraction of a second: null keys are
+allowed, every orphan row counts (repeats too), examples are the first five distinct codes as text,
 `ref_column` names the referenced column, and a table not built yet is not checked.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.integrity import Orphans, foreign_key_orphans
-from jobforge_core.spec import load_specs
+from jobforge_core.checks.integrity import Orphans, foreign_key_orphans
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.sources.spec import load_specs
 
 DIM = """
 name: dims

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.models import LayerTransitionLog, ProvenanceColumns, TableMetadata
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.models import LayerTransitionLog, ProvenanceColumns, TableMetadata
 
 
 def test_provenance_columns_serialise_with_underscore_aliases():
@@ -75,7 +75,7 @@ def test_config_paths_and_env_override(tmp_path: Path, monkeypatch):
 
 def test_core_never_imports_prefect():
     code = (
-        "import sys, jobforge_core.pipeline, jobforge_core.query, jobforge_core.catalog;"
+        "import sys, jobforge_core.run.pipeline, jobforge_core.query.sql, jobforge_core.catalog;"
         "print('prefect' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

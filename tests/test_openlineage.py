@@ -20,10 +20,10 @@ import pytest
 from helpers import run_plain
 from openlineage_schema import read_jsonl, validate_events
 
-from jobforge_core.config import PipelineConfig
-from jobforge_core.errors import DataError
-from jobforge_core.lineage import read_logs
-from jobforge_core.logs import listening
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.common.errors import DataError
+from jobforge_core.common.logs import listening
+from jobforge_core.history.transition_logs import read_logs
 from jobforge_core.openlineage.emitter import events_file
 from jobforge_core.openlineage.naming import run_id
 
@@ -347,7 +347,7 @@ def test_export_to_file_and_refusals(cfg: PipelineConfig, tmp_path: Path) -> Non
 def test_client_not_imported_until_an_event_is_built() -> None:
     """The CLI and the core load without the OpenLineage client (start time)."""
     probe = (
-        "import sys, flows.cli, jobforge_core.pipeline, jobforge_core.openlineage.emitter\n"
+        "import sys, flows.cli, jobforge_core.run.pipeline, jobforge_core.openlineage.emitter\n"
         "flows.cli.build_parser()\n"
         "print(sorted(m for m in sys.modules if m.startswith('openlineage')))"
     )

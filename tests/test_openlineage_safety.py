@@ -7,11 +7,11 @@ import logging
 
 import pytest
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.models import LayerTransitionLog
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.models import LayerTransitionLog
+from jobforge_core.common.settings import load_openlineage_settings
 from jobforge_core.openlineage import events
 from jobforge_core.openlineage.emitter import LineageEmitter
-from jobforge_core.settings import load_openlineage_settings
 
 
 def test_an_event_that_cannot_be_built_is_a_warning_not_an_error(

@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 from helpers import layer, run_plain, source_records
 
-from jobforge_core.config import Layer
-from jobforge_core.models import ProvenanceColumns, TransitionStatus
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import Layer
+from jobforge_core.common.models import ProvenanceColumns, TransitionStatus
+from jobforge_core.sources.spec import load_specs
 
 PROV = list(ProvenanceColumns.COLUMN_NAMES)
 
@@ -17,7 +17,7 @@ PROV = list(ProvenanceColumns.COLUMN_NAMES)
 def sample_run(tmp_path_factory):
     from conftest import SAMPLES
 
-    from jobforge_core.config import PipelineConfig
+    from jobforge_core.common.config import PipelineConfig
 
     cfg = PipelineConfig(data_root=tmp_path_factory.mktemp("run") / "data", source_dir=SAMPLES)
     return cfg, run_plain(cfg)

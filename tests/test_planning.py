@@ -16,11 +16,12 @@ import polars as pl
 import pytest
 from helpers import run_plain
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import SpecError, ThresholdExceeded
-from jobforge_core.lineage import read_logs
-from jobforge_core.models import RunOrigin, TransitionStatus
-from jobforge_core.pipeline import (
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import SpecError, ThresholdExceeded
+from jobforge_core.common.models import RunOrigin, TransitionStatus
+from jobforge_core.common.provenance import batch_id_for
+from jobforge_core.history.transition_logs import read_logs
+from jobforge_core.run.pipeline import (
     gold_batch,
     plan_sources,
     quarantine_failed_source,
@@ -31,9 +32,8 @@ from jobforge_core.pipeline import (
     upstream_batches,
     with_snapshot,
 )
-from jobforge_core.provenance import batch_id_for
-from jobforge_core.spec import load_specs
-from jobforge_core.state import read_state
+from jobforge_core.run.state import read_state
+from jobforge_core.sources.spec import load_specs
 
 DIM = """
 name: dim
@@ -136,7 +136,7 @@ def test_a_missing_gold_table_replans_its_source(built):
 
 
 def test_an_incomplete_state_replans_its_source(built):
-    from jobforge_core.state import mark_incomplete
+    from jobforge_core.run.state import mark_incomplete
 
     cfg, specs_dir = built
     mark_incomplete(cfg, "other")
@@ -216,7 +216,7 @@ def test_file_overrides_are_checked_and_used(built, tmp_path):
 
 
 def test_a_spec_file_outside_the_source_directory_is_refused_naming_spec_and_file(built):
-    from jobforge_core.fence import SourceOutsideFence
+    from jobforge_core.common.fence import SourceOutsideFence
 
     cfg, specs_dir = built
     specs = load_specs([specs_dir])
@@ -240,7 +240,7 @@ def test_a_spec_file_outside_the_source_directory_is_refused_naming_spec_and_fil
 def test_a_deferred_foreign_key_is_no_input_of_the_gold_step(built):
     """The back edge of a cycle is checked after the run: the table it names is not one this
     source's gold reads, so a rebuild of that table must not make this source changed."""
-    from jobforge_core.spec import GoldOutput
+    from jobforge_core.sources.spec import GoldOutput
 
     cfg, specs_dir = built
     spec = load_specs([specs_dir])["other"]
@@ -383,7 +383,7 @@ def test_a_failed_source_gets_a_file_quarantine_a_failed_log_and_a_forced_rerun(
 
 
 def test_a_plain_data_error_logs_zero_counts_and_no_rule_check(built):
-    from jobforge_core.errors import SourceFileError
+    from jobforge_core.common.errors import SourceFileError
 
     cfg, specs_dir = built
     (plan,) = _plan(cfg, specs_dir, ["other"]).values()
@@ -404,8 +404,8 @@ def test_a_failed_log_continues_its_begun_transition_and_hashes_only_a_readable_
     from dataclasses import replace
     from datetime import UTC, datetime
 
-    from jobforge_core.errors import DataError, SourceFileError
-    from jobforge_core.pipeline import _provisional_log
+    from jobforge_core.common.errors import DataError, SourceFileError
+    from jobforge_core.run.pipeline import _provisional_log
 
     cfg, specs_dir = built
     (plan,) = _plan(cfg, specs_dir, ["other"]).values()

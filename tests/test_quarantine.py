@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 from helpers import layer, quarantined, run_plain, source_records
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import ExpectationFailed, SourceFileError
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import ExpectationFailed, SourceFileError
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.sources.spec import load_specs
 
 PEOPLE_CSV = (
     "\ufeffCode,Name ,Count,Level\n"

@@ -1,8 +1,8 @@
 """The path fence and the query fence, tested directly (fast; no Prefect, no subprocess).
 
 test_security.py and test_catalog.py test the same promises through `jobforge` on the sample
-run; these tests reach every branch of jobforge_core/fence.py and of the statement check, the
-store loading and the connection lock in jobforge_core/query.py in about a second, so the
+run; these tests reach every branch of jobforge_core/common/fence.py and of the statement check, the
+store loading and the connection lock in jobforge_core/query/sql.py in about a second, so the
 mutation run (tests/MUTATION.md) can afford them against every mutant.
 """
 
@@ -17,9 +17,9 @@ import pytest
 from helpers import run_plain
 
 from jobforge_core.catalog import rebuild_catalog
-from jobforge_core.config import PipelineConfig
-from jobforge_core.errors import JobForgeError, SpecError
-from jobforge_core.fence import (
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.common.errors import JobForgeError, SpecError
+from jobforge_core.common.fence import (
     OutsideFence,
     SourceOutsideFence,
     fenced_source,
@@ -28,7 +28,7 @@ from jobforge_core.fence import (
     real,
     under_root,
 )
-from jobforge_core.query import (
+from jobforge_core.query.sql import (
     QueryLimitExceeded,
     QueryLimits,
     QueryRefused,
@@ -39,7 +39,7 @@ from jobforge_core.query import (
     one_line,
     run_query,
 )
-from jobforge_core.spec import load_specs
+from jobforge_core.sources.spec import load_specs
 
 # ---------------------------------------------------------------- fence.py
 
@@ -503,7 +503,7 @@ def test_history_files_whose_schemas_do_not_unify_are_one_view_matched_by_name(s
 
 
 def test_a_catalog_entry_resolves_to_its_file_inside_the_data_root(store):
-    from jobforge_core.query import _table_file, resolve_table
+    from jobforge_core.query.sql import _table_file, resolve_table
 
     meta = resolve_table(store, "g_things")
     assert _table_file(store, meta) == store.data_root.resolve() / "gold" / "g_things.parquet"
@@ -516,7 +516,7 @@ def test_a_catalog_entry_resolves_to_its_file_inside_the_data_root(store):
 
 
 def test_only_the_tables_the_sql_names_are_opened_unless_it_introspects(store):
-    from jobforge_core.query import _mentioned
+    from jobforge_core.query.sql import _mentioned
 
     assert _mentioned("SELECT k FROM G_Things WHERE x = 'silver'") == {
         "select",

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from helpers import layer, run_plain
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.readers import detect_encoding
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.sources.readers import detect_encoding
 
 ROWS = [("00010", "Législateurs", "1,200"), ("0001", "Cadres supérieurs", "N/A")]
 HEADER = ("Code", "Titre ", "Emploi")

@@ -10,7 +10,7 @@ import polars as pl
 from conftest import REPO
 from helpers import layer, run_plain, source_records
 
-from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.common.config import Layer, PipelineConfig
 
 
 def readme_specs() -> dict[str, str]:

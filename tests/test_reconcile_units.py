@@ -15,13 +15,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import ReconciliationError, ThresholdExceeded
-from jobforge_core.models import RuleCheck, TransitionStatus
-from jobforge_core.provenance import QUARANTINE_REASON, SOURCE_ROW
-from jobforge_core.quarantine import commit_row_quarantine, quarantine_file, reason_counts
-from jobforge_core.spec import SourceSpec
-from jobforge_core.state import SourceState, mark_incomplete, read_state, write_state
+from jobforge_core.checks.quarantine import commit_row_quarantine, quarantine_file, reason_counts
+from jobforge_core.checks.volume_guard import quarantine_share_breach, row_drop_breach
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import ReconciliationError, ThresholdExceeded
+from jobforge_core.common.models import RuleCheck, TransitionStatus
+from jobforge_core.common.provenance import QUARANTINE_REASON, SOURCE_ROW
+from jobforge_core.run.state import SourceState, mark_incomplete, read_state, write_state
+from jobforge_core.sources.spec import SourceSpec
 from jobforge_core.transitions.common import (
     checks,
     finish_log,
@@ -31,7 +32,6 @@ from jobforge_core.transitions.common import (
     sink_split,
 )
 from jobforge_core.transitions.context import BatchContext
-from jobforge_core.volume_guard import quarantine_share_breach, row_drop_breach
 
 
 def _spec(**extra) -> SourceSpec:

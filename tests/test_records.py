@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 from helpers import layer, quarantined, run_plain, source_records
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import SourceFileError
-from jobforge_core.readers import detect_encoding
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import SourceFileError
+from jobforge_core.sources.readers import detect_encoding
 
 COPS = "employment_emploi_2024_2033_noc2021.csv"
 
@@ -221,7 +221,7 @@ TRICKY = [
 def test_field_counts_agree_with_the_csv_module(tmp_path: Path, text: str):
     """check_records flags exactly the records whose field count the csv module finds wrong
     (a blank line is one empty field for polars, so it counts as 1)."""
-    from jobforge_core.records import check_records
+    from jobforge_core.sources.records import check_records
 
     path = tmp_path / "t.csv"
     path.write_text(text, encoding="utf-8", newline="")

@@ -12,14 +12,14 @@ import duckdb
 import pytest
 from prefect_api import flow_run_id, task_runs
 
-from jobforge_core import pipeline
-from jobforge_core.config import Layer
-from jobforge_core.errors import (
+from jobforge_core.common.config import Layer
+from jobforge_core.common.errors import (
     ExpectationFailed,
     ReconciliationError,
     TransientError,
     is_transient,
 )
+from jobforge_core.run import pipeline
 
 HOLD_LOCK = (
     "import duckdb, sys, time\n"

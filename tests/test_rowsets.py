@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from jobforge_core import rowsets
-from jobforge_core.errors import ReconciliationError
-from jobforge_core.rowsets import absent_rows
+from jobforge_core.checks import rowsets
+from jobforge_core.checks.rowsets import absent_rows
+from jobforge_core.common.errors import ReconciliationError
 
 
 def _ids(path: Path, ids: list[int]) -> Path:

@@ -17,10 +17,10 @@ import pytest
 from conftest import REPO
 from helpers import source_records
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.spec import PACKAGE_SPECS, load_specs
-from jobforge_core.state import read_state
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.run.state import read_state
+from jobforge_core.sources.spec import PACKAGE_SPECS, load_specs
 
 NOC = "noc_structure_en.csv"
 STATUSES = ("success", "partial", "unchanged", "failed")
@@ -151,7 +151,7 @@ def _statuses(stdout: str) -> dict[str, str]:
 def test_a_dimension_run_alone_brings_its_dependents_along_and_no_orphan_stays(
     tmp_path, source_copy
 ):
-    from jobforge_core.integrity import foreign_key_orphans
+    from jobforge_core.checks.integrity import foreign_key_orphans
 
     data = tmp_path / "data"
     # The samples have 9 OaSIS profiles, 2 of them in 21232: dropping it orphans 22% of each
@@ -299,7 +299,7 @@ def test_a_killed_run_is_cleaned_up_and_its_stale_catalog_rebuilt_by_the_next(
 
 
 def test_a_second_run_on_the_same_data_root_is_refused_while_one_holds_it(tmp_path):
-    from jobforge_core.housekeeping import RunInProgress, exclusive_run
+    from jobforge_core.run.housekeeping import RunInProgress, exclusive_run
 
     cfg = PipelineConfig(data_root=tmp_path / "data")
     held = exclusive_run(cfg)
@@ -382,10 +382,10 @@ def test_a_file_size_limit_is_reported_as_such_without_quarantine(tmp_path):
     script = f"""
 import resource, sys
 from pathlib import Path
-from jobforge_core.config import PipelineConfig
-from jobforge_core.errors import StorageError
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.common.errors import StorageError
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.sources.spec import load_specs
 cfg = PipelineConfig(data_root=Path({str(tmp_path / "data")!r}), source_dir=Path({str(source)!r}))
 plan = plan_sources(load_specs([Path({str(specs)!r})]), cfg, ["filler"])["filler"]
 resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))

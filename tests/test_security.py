@@ -21,11 +21,11 @@ import polars as pl
 import pytest
 from conftest import SAMPLES
 
-from jobforge_core.config import PipelineConfig
-from jobforge_core.fence import SourceOutsideFence
-from jobforge_core.pipeline import plan_sources
-from jobforge_core.query import QueryLimits, QueryRefused, connect, run_query
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.common.fence import SourceOutsideFence
+from jobforge_core.query.sql import QueryLimits, QueryRefused, connect, run_query
+from jobforge_core.run.pipeline import plan_sources
+from jobforge_core.sources.spec import load_specs
 
 JOBFORGE = Path(sys.executable).with_name("jobforge")
 
@@ -399,7 +399,7 @@ def test_a_spec_file_outside_the_source_directory_is_refused(tmp_path, declared)
 
 def test_allowed_roots_come_from_the_environment(tmp_path):
     code = (
-        "from jobforge_core.config import PipelineConfig;"
+        "from jobforge_core.common.config import PipelineConfig;"
         "print(PipelineConfig.from_settings().allowed_roots)"
     )
     out = subprocess.run(

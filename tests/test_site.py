@@ -168,8 +168,8 @@ def test_lineage_and_model_graphs_draw_a_node_per_table(browser, sample_site):
     edges = set(graph_edges(browser, "#lineage-graph"))
     assert "silver.noc_structure -> dim_noc" in edges
     # the model: a box per gold table, an arrow per foreign key
-    from jobforge_core.model_schema import relationships
-    from jobforge_core.spec import load_specs
+    from jobforge_core.sources.model_schema import relationships
+    from jobforge_core.sources.spec import load_specs
 
     gold = gold_tables(data_root)
     nodes = graph_nodes(browser, site / "model.html", "#model-graph")
@@ -374,8 +374,8 @@ def test_trend_quarantine_samples_and_failed_files_after_two_runs(
 def _synthetic_catalog(root: Path, sources: int = 100, gold_per_source: int = 5) -> None:
     """A catalog of `sources` x (staged, bronze, silver + `gold_per_source` gold tables):
     800 tables, 500 of them gold, each fact with a foreign key to a dimension."""
-    from jobforge_core.atomic import write_json
-    from jobforge_core.models import ColumnMetadata, TableMetadata
+    from jobforge_core.common.atomic import write_json
+    from jobforge_core.common.models import ColumnMetadata, TableMetadata
 
     tables = root / "catalog" / "tables"
     rels = []
@@ -478,7 +478,7 @@ def _synthetic_catalog(root: Path, sources: int = 100, gold_per_source: int = 5)
 
 
 def test_500_gold_tables_stay_usable(browser, tmp_path):
-    from jobforge_core.config import PipelineConfig
+    from jobforge_core.common.config import PipelineConfig
     from jobforge_core.site import build_site
 
     root = tmp_path / "data"
@@ -513,7 +513,7 @@ def test_catalog_text_is_escaped_never_markup(browser, tmp_path):
     """Descriptions, names and terms come from specs and files: shown as text, never run."""
     import json
 
-    from jobforge_core.config import PipelineConfig
+    from jobforge_core.common.config import PipelineConfig
     from jobforge_core.site import build_site
 
     root = tmp_path / "data"

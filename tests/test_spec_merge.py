@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from helpers import quarantined, run_plain
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import SpecError
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import SpecError
+from jobforge_core.sources.spec import load_specs
 
 DUTIES = """
 name: oasis_main_duties

@@ -16,10 +16,10 @@ import polars as pl
 import pytest
 from helpers import run_plain
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import ExpectationFailed, ReconciliationError
-from jobforge_core.pipeline import plan_sources
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import ExpectationFailed, ReconciliationError
+from jobforge_core.run.pipeline import plan_sources
+from jobforge_core.sources.spec import load_specs
 
 THINGS_SPEC = """
 name: things
@@ -174,7 +174,7 @@ def test_an_edited_file_is_planned_as_changed(built_pair):
 
 
 def test_an_edited_spec_is_planned_as_changed(built_pair, tmp_path):
-    from jobforge_core.spec import PACKAGE_SPECS
+    from jobforge_core.sources.spec import PACKAGE_SPECS
 
     cfg = built_pair
     override = tmp_path / "override"

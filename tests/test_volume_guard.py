@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from helpers import layer, quarantined, run_plain
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import SourceFileError, SpecError, ThresholdExceeded
-from jobforge_core.models import LayerTransitionLog, TransitionStatus
-from jobforge_core.pipeline import plan_sources, run_source
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import SourceFileError, SpecError, ThresholdExceeded
+from jobforge_core.common.models import LayerTransitionLog, TransitionStatus
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.sources.spec import load_specs
 
 NOC = "noc_structure_en.csv"
 EMPLOYMENT = "employment_emploi_2024_2033_noc2021.csv"

@@ -17,12 +17,12 @@ import polars as pl
 import pytest
 from helpers import layer, source_records
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.lineage import read_logs
-from jobforge_core.model_schema import RELATIONSHIP_FIELDS, relationships
-from jobforge_core.models import TransitionStatus
-from jobforge_core.query import run_query
-from jobforge_core.spec import load_specs
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.models import TransitionStatus
+from jobforge_core.history.transition_logs import read_logs
+from jobforge_core.query.sql import run_query
+from jobforge_core.sources.model_schema import RELATIONSHIP_FIELDS, relationships
+from jobforge_core.sources.spec import load_specs
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,6 @@
-"""The catalog: table metadata, glossary, and the DuckDB store serving them with gold data."""
+"""The catalog: table metadata, quality and quarantine indexes, and the DuckDB store serving
+them with the gold data, rebuilt from what is on disk after a run. Imports `run` (state) and
+below; the site is built from it afterwards, by the caller."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ files.
 
 from __future__ import annotations
 
-from jobforge_core.config import PipelineConfig
-from jobforge_core.models import TableMetadata
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.common.models import TableMetadata
 
 
 def catalog_tables(cfg: PipelineConfig) -> dict[str, TableMetadata]:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from jobforge_core.catalog.names import HISTORY_SCHEMA, catalog_name, history_view_name
-from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.table_names import HISTORY_SCHEMA, catalog_name, history_view_name
 
 __all__ = ["HISTORY_SCHEMA", "BatchVersion", "batch_versions", "history_view_name"]
 
@@ -26,7 +26,7 @@ class BatchVersion(BaseModel):
 
 
 def batch_versions(cfg: PipelineConfig, layer: Layer, table: str) -> list[BatchVersion]:
-    from jobforge_core.history import versions  # polars: not for the read commands' start
+    from jobforge_core.history.batches import versions  # polars: not for the read commands' start
 
     return [
         BatchVersion(

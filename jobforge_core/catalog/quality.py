@@ -12,7 +12,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from jobforge_core.models import LayerTransitionLog, RuleCheck
+from jobforge_core.common.models import LayerTransitionLog, RuleCheck
 
 # Logs written before transitions recorded their rule checks name only the rules that
 # affected rows; their action follows from the rule id.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.common.config import Layer, PipelineConfig
 
 
 class QuarantineCount(BaseModel):
@@ -30,7 +30,7 @@ def quarantine_files(cfg: PipelineConfig) -> list[tuple[Layer, str, str, str]]:
 
 
 def quarantine_counts(cfg: PipelineConfig) -> list[QuarantineCount]:
-    from jobforge_core.quarantine import reason_counts  # polars: not for the read commands
+    from jobforge_core.checks.quarantine import reason_counts  # polars: not for the read commands
 
     return [
         QuarantineCount(

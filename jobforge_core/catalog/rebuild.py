@@ -6,19 +6,19 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobforge_core.atomic import write_json
-from jobforge_core.catalog.glossary import GUIDE_SOURCE, column_terms, descriptor_terms
 from jobforge_core.catalog.history_index import batch_versions
-from jobforge_core.catalog.names import catalog_name, metadata_path
 from jobforge_core.catalog.quarantine_index import quarantine_counts
 from jobforge_core.catalog.stamp import catalog_inputs, invalidate, write_stamp
 from jobforge_core.catalog.store import CatalogRows, build_store
 from jobforge_core.catalog.tables import table_metadata
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.lineage import read_logs
-from jobforge_core.model_schema import Relationship, relationships, write_model_schema
-from jobforge_core.models import TableMetadata
-from jobforge_core.spec import GoldOutput, SourceSpec
+from jobforge_core.common.atomic import write_json
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.models import TableMetadata
+from jobforge_core.common.table_names import catalog_name, metadata_path
+from jobforge_core.history.transition_logs import read_logs
+from jobforge_core.sources.glossary import GUIDE_SOURCE, column_terms, descriptor_terms
+from jobforge_core.sources.model_schema import Relationship, relationships, write_model_schema
+from jobforge_core.sources.spec import GoldOutput, SourceSpec
 
 
 @dataclass

@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel
 
-from jobforge_core.catalog.names import is_identifier
+from jobforge_core.common.table_names import is_identifier
 
 # Checked in order: bool is an int subclass, so it comes first.
 _SCALARS: tuple[tuple[type, str, pl.DataType], ...] = (

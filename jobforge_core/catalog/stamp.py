@@ -12,10 +12,10 @@ import hashlib
 import json
 from typing import Any
 
-from jobforge_core.atomic import write_json
-from jobforge_core.config import PipelineConfig
-from jobforge_core.spec import SourceSpec
-from jobforge_core.state import read_state
+from jobforge_core.common.atomic import write_json
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.run.state import read_state
+from jobforge_core.sources.spec import SourceSpec
 
 
 def stamp_path(cfg: PipelineConfig):

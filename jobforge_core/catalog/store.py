@@ -13,16 +13,16 @@ from typing import Any
 
 import duckdb
 
-from jobforge_core.atomic import atomic_target
-from jobforge_core.catalog.glossary import GlossaryTerm
 from jobforge_core.catalog.history_index import HISTORY_SCHEMA, BatchVersion, history_view_name
-from jobforge_core.catalog.names import is_identifier, split_name
 from jobforge_core.catalog.quality import QualityRecord, quality_records
 from jobforge_core.catalog.quarantine_index import QuarantineCount
 from jobforge_core.catalog.sql_schema import SqlColumn, create_and_fill, model_columns
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.model_schema import Relationship
-from jobforge_core.models import ColumnMetadata, LayerTransitionLog, TableMetadata
+from jobforge_core.common.atomic import atomic_target
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.models import ColumnMetadata, LayerTransitionLog, TableMetadata
+from jobforge_core.common.table_names import is_identifier, split_name
+from jobforge_core.sources.glossary import GlossaryTerm
+from jobforge_core.sources.model_schema import Relationship
 
 CATALOG_SCHEMA = "catalog"
 LAYER_SCHEMAS = (Layer.STAGED, Layer.BRONZE, Layer.SILVER)

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import polars as pl
 
-from jobforge_core.catalog.glossary import (
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.models import ColumnMetadata, TableMetadata
+from jobforge_core.common.provenance import data_columns
+from jobforge_core.common.table_names import catalog_name, metadata_path
+from jobforge_core.sources.glossary import (
     PROVENANCE_DESCRIPTIONS,
     column_term_id,
     descriptor_term_id,
 )
-from jobforge_core.catalog.names import catalog_name, metadata_path
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.models import ColumnMetadata, TableMetadata
-from jobforge_core.naming import column_mapping
-from jobforge_core.provenance import data_columns
-from jobforge_core.spec import GoldOutput, SourceSpec
+from jobforge_core.sources.naming import column_mapping
+from jobforge_core.sources.spec import GoldOutput, SourceSpec
 
 TRANSFORM = {
     Layer.STAGED: "jobforge_core/transitions/stage.py",

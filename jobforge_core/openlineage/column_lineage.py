@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from jobforge_core.provenance import LAYER, PROVENANCE, data_columns
-from jobforge_core.spec import GoldOutput, Lookup
+from jobforge_core.common.provenance import LAYER, PROVENANCE, data_columns
+from jobforge_core.sources.spec import GoldOutput, Lookup
 
 SILVER = "silver"  # the input table key for this source's silver table
 

@@ -26,11 +26,11 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobforge_core.config import PipelineConfig
-from jobforge_core.logs import get_logger
-from jobforge_core.models import LayerTransitionLog
-from jobforge_core.settings import OpenLineageSettings, load_openlineage_settings
-from jobforge_core.spec import SourceSpec
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.common.logs import get_logger
+from jobforge_core.common.models import LayerTransitionLog
+from jobforge_core.common.settings import OpenLineageSettings, load_openlineage_settings
+from jobforge_core.sources.spec import SourceSpec
 
 if TYPE_CHECKING:
     from jobforge_core.openlineage.events import EventContext

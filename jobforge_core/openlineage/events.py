@@ -54,13 +54,13 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 
 import jobforge_core
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.history import batch_of, history_file
-from jobforge_core.models import LayerTransitionLog, TransitionStatus
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.models import LayerTransitionLog, TransitionStatus
+from jobforge_core.common.provenance import RAGGED, data_columns
+from jobforge_core.history.batches import batch_of, history_file
 from jobforge_core.openlineage import naming
 from jobforge_core.openlineage.column_lineage import SILVER, gold_column_lineage
-from jobforge_core.provenance import RAGGED, data_columns
-from jobforge_core.spec import SourceSpec
+from jobforge_core.sources.spec import SourceSpec
 
 # JobForge has no public site: the reserved `.invalid` host says so. The custom facet's
 # schema ships in the package (jobforge_core/openlineage/schemas/) under this $id.
@@ -243,7 +243,7 @@ def _type_name(dtype: pl.DataType) -> str:
 
 
 def _descriptions(spec: SourceSpec | None, table: str) -> dict[str, str]:
-    from jobforge_core.catalog.glossary import PROVENANCE_DESCRIPTIONS
+    from jobforge_core.sources.glossary import PROVENANCE_DESCRIPTIONS
 
     if spec is None:
         return dict(PROVENANCE_DESCRIPTIONS)
@@ -515,7 +515,7 @@ def _column_lineage(ctx: EventContext, table: str, columns: list[str], batch: st
 
 
 def _quarantine_outputs(log: LayerTransitionLog, ctx: EventContext) -> list[OutputDataset]:
-    from jobforge_core.quarantine import reason_counts
+    from jobforge_core.checks.quarantine import reason_counts
 
     outputs = []
     for entry in dict.fromkeys(log.quarantine_files):

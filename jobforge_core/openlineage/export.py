@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.lineage import read_logs
-from jobforge_core.models import LayerTransitionLog
-from jobforge_core.spec import SourceSpec
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.models import LayerTransitionLog
+from jobforge_core.history.transition_logs import read_logs
+from jobforge_core.sources.spec import SourceSpec
 
 
 def kept_logs(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from jobforge_core.config import Layer, PipelineConfig
+from jobforge_core.common.config import Layer, PipelineConfig
 
 FILE_NAMESPACE = "file"
 # Run ids must be UUIDs; a transition id that is not one (a hand-written log) gets a stable

@@ -14,8 +14,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import JobForgeError
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import JobForgeError
 from jobforge_core.site import pages
 from jobforge_core.site.assets import CSS, JS
 from jobforge_core.site.gather import SiteData, gather

@@ -17,14 +17,14 @@ from typing import Any
 
 import polars as pl
 
-from jobforge_core.catalog.glossary import GlossaryTerm
-from jobforge_core.catalog.names import split_name
 from jobforge_core.catalog.quality import QualityRecord, quality_records
 from jobforge_core.catalog.quarantine_index import QuarantineCount, quarantine_counts
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.history import batch_of
-from jobforge_core.lineage import read_logs
-from jobforge_core.models import LayerTransitionLog, TableMetadata, TransitionStatus
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.models import LayerTransitionLog, TableMetadata, TransitionStatus
+from jobforge_core.common.table_names import split_name
+from jobforge_core.history.batches import batch_of
+from jobforge_core.history.transition_logs import read_logs
+from jobforge_core.sources.glossary import GlossaryTerm
 
 QUARANTINE_SAMPLE = 5
 

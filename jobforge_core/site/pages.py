@@ -14,9 +14,9 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from jobforge_core.catalog.names import split_name
-from jobforge_core.config import Layer
-from jobforge_core.models import TableMetadata
+from jobforge_core.common.config import Layer
+from jobforge_core.common.models import TableMetadata
+from jobforge_core.common.table_names import split_name
 from jobforge_core.site.gather import SiteData
 from jobforge_core.site.graph import Edge, Node, render_svg
 

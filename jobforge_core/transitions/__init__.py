@@ -1,4 +1,6 @@
-"""Layer transitions as plain functions: staged, bronze, silver, gold."""
+"""Layer transitions as plain functions: staged, bronze, silver, gold. Each reads the layer
+below, writes its own table and quarantine atomically and returns its LayerTransitionLog.
+Imports `common`, `sources` and `checks`; knows nothing of runs, the catalog or Prefect."""
 
 from jobforge_core.transitions.bronze import promote_to_bronze
 from jobforge_core.transitions.gold import promote_to_gold

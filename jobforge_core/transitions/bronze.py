@@ -6,12 +6,12 @@ import re
 
 import polars as pl
 
-from jobforge_core.atomic import commit
-from jobforge_core.config import Layer
-from jobforge_core.expectations import split_on_rules
-from jobforge_core.models import LayerTransitionLog, utc_now
-from jobforge_core.naming import column_mapping
-from jobforge_core.provenance import (
+from jobforge_core.checks.expectations import split_on_rules
+from jobforge_core.checks.quarantine import commit_row_quarantine
+from jobforge_core.common.atomic import commit
+from jobforge_core.common.config import Layer
+from jobforge_core.common.models import LayerTransitionLog, utc_now
+from jobforge_core.common.provenance import (
     PROVENANCE,
     QUARANTINE_DETAIL,
     QUARANTINE_REASON,
@@ -19,8 +19,8 @@ from jobforge_core.provenance import (
     data_columns,
     with_layer,
 )
-from jobforge_core.quarantine import commit_row_quarantine
-from jobforge_core.spec import SourceSpec
+from jobforge_core.sources.naming import column_mapping
+from jobforge_core.sources.spec import SourceSpec
 from jobforge_core.transitions.common import (
     checked_split,
     checks,

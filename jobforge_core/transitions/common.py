@@ -9,15 +9,15 @@ from pathlib import Path
 
 import polars as pl
 
-from jobforge_core.atomic import discard, parquet_rows, sink_all
-from jobforge_core.config import Layer
-from jobforge_core.errors import ReconciliationError, ThresholdExceeded
-from jobforge_core.models import LayerTransitionLog, RuleCheck, TransitionStatus, utc_now
-from jobforge_core.provenance import SOURCE_ROW
-from jobforge_core.quarantine import commit_row_quarantine, reason_counts
-from jobforge_core.rowsets import absent_rows
+from jobforge_core.checks.quarantine import commit_row_quarantine, reason_counts
+from jobforge_core.checks.rowsets import absent_rows
+from jobforge_core.checks.volume_guard import quarantine_share_breach
+from jobforge_core.common.atomic import discard, parquet_rows, sink_all
+from jobforge_core.common.config import Layer
+from jobforge_core.common.errors import ReconciliationError, ThresholdExceeded
+from jobforge_core.common.models import LayerTransitionLog, RuleCheck, TransitionStatus, utc_now
+from jobforge_core.common.provenance import SOURCE_ROW
 from jobforge_core.transitions.context import BatchContext
-from jobforge_core.volume_guard import quarantine_share_breach
 
 Split = Callable[[pl.LazyFrame], tuple[pl.LazyFrame, pl.LazyFrame]]
 

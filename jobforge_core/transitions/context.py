@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from jobforge_core.config import PipelineConfig
-from jobforge_core.models import utc_now
-from jobforge_core.spec import SourceSpec
+from jobforge_core.common.config import PipelineConfig
+from jobforge_core.common.models import utc_now
+from jobforge_core.sources.spec import SourceSpec
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import polars as pl
 
-from jobforge_core.atomic import commit, discard, parquet_rows, sink_all
-from jobforge_core.column_use import columns_not_carried
-from jobforge_core.config import Layer, PipelineConfig
-from jobforge_core.errors import DataError, ReconciliationError
-from jobforge_core.expectations import mark_later_duplicates, split_on_rules
-from jobforge_core.models import LayerTransitionLog, RuleCheck, utc_now
-from jobforge_core.naming import labels
-from jobforge_core.provenance import (
+from jobforge_core.checks.expectations import mark_later_duplicates, split_on_rules
+from jobforge_core.checks.quarantine import commit_row_quarantine, reason_counts
+from jobforge_core.checks.volume_guard import quarantine_share_breach, row_drop_breach
+from jobforge_core.common.atomic import commit, discard, parquet_rows, sink_all
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import DataError, ReconciliationError
+from jobforge_core.common.models import LayerTransitionLog, RuleCheck, utc_now
+from jobforge_core.common.provenance import (
     BATCH_ID,
     INGESTED_AT,
     LAYER,
@@ -28,13 +28,13 @@ from jobforge_core.provenance import (
     constant,
     data_columns,
 )
-from jobforge_core.quarantine import commit_row_quarantine, reason_counts
-from jobforge_core.spec import GoldCheck, GoldOutput, Lookup, Unpivot
+from jobforge_core.sources.column_use import columns_not_carried
+from jobforge_core.sources.naming import labels
+from jobforge_core.sources.spec import GoldCheck, GoldOutput, Lookup, Unpivot
 from jobforge_core.transitions.common import checks, finish_log, guard_counts, refuse_batch
 from jobforge_core.transitions.context import BatchContext
 from jobforge_core.transitions.grain import grain_is_guaranteed
 from jobforge_core.transitions.silver import recoded
-from jobforge_core.volume_guard import quarantine_share_breach, row_drop_breach
 
 FK_RULE = "foreign_key"
 GRAIN_RULE = "duplicate_grain"

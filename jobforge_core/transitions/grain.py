@@ -8,7 +8,7 @@ and foreign-key joins never fan out (their right sides are made unique), so they
 
 from __future__ import annotations
 
-from jobforge_core.spec import GoldOutput, SourceSpec
+from jobforge_core.sources.spec import GoldOutput, SourceSpec
 
 
 def _origin(column: str, out: GoldOutput) -> str:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobforge_core.atomic import commit, discard
-from jobforge_core.config import Layer
-from jobforge_core.errors import ExpectationFailed
-from jobforge_core.expectations import (
+from jobforge_core.checks.expectations import (
     Rule,
     expectation_rule,
     helper_columns,
@@ -15,14 +12,17 @@ from jobforge_core.expectations import (
     prepared,
     split_on_rules,
 )
-from jobforge_core.models import LayerTransitionLog, utc_now
-from jobforge_core.provenance import (
+from jobforge_core.checks.quarantine import commit_row_quarantine
+from jobforge_core.common.atomic import commit, discard
+from jobforge_core.common.config import Layer
+from jobforge_core.common.errors import ExpectationFailed
+from jobforge_core.common.models import LayerTransitionLog, utc_now
+from jobforge_core.common.provenance import (
     SOURCE_ROW,
     data_columns,
     with_layer,
 )
-from jobforge_core.quarantine import commit_row_quarantine
-from jobforge_core.spec import SourceSpec
+from jobforge_core.sources.spec import SourceSpec
 from jobforge_core.transitions.common import (
     checked_split,
     checks,

@@ -7,14 +7,14 @@ from contextlib import contextmanager
 
 import polars as pl
 
-from jobforge_core.atomic import commit, discard, parquet_rows, sink_all
-from jobforge_core.config import Layer
-from jobforge_core.errors import DataError, SourceFileError
-from jobforge_core.models import LayerTransitionLog, TransitionStatus, utc_now
-from jobforge_core.naming import check_declared_columns, column_mapping, missing_required
-from jobforge_core.provenance import PROVENANCE, RAGGED, SOURCE_ROW, provenance_exprs
-from jobforge_core.readers import open_source, reject_repeated_names
-from jobforge_core.records import RECORD, RecordCheck
+from jobforge_core.common.atomic import commit, discard, parquet_rows, sink_all
+from jobforge_core.common.config import Layer
+from jobforge_core.common.errors import DataError, SourceFileError
+from jobforge_core.common.models import LayerTransitionLog, TransitionStatus, utc_now
+from jobforge_core.common.provenance import PROVENANCE, RAGGED, SOURCE_ROW, provenance_exprs
+from jobforge_core.sources.naming import check_declared_columns, column_mapping, missing_required
+from jobforge_core.sources.readers import open_source, reject_repeated_names
+from jobforge_core.sources.records import RECORD, RecordCheck
 from jobforge_core.transitions.context import BatchContext
 
 

@@ -1,0 +1,537 @@
+"""Source specs: every source is declared in YAML and validated here (invariant 8)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from string import Template
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from jobforge_core.common.errors import SpecError
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+ColumnType = Literal["str", "int", "float", "bool", "date"]
+Format = Literal["csv", "xlsx", "json", "ndjson", "parquet"]
+
+PACKAGE_SPECS = Path(__file__).parents[1] / "specs"
+PACKAGE_KINDS = Path(__file__).parents[1] / "kinds"
+
+
+class _Strict(BaseModel):
+    # `keys` is spelled key_columns in Python: a field named `keys` makes dict(model) fail,
+    # and Prefect calls dict() on task parameters.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _check_regex(pattern: str, field: str, groups: int = 0) -> None:
+    """A pattern that does not compile is a spec error at load time (exit 2), not a
+    multi-line engine error half-way through a run."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{field} {pattern!r} is not a valid regular expression: {exc}") from exc
+    if compiled.groups < groups:
+        raise ValueError(f"{field} {pattern!r} needs a group, (...), whose match is kept")
+
+
+def _check_identifier(value: str) -> str:
+    if not NAME_RE.match(value):
+        raise ValueError(f"{value!r} must be lower snake_case ([a-z][a-z0-9_]*)")
+    return value
+
+
+class ReaderOptions(_Strict):
+    format: Format | None = None  # default: from the file extension
+    encoding: str = "auto"  # auto (UTF-8, else cp1252), or any Python codec name
+    delimiter: str = ","
+    quote_char: str = '"'
+    sheet: str | None = None  # Excel sheet name; default the first sheet
+    # A header repeated in the file: `fail` quarantines the file naming it and its positions;
+    # `number` stages the 2nd, 3rd... occurrence as "<header> (2)", "<header> (3)" (rename it).
+    duplicate_headers: Literal["fail", "number"] = "fail"
+
+
+class Expectation(_Strict):
+    column: str
+    rule: Literal["not_null", "unique", "regex", "range", "accepted_values"]
+    # off: switched off on purpose (a spec turning off a check of its kind); logged, not run.
+    action: Literal["warn", "drop", "fail", "off"] = "drop"
+    pattern: str | None = None
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = None
+    id: str | None = None
+
+    @model_validator(mode="after")
+    def _arguments(self) -> Expectation:
+        if self.rule == "regex" and not self.pattern:
+            raise ValueError("regex expectation needs `pattern`")
+        if self.pattern is not None:
+            _check_regex(self.pattern, "pattern")
+        if self.rule == "range" and self.min is None and self.max is None:
+            raise ValueError("range expectation needs `min` or `max`")
+        if self.rule == "accepted_values" and not self.values:
+            raise ValueError("accepted_values expectation needs `values`")
+        if self.id is None:
+            self.id = f"{self.rule}_{self.column}"
+        return self
+
+
+class Unpivot(_Strict):
+    """Wide columns to long rows (gold)."""
+
+    # A regex over silver column names, or their list; omitted: every column not in `index`.
+    columns: str | list[str] | None = None
+    index: list[str] = Field(default_factory=list)
+    variable: str = "variable"
+    value: str = "value"
+    # name: silver column name; label: original source header, trimmed.
+    variable_from: Literal["name", "label"] = "name"
+    variable_pattern: str | None = None  # regex whose first group becomes the variable
+    variable_type: ColumnType = "str"
+    drop_nulls: bool = False  # empty cells make no long row (counted under a named rule)
+    rule: str = "empty_cells_make_no_long_row"
+
+    @model_validator(mode="after")
+    def _patterns(self) -> Unpivot:
+        if isinstance(self.columns, str):
+            _check_regex(self.columns, "columns")
+        if self.variable_pattern is not None:
+            _check_regex(self.variable_pattern, "variable_pattern", groups=1)
+        return self
+
+
+class Sequence(_Strict):
+    """Order of a row within its group, e.g. duty 1, 2, 3 of a profile."""
+
+    name: str
+    partition_by: list[str]
+    order_by: str = "_source_row"
+
+
+class Lookup(_Strict):
+    """Left join that brings columns from this source's silver table (`self`) or a gold table."""
+
+    table: str = "self"
+    key: str  # SQL expression over the current rows
+    # SQL expression over the referenced table, usually a column; `lower(descriptor_name)`
+    # with `key: lower(descriptor)` matches names whatever their case.
+    ref_key: str
+    where: str | None = None  # SQL filter on the referenced table
+    columns: dict[str, str]  # new name -> referenced column
+
+
+class ForeignKey(_Strict):
+    column: str
+    references: str
+    ref_column: str | None = None
+    cardinality: Literal["many_to_one", "one_to_one"] = "many_to_one"
+    # A null key is allowed (no link) unless `required`: then it is an orphan like an unknown
+    # one (a lookup that found nothing must not slip through as "no link").
+    required: bool = False
+    # Checked at the end of the run instead of row by row in the gold step, and not an order
+    # constraint: the back edge of a cycle (a dimension that looks up a fact referring to it).
+    # An orphan fails the run (it is not quarantined).
+    deferred: bool = False
+
+    @property
+    def target_column(self) -> str:
+        return self.ref_column or self.column
+
+
+class GoldCheck(_Strict):
+    """A declared condition on the rows a gold output reads (after `where`, `derive` and
+    `lookups`, before any unpivot), e.g. a label that disagrees with its dimension's. Rows
+    where it is false are counted under `id` in the gold log (`warn:<id>`) and
+    `catalog.quality`; nothing moves. A null result passes, as in an SQL CHECK."""
+
+    id: str
+    condition: str  # SQL over the rows, with the check's own lookups' columns
+    lookups: list[Lookup] = Field(default_factory=list)
+    action: Literal["warn"] = "warn"
+    # Count distinct values of these columns (e.g. profiles) instead of rows.
+    count_distinct: list[str] = Field(default_factory=list)
+
+    _id = field_validator("id")(_check_identifier)
+
+
+class GoldOutput(_Strict):
+    table: str
+    model: Literal["dimension", "fact", "aggregate"] = "fact"
+    description: str = ""
+    where: str | None = None
+    derive: dict[str, str] = Field(default_factory=dict)
+    lookups: list[Lookup] = Field(default_factory=list)
+    unpivot: Unpivot | None = None
+    derive_after: dict[str, str] = Field(default_factory=dict)
+    # After derive_after: declared corrections (column -> {value: replacement}), e.g. an
+    # abbreviated header mapped to its name in a dimension; then lookups on the long rows.
+    recode: dict[str, dict[str, str]] = Field(default_factory=dict)
+    lookups_after: list[Lookup] = Field(default_factory=list)
+    sequence: Sequence | None = None
+    columns: list[str] | dict[str, str] | None = None
+    key_columns: list[str] = Field(default_factory=list, alias="keys")
+    foreign_keys: list[ForeignKey] = Field(default_factory=list)
+    checks: list[GoldCheck] = Field(default_factory=list)
+    column_descriptions: dict[str, str] = Field(default_factory=dict)
+
+    _table = field_validator("table")(_check_identifier)
+
+    def all_lookups(self) -> list[Lookup]:
+        return [*self.lookups, *self.lookups_after, *(lk for c in self.checks for lk in c.lookups)]
+
+    def read_tables(self, deferred: bool = True) -> set[str]:
+        """Gold tables this output's step reads: foreign keys (deferred ones when asked) and
+        lookups."""
+        tables = {fk.references for fk in self.foreign_keys if deferred or not fk.deferred}
+        return tables | {lk.table for lk in self.all_lookups() if lk.table != "self"}
+
+    def column_map(self) -> dict[str, str] | None:
+        """Output name -> input name, or None to keep every column."""
+        if self.columns is None:
+            return None
+        if isinstance(self.columns, list):
+            return {c: c for c in self.columns}
+        return dict(self.columns)
+
+
+GuardedLayer = Literal["bronze", "silver", "gold"]
+DEFAULT_QUARANTINE_SHARE = 0.1
+
+
+class Thresholds(_Strict):
+    """Volume guard: a batch crossing one fails its source and the previous gold stays.
+
+    `max_quarantine_share`: rows a layer may quarantine, as a share of the rows it handles
+    (out + quarantined); one number for every layer or a map per layer. `max_row_drop_share`:
+    how much smaller than its previous version a gold table may get. 1 switches a guard off.
+    """
+
+    max_quarantine_share: float | dict[GuardedLayer, float] = DEFAULT_QUARANTINE_SHARE
+    max_row_drop_share: float = 0.5
+
+    @field_validator("max_quarantine_share", "max_row_drop_share")
+    @classmethod
+    def _share(cls, v: float | dict[str, float]) -> float | dict[str, float]:
+        for share in v.values() if isinstance(v, dict) else [v]:
+            if not 0 <= share <= 1:
+                raise ValueError(f"a share is between 0 and 1, got {share}")
+        return v
+
+    def quarantine_share(self, layer: str) -> float:
+        share = self.max_quarantine_share
+        return share.get(layer, DEFAULT_QUARANTINE_SHARE) if isinstance(share, dict) else share
+
+
+class SourceSpec(_Strict):
+    name: str
+    version: str = "1"
+    kind: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    domain: str = "general"
+    description: str = ""
+    business_purpose: str = ""
+    owner: str = "JobForge data team"
+    steward: str = "JobForge data steward"
+    classification: str = "internal"
+    retention_days: int | None = 3650
+    # Replaced versions kept per layer table (history/<layer>/<table>/<batch>.parquet); 0: none.
+    history_retention: int = Field(default=10, ge=0)
+    # A batch that adds, removes or retypes a column of a table: recorded (warn) or rejected.
+    on_schema_change: Literal["warn", "fail"] = "warn"
+    file: str
+    reader: ReaderOptions = Field(default_factory=ReaderOptions)
+    required_columns: list[str] | None = None  # trimmed headers; default: keys of `renames`
+    renames: dict[str, str] = Field(default_factory=dict)  # trimmed header -> column name
+    types: dict[str, ColumnType] = Field(default_factory=dict)  # column name -> type
+    default_type: ColumnType = "str"
+    null_markers: list[str] = Field(default_factory=lambda: ["", "N/A", "N/D"])
+    thousands_separator: str = ","
+    date_format: str | None = None
+    key_columns: list[str] = Field(default_factory=list, alias="keys")
+    normalise: dict[str, list[str]] = Field(default_factory=dict)
+    # Declared corrections of known publisher errors: column -> {wrong value: right value}.
+    recode: dict[str, dict[str, str]] = Field(default_factory=dict)
+    expectations: list[Expectation] = Field(default_factory=list)
+    gold: list[GoldOutput] = Field(default_factory=list)
+    # Silver columns deliberately not carried to any gold table (they stay in silver); any
+    # other column no gold output carries is reported as `columns_not_carried`.
+    drop_columns: list[str] = Field(default_factory=list)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    column_descriptions: dict[str, str] = Field(default_factory=dict)
+    spec_path: str | None = None
+
+    _name = field_validator("name")(_check_identifier)
+
+    @field_validator("renames")
+    @classmethod
+    def _rename_targets(cls, v: dict[str, str]) -> dict[str, str]:
+        for target in v.values():
+            _check_identifier(target)
+        return v
+
+    @field_validator("normalise")
+    @classmethod
+    def _normalise_ops(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for column, ops in v.items():
+            for op in ops:
+                if op not in {"upper", "lower", "collapse_spaces"} and not re.fullmatch(
+                    r"pad_left:\d+|decimal_code:\d+\.\d+", op
+                ):
+                    raise ValueError(f"normalise[{column}]: unknown operation {op!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _ranges_on_numbers(self) -> SourceSpec:
+        """A range compares numbers: on a text column it failed at silver in a polars error."""
+        for e in self.expectations:
+            kind = self.types.get(e.column, self.default_type)
+            if e.rule == "range" and e.action != "off" and kind not in ("int", "float"):
+                raise ValueError(
+                    f"expectation {e.id!r}: a range needs a number column, and {e.column!r} "
+                    f"is {kind}; declare `types: {{{e.column}: float}}` (or int)"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _unique_gold_tables(self) -> SourceSpec:
+        names = [g.table for g in self.gold]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"gold tables declared twice: {sorted(dupes)}")
+        return self
+
+    def required(self) -> list[str]:
+        return list(self.renames) if self.required_columns is None else self.required_columns
+
+    def file_format(self) -> str:
+        if self.reader.format:
+            return self.reader.format
+        suffix = Path(self.file).suffix.lower().lstrip(".")
+        return {"xls": "xlsx", "jsonl": "ndjson", "txt": "csv", "tsv": "csv"}.get(suffix, suffix)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that shapes the output, so a spec change makes a new batch."""
+        # Policies that never change a table's content stay out: changing them reruns nothing.
+        body = self.model_dump(mode="json", exclude=_NOT_FINGERPRINTED)
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+# Lists of rules merge entry by entry, by the key that identifies a rule; any other list
+# (keys, null_markers, required_columns, lookups) is a plain value and the spec's replaces it.
+def _expectation_key(entry: dict[str, Any]) -> str:
+    return str(entry.get("id") or f"{entry.get('rule')}_{entry.get('column')}")
+
+
+_RULE_LISTS: dict[str, Any] = {
+    "expectations": _expectation_key,
+    "gold": lambda entry: str(entry.get("table")),
+    "foreign_keys": lambda entry: str(entry.get("column")),
+    "checks": lambda entry: str(entry.get("id")),
+}
+REPLACE_FIELD = "replace"
+
+
+def _merge_rule_list(
+    key_of: Any, base: list[Any], override: list[Any], origin: str, field: str
+) -> list[Any]:
+    """Kind entries stay in place; a spec entry with the same key is merged into its entry
+    (spec fields win), a new key is appended. Removing one takes `action: off` (expectations)
+    or `replace: [<field>]`, so a check never vanishes because another was added."""
+    if not all(isinstance(e, dict) for e in [*base, *override]):
+        return override
+    merged = {key_of(e): e for e in base}
+    seen: set[str] = set()
+    for entry in override:
+        key = key_of(entry)
+        if key in seen:
+            raise SpecError(f"{origin}: {field} entry {key!r} is declared twice")
+        seen.add(key)
+        base_entry = merged.get(key, {})
+        merged[key] = _deep_merge(base_entry, entry, origin, allow_replace=True)
+    return list(merged.values())
+
+
+_NOT_FINGERPRINTED = {"spec_path", "description", "history_retention", "on_schema_change"}
+
+
+def _deep_merge(
+    base: dict[str, Any], override: dict[str, Any], origin: str, allow_replace: bool = False
+) -> dict[str, Any]:
+    """The kind's template (`base`) completed by the spec (`override`): maps merge key by key,
+    rule lists merge by rule key, other values are replaced; `replace: [field, ...]` in the
+    spec (top level, or an entry of a rule list such as a gold output) takes those fields
+    wholesale from the spec. Inside plain maps (`renames`) `replace` is an ordinary key."""
+    override = dict(override)
+    replace = (override.pop(REPLACE_FIELD, None) or []) if allow_replace else []
+    if not isinstance(replace, list) or not all(isinstance(f, str) for f in replace):
+        raise SpecError(f"{origin}: `replace` must be a list of field names")
+    unknown = [f for f in replace if f not in override]
+    if unknown:
+        raise SpecError(f"{origin}: `replace` names {unknown}, which the spec does not declare")
+    merged = dict(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        if key in replace:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(current, dict):
+            merged[key] = _deep_merge(current, value, origin)
+        elif key in _RULE_LISTS and isinstance(value, list) and isinstance(current, list):
+            merged[key] = _merge_rule_list(_RULE_LISTS[key], current, value, origin, key)
+        else:
+            merged[key] = value
+    return merged
+
+
+# Both spellings of YAML's extension: a `my.yml` spec was skipped without a word, and the
+# run then said only "unknown source".
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def spec_files(directory: Path) -> list[Path]:
+    """The spec files of a directory (`*.yaml` and `*.yml`, not hidden ones such as an
+    editor's `.#x.yaml`, as a shell glob would skip them), in name order."""
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in SPEC_SUFFIXES and not p.name.startswith(".") and not p.is_dir()
+    )
+
+
+def _find_kind(kind: str, spec_dirs: list[Path]) -> Path:
+    candidates = [
+        d / "kinds" / f"{kind}{suffix}" for d in reversed(spec_dirs) for suffix in SPEC_SUFFIXES
+    ]
+    candidates.append(PACKAGE_KINDS / f"{kind}.yaml")
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise SpecError(f"unknown source kind {kind!r}: no kinds/{kind}.yaml in {spec_dirs}")
+
+
+# libyaml when PyYAML has it: the pure-Python loader took 0.6 s of a small run's 1 s for the
+# bundled specs (bench/RESULTS.md, fixed overhead).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+
+
+def expand_kind(raw: dict[str, Any], spec_dirs: list[Path], origin: str) -> dict[str, Any]:
+    """Fill a kind template with the spec's params, then let the spec's own fields win."""
+    kind = raw.get("kind")
+    if not kind:
+        if REPLACE_FIELD in raw:
+            raise SpecError(f"{origin}: `replace` only applies to a spec with a `kind`")
+        return raw
+    params = {"name": raw.get("name", ""), **raw.get("params", {})}
+    text = _find_kind(kind, spec_dirs).read_text(encoding="utf-8")
+    try:
+        template = _load_yaml(Template(text).substitute(params)) or {}
+    except KeyError as exc:
+        raise SpecError(f"{origin}: kind {kind!r} needs param {exc.args[0]!r}") from exc
+    return _deep_merge(template, raw, origin, allow_replace=True)
+
+
+def parse_spec(raw: dict[str, Any], origin: str, spec_dirs: list[Path] | None = None) -> SourceSpec:
+    """Expand the kind; `extra_gold` outputs come before the kind's own (dimensions first)."""
+    extra = raw.pop("extra_gold", []) if isinstance(raw, dict) else []
+    expanded = expand_kind(raw, spec_dirs or [], origin)
+    expanded["gold"] = [*extra, *expanded.get("gold", [])]
+    try:
+        return SourceSpec.model_validate({**expanded, "spec_path": origin})
+    except ValidationError as exc:
+        raise SpecError(f"invalid source spec {origin}:\n{exc}") from exc
+
+
+def load_spec_file(path: Path, spec_dirs: list[Path] | None = None) -> SourceSpec:
+    try:
+        raw = _load_yaml(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: a source spec must be a YAML mapping")
+    return parse_spec(raw, str(path), spec_dirs)
+
+
+def load_specs(extra_dirs: list[Path] | tuple[Path, ...] = ()) -> dict[str, SourceSpec]:
+    """Shipped specs first, then each extra directory in order: a spec in a later directory adds
+    a source or overrides the one of the same name from an earlier directory. Two files of one
+    directory declaring the same name are an error naming both: which one wins would depend on
+    file names, not on anything the user declared."""
+    dirs = _distinct_dirs([PACKAGE_SPECS, *extra_dirs])
+    specs: dict[str, SourceSpec] = {}
+    for directory in dirs:
+        if not directory.is_dir():
+            raise SpecError(f"spec directory {directory} does not exist")
+        in_dir: dict[str, str] = {}
+        for path in spec_files(directory):
+            spec = load_spec_file(path, list(dirs))
+            if spec.name in in_dir:
+                raise SpecError(
+                    f"source {spec.name!r} is declared by two files of {directory}: "
+                    f"{in_dir[spec.name]} and {path}; rename one, or move the override to a "
+                    "later --specs directory"
+                )
+            in_dir[spec.name] = str(path)
+            specs[spec.name] = spec
+    _check_gold_tables_unique(specs)
+    return specs
+
+
+def _distinct_dirs(dirs: list[Path]) -> list[Path]:
+    """A directory given twice is read once (at its last position, where it would win)."""
+    last = {d.resolve(): d for d in dirs}
+    keys = list(dict.fromkeys(reversed([d.resolve() for d in dirs])))
+    return [last[k] for k in reversed(keys)]
+
+
+def _check_gold_tables_unique(specs: dict[str, SourceSpec]) -> None:
+    owner: dict[str, str] = {}
+    for spec in specs.values():
+        for out in spec.gold:
+            if out.table in owner:
+                raise SpecError(
+                    f"gold table {out.table!r} is declared by both {owner[out.table]!r} "
+                    f"and {spec.name!r}; each gold table has one source"
+                )
+            owner[out.table] = spec.name
+
+
+def gold_owner(specs: dict[str, SourceSpec]) -> dict[str, str]:
+    return {out.table: spec.name for spec in specs.values() for out in spec.gold}
+
+
+def gold_dependencies(spec: SourceSpec, specs: dict[str, SourceSpec]) -> set[str]:
+    """Sources whose gold tables this source's gold step reads (foreign keys, lookups); a
+    deferred foreign key is checked after the run, so it orders nothing."""
+    owners = gold_owner(specs)
+    tables = {t for out in spec.gold for t in out.read_tables(deferred=False)}
+    return {owners[t] for t in tables if t in owners and owners[t] != spec.name}
+
+
+def gold_order(specs: dict[str, SourceSpec]) -> list[str]:
+    """Sources in an order where every gold dependency comes first; a cycle is a spec error."""
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            raise SpecError(f"gold dependency cycle: {' -> '.join([*path, name])}")
+        state[name] = 1
+        for dep in sorted(gold_dependencies(specs[name], specs)):
+            visit(dep, [*path, name])
+        state[name] = 2
+        order.append(name)
+
+    for name in sorted(specs):
+        visit(name, [])
+    return order
