@@ -52,16 +52,16 @@ def commands(root: Path) -> dict[str, list[str] | None]:
 
 def build(root: Path) -> None:
     """The bundled samples through the four layers and the catalog, in this process."""
-    from jobforge_core.catalog import rebuild_catalog
     from jobforge_core.common.config import PipelineConfig
     from jobforge_core.run.pipeline import plan_sources, run_source
+    from jobforge_core.site.refresh import refresh_catalog
     from jobforge_core.sources.spec import load_specs
 
     cfg = PipelineConfig(data_root=root, source_dir=REPO / "data" / "source")
     specs = load_specs()
     for plan in plan_sources(specs, cfg, None, force=True).values():
         run_source(plan, cfg)
-    rebuild_catalog(cfg, specs)
+    refresh_catalog(cfg, specs)
 
 
 def measure(

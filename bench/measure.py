@@ -44,9 +44,9 @@ def _flow(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _core(args: argparse.Namespace) -> dict[str, Any]:
-    from jobforge_core.catalog import rebuild_catalog
     from jobforge_core.common.config import PipelineConfig
     from jobforge_core.run.pipeline import plan_sources, run_source
+    from jobforge_core.site.refresh import refresh_catalog
     from jobforge_core.sources.spec import load_specs
 
     imported = time.time()
@@ -58,7 +58,7 @@ def _core(args: argparse.Namespace) -> dict[str, Any]:
         run_source(plan, cfg)
     ran = time.time()
     if args.catalog:
-        rebuild_catalog(cfg, specs)
+        refresh_catalog(cfg, specs)
     return {
         "imported": imported,
         "flow_start": imported,

@@ -139,9 +139,9 @@ def diff(
 
 def restore(data_root: str | None, source: str, batch: str, spec_dirs: list[str] | None) -> Result:
     from flows.cli_read import config
-    from jobforge_core.catalog import rebuild_catalog
     from jobforge_core.common.settings import load_settings
     from jobforge_core.run.audit import restore_source
+    from jobforge_core.site.refresh import refresh_catalog
     from jobforge_core.sources.spec import load_specs
 
     cfg = config(data_root)
@@ -149,7 +149,7 @@ def restore(data_root: str | None, source: str, batch: str, spec_dirs: list[str]
     if source not in specs:
         raise UsageError(f"unknown source {source!r}; declared: {', '.join(sorted(specs))}")
     logs = restore_source(cfg, specs[source], batch)
-    rebuild_catalog(cfg, specs)
+    refresh_catalog(cfg, specs)
     rows = [
         {
             "layer": log.target_layer.value,

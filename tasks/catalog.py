@@ -8,10 +8,10 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from jobforge_core.catalog import rebuild_catalog
 from jobforge_core.catalog.rebuild import catalog_markdown
 from jobforge_core.common.config import PipelineConfig
 from jobforge_core.common.logs import get_logger
+from jobforge_core.site.refresh import refresh_catalog
 from jobforge_core.sources.spec import SourceSpec
 from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_transient_only
 
@@ -26,7 +26,7 @@ from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_transient_onl
 )
 def rebuild_catalog_task(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> dict[str, int]:
     """Table JSONs, glossary, model schema and the DuckDB store, rebuilt atomically."""
-    report = rebuild_catalog(cfg, specs)
+    report = refresh_catalog(cfg, specs)
     create_markdown_artifact(
         markdown=catalog_markdown(report, Path(cfg.data_root)),
         key="jobforge-catalog",

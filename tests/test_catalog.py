@@ -15,11 +15,11 @@ import pytest
 from helpers import run_plain, source_records
 
 from flows.cli import main
-from jobforge_core.catalog import rebuild_catalog
 from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.models import TableMetadata
 from jobforge_core.history.transition_logs import read_logs
 from jobforge_core.query.sql import QueryRefused, run_query
+from jobforge_core.site.refresh import refresh_catalog
 from jobforge_core.sources.spec import load_specs
 
 
@@ -29,7 +29,7 @@ def built(tmp_path_factory) -> PipelineConfig:
 
     cfg = PipelineConfig(data_root=tmp_path_factory.mktemp("cat") / "data", source_dir=SAMPLES)
     run_plain(cfg)
-    rebuild_catalog(cfg, load_specs())
+    refresh_catalog(cfg, load_specs())
     return cfg
 
 
@@ -209,7 +209,7 @@ def test_quarantine_command_shows_reasons_and_sample_rows(tmp_path, source_copy,
     (specs / "people.yaml").write_text(PEOPLE_SPEC)
     cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source_copy)
     run_plain(cfg, ["noc_structure", "people"], [specs])
-    rebuild_catalog(cfg, load_specs([specs]))
+    refresh_catalog(cfg, load_specs([specs]))
     assert main(["quarantine", "--data-root", str(cfg.data_root), "--format", "csv"]) == 0
     records = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     reasons = {r["reason"] for r in records if r["section"] == "groups"}
@@ -330,7 +330,7 @@ def test_catalog_governance_declared_in_a_spec_wins(tmp_path, source_copy):
     (source_copy / "gov.csv").write_text("k,v\na,1\n")
     cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source_copy)
     run_plain(cfg, ["gov"], [specs])
-    rebuild_catalog(cfg, load_specs([specs]))
+    refresh_catalog(cfg, load_specs([specs]))
     for name in ("g_gov", "silver.gov"):
         meta = TableMetadata.model_validate_json(
             (cfg.catalog_tables_path() / f"{name}.json").read_text()

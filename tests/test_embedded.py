@@ -239,3 +239,70 @@ def test_sigterm_is_an_interrupt_before_the_server_is_spawned(tmp_path: Path):
     )
     assert "spawn reached" in done.stderr, done.stderr
     assert "handler in place at spawn: [True]" in done.stdout, done.stdout + done.stderr
+
+
+_PREFECTS_OWN = (
+    "from prefect.settings import get_current_settings as s; c = s(); "
+    "print(bool(c.api.url), bool(c.server.ephemeral.enabled))"
+)
+
+# Each place Prefect reads a setting from, with an API URL and with the temporary server
+# switched either way; the early server must decide as Prefect itself does.
+_CONFIGURATIONS = {
+    "nothing": {},
+    "environment": {"env": {"PREFECT_API_URL": "http://127.0.0.1:9/api"}},
+    ".env": {"files": {".env": "export PREFECT_API_URL=http://127.0.0.1:9/api\n"}},
+    "prefect.toml": {"files": {"prefect.toml": '[api]\nurl = "http://127.0.0.1:9/api"\n'}},
+    "pyproject.toml": {
+        "files": {"pyproject.toml": '[tool.prefect.api]\nurl = "http://127.0.0.1:9/api"\n'}
+    },
+    "profile": {
+        "home": 'active = "remote"\n[profiles.remote]\nPREFECT_API_URL = "http://x:9/api"\n'
+    },
+    "profile without ephemeral": {
+        "home": 'active = "mine"\n[profiles.mine]\nPREFECT_LOGGING_LEVEL = "INFO"\n'
+    },
+    "unknown profile": {"env": {"PREFECT_PROFILE": "local"}},
+    "ephemeral off in prefect.toml": {
+        "files": {"prefect.toml": "[server.ephemeral]\nenabled = false\n"}
+    },
+    ".env before prefect.toml": {
+        "files": {
+            "prefect.toml": "[server.ephemeral]\nenabled = false\n",
+            ".env": "PREFECT_SERVER_EPHEMERAL_ENABLED='1'\n",
+        }
+    },
+    "allow ephemeral, old name": {
+        "home": 'active = "mine"\n[profiles.mine]\nPREFECT_LOGGING_LEVEL = "INFO"\n',
+        "env": {"PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "true"},
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(_CONFIGURATIONS))
+def test_the_early_server_decides_as_prefects_own_settings_do(clean_env, tmp_path, name):
+    """Issue 24: flows/embedded.py reads Prefect's settings without importing Prefect. This
+    compares its answer with Prefect's own resolution, in a fresh interpreter, for each place
+    a setting can come from: a Prefect release that changes the order or a source fails here."""
+    case = _CONFIGURATIONS[name]
+    work = Path.cwd()
+    for file, text in case.get("files", {}).items():
+        (work / file).write_text(text)
+    if "home" in case:
+        (clean_env / "profiles.toml").write_text(case["home"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(clean_env), **case.get("env", {})}
+    prefect = subprocess.run(
+        [sys.executable, "-c", _PREFECTS_OWN],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert prefect.returncode == 0, prefect.stderr
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in case.get("env", {}).items():
+            mp.setenv(k, v)
+        ours = f"{embedded.api_url_configured(work)} {embedded.temporary_server_allowed(work)}"
+    assert ours == prefect.stdout.strip()

@@ -13,7 +13,6 @@ import pytest
 from helpers import run_plain
 from prefect_api import task_runs
 
-from jobforge_core.catalog import rebuild_catalog
 from jobforge_core.catalog.store import CATALOG_COLUMNS
 from jobforge_core.common.atomic import parquet_rows
 from jobforge_core.common.config import Layer, PipelineConfig
@@ -28,6 +27,7 @@ from jobforge_core.history.batches import (
 from jobforge_core.history.transition_logs import read_logs
 from jobforge_core.query.sql import run_query
 from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.site.refresh import refresh_catalog
 from jobforge_core.sources.spec import load_specs
 
 
@@ -51,7 +51,7 @@ def test_catalog_tables_have_the_same_declared_types_on_an_empty_and_a_full_root
     from test_quarantine import PEOPLE_CSV, PEOPLE_SPEC
 
     empty = PipelineConfig(data_root=tmp_path / "empty", source_dir=source_copy)
-    rebuild_catalog(empty, load_specs())
+    refresh_catalog(empty, load_specs())
     # Full: bad rows in several layers, so errors, quarantine files and maps are filled.
     (source_copy / "people.csv").write_text(PEOPLE_CSV)
     specs = tmp_path / "specs"
@@ -59,7 +59,7 @@ def test_catalog_tables_have_the_same_declared_types_on_an_empty_and_a_full_root
     (specs / "people.yaml").write_text(PEOPLE_SPEC)
     full = PipelineConfig(data_root=tmp_path / "full", source_dir=source_copy)
     run_plain(full, ["noc_structure", "people"], [specs])
-    rebuild_catalog(full, load_specs([specs]))
+    refresh_catalog(full, load_specs([specs]))
 
     described = _describe(full)
     assert described == _describe(empty)
@@ -95,7 +95,7 @@ def test_catalog_quality_keeps_every_rule_of_every_run(tmp_path, source_copy):
     )  # the next release drops the row whose count did not cast
     (source_copy / "people.csv").write_text(fixed + "\n")
     second = run_plain(cfg, ["people"], [specs])["people"]
-    rebuild_catalog(cfg, load_specs([specs]))
+    refresh_catalog(cfg, load_specs([specs]))
 
     quality = run_query(
         cfg,
@@ -204,7 +204,7 @@ def test_a_replaced_batch_is_moved_to_history_and_queryable_with_the_current_one
     run_plain(cfg, ["tiny"], [specs])
     assert [p.stem for p in history_dir(cfg, Layer.GOLD, "tiny_gold").iterdir()] == [first]
 
-    rebuild_catalog(cfg, load_specs([specs]))
+    refresh_catalog(cfg, load_specs([specs]))
     both = run_query(
         cfg,
         "SELECT _batch_id, count(*) AS n, min(_ingested_at) AS first_at FROM history.tiny_gold "
@@ -339,11 +339,11 @@ def test_diff_by_key_hashes_counts_columns_and_refuses_what_it_cannot_compare(tm
 
     cfg, specs = _tiny(tmp_path, 10)
     _release(cfg, specs, [("a", 1), ("b", 2), ("c", 3)])
-    rebuild_catalog(cfg, load_specs([specs]))
+    refresh_catalog(cfg, load_specs([specs]))
     with pytest.raises(AuditError, match="nothing to compare"):
         diff_table(cfg, "tiny_gold")
     _release(cfg, specs, [("a", 1, "x"), ("b", 5, "y"), ("d", 4, "z")], header="code,value,region")
-    rebuild_catalog(cfg, load_specs([specs]))
+    refresh_catalog(cfg, load_specs([specs]))
     d = diff_table(cfg, "tiny_gold")
     assert (d.added, d.removed, d.changed, d.unchanged) == (1, 1, 1, 1)
     assert d.columns_added == ["region"] and d.changes_by_column == {"value": 1}

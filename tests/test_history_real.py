@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from jobforge_core.catalog import rebuild_catalog
 from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.query.sql import run_query
 from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.site.refresh import refresh_catalog
 from jobforge_core.sources.spec import load_specs
 
 COPS = "employment_emploi_2024_2033_noc2021.csv"
@@ -37,7 +37,7 @@ def _run(cfg: PipelineConfig) -> None:
     for plan in plan_sources(specs, cfg, ["noc_structure", "cops_employment"]).values():
         if not plan.unchanged:
             run_source(plan, cfg)
-    rebuild_catalog(cfg, specs)
+    refresh_catalog(cfg, specs)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import polars as pl
 import pytest
 from helpers import run_plain
 
-from jobforge_core.catalog import rebuild_catalog
 from jobforge_core.common.config import PipelineConfig
 from jobforge_core.common.errors import JobForgeError, SpecError
 from jobforge_core.common.fence import (
@@ -39,6 +38,7 @@ from jobforge_core.query.sql import (
     one_line,
     run_query,
 )
+from jobforge_core.site.refresh import refresh_catalog
 from jobforge_core.sources.spec import load_specs
 
 # ---------------------------------------------------------------- fence.py
@@ -238,7 +238,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> PipelineConfig:
     run_plain(cfg, ["things"], [specs])
     (source / "things.csv").write_text("k,v,level,note\na,1,1,x\nb,2,4,y\nc,3,2,z\n")
     run_plain(cfg, ["things"], [specs])
-    rebuild_catalog(cfg, load_specs([specs]))
+    refresh_catalog(cfg, load_specs([specs]))
     return cfg
 
 

@@ -551,21 +551,21 @@ def test_a_site_that_cannot_be_written_fails_the_catalog_rebuild_and_keeps_what_
     next run rebuilds), never touches a folder that is not a site, and keeps the last site."""
     from helpers import run_plain, specs
 
-    from jobforge_core.catalog import rebuild_catalog
     from jobforge_core.catalog.stamp import stamp_path
     from jobforge_core.site import build_site
     from jobforge_core.site.build import SiteRefused
+    from jobforge_core.site.refresh import refresh_catalog
 
     run_plain(cfg, ["noc_structure"])
     docs = cfg.data_root / "docs"
     docs.mkdir(parents=True)
     (docs / "notes.txt").write_text("mine")
     with pytest.raises(SiteRefused, match="not a JobForge site"):
-        rebuild_catalog(cfg, specs())
+        refresh_catalog(cfg, specs())
     assert not stamp_path(cfg).exists()
     assert [p.name for p in docs.iterdir()] == ["notes.txt"]
     (docs / "notes.txt").unlink()
-    report = rebuild_catalog(cfg, specs())
+    report = refresh_catalog(cfg, specs())
     assert stamp_path(cfg).is_file() and Path(report.site_file) == docs / "index.html"
     before = (docs / "tables" / "dim_noc.html").read_text()
     # a catalog the site cannot read: the build fails, the last site stays whole

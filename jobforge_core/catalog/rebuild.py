@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jobforge_core.catalog.history_index import batch_versions
 from jobforge_core.catalog.quarantine_index import quarantine_counts
-from jobforge_core.catalog.stamp import catalog_inputs, invalidate, write_stamp
+from jobforge_core.catalog.stamp import catalog_inputs, invalidate
 from jobforge_core.catalog.store import CatalogRows, build_store
 from jobforge_core.catalog.tables import table_metadata
 from jobforge_core.common.atomic import write_json
@@ -28,7 +28,8 @@ class CatalogReport:
     glossary_file: str = ""
     schema_file: str = ""
     store_file: str = ""
-    site_file: str = ""  # the catalog site's index.html
+    site_file: str = ""  # the catalog site's index.html, once built from this catalog
+    inputs: dict[str, object] = field(default_factory=dict)  # what the stamp will record
 
 
 def lineage_edges(specs: dict[str, SourceSpec]) -> list[tuple[str, str]]:
@@ -51,7 +52,8 @@ def _layer_tables(spec: SourceSpec) -> list[tuple[Layer, str, GoldOutput | None]
 
 
 def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> CatalogReport:
-    """Everything, from what is on disk; the stamp is removed first and written last."""
+    """Everything, from what is on disk. The stamp is removed first; the caller writes it
+    (`report.inputs`) once what it builds from the catalog (the site) is built too."""
     inputs = catalog_inputs(cfg, specs)
     invalidate(cfg)
     report = CatalogReport()
@@ -99,11 +101,7 @@ def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> Catalo
         ],
     )
     report.store_file = str(build_store(cfg, catalog))
-    # The site is part of the catalog: a failed build leaves no stamp, so the next run retries.
-    from jobforge_core.site import build_site
-
-    report.site_file = str(build_site(cfg))
-    write_stamp(cfg, inputs)
+    report.inputs = inputs
     return report
 
 
