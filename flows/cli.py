@@ -11,10 +11,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 import jobforge_core  # noqa: F401  (sets polars' morsel size before anything imports polars)
 from flows.render import FORMATS, emit, note
-from flows.results import CommandError, Result
+from flows.results import CommandError, Result, UsageError
 
 # Prefect's embedded server needs more than the default 20 s on a cold 2-core machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
@@ -213,10 +214,16 @@ def dispatch(args: argparse.Namespace, owns_process: bool = False) -> Result:
             args.dask_address,
         )
         from flows.embedded import shutdown, start_early
+        from jobforge_core.run.housekeeping import RunInProgress, exclusive_run
 
         # The command's own process: start Prefect's temporary server (if one is needed)
-        # before the flow's imports, which then run while it starts.
-        with terminate_as_interrupt(owns_process):
+        # before the flow's imports, which then run while it starts. The data root is taken
+        # first: a second run is refused in a fraction of a second, before any server.
+        with ExitStack() as held, terminate_as_interrupt(owns_process):
+            try:
+                held.enter_context(exclusive_run(request.cfg))
+            except RunInProgress as exc:
+                raise UsageError(str(exc)) from None
             server = start_early() if owns_process else None
             try:
                 return run(request, args.verbose, owns_process=owns_process, server=server)

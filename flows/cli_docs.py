@@ -61,7 +61,7 @@ def docs(data_root: str | None, out: str | None, serve: bool, port: int) -> Resu
     try:
         # Holding the data root: a run rewriting the catalog (and the site) meanwhile would
         # mix two catalogs in one site.
-        with exclusive_run(cfg):
+        with exclusive_run(cfg, holder="jobforge docs"):
             index = build_site(cfg, Path(out) if out else None)
     except SiteRefused as exc:
         raise UsageError(str(exc)) from exc

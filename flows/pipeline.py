@@ -249,5 +249,5 @@ def catalog_flow(data_root: str | None = None, spec_dirs: list[str] | None = Non
     attach_run_logging()
     cfg = PipelineConfig.from_settings(data_root=Path(data_root) if data_root else None)
     specs = load_specs(_spec_dirs(spec_dirs))
-    with exclusive_run(cfg):
+    with exclusive_run(cfg, holder="jobforge catalog"):
         return rebuild_catalog_task(cfg, specs)

@@ -15,6 +15,8 @@ import fcntl
 import os
 import re
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,24 +33,82 @@ class RunInProgress(JobForgeError):
     """Another JobForge run holds the data root."""
 
 
-@contextmanager
-def exclusive_run(cfg: PipelineConfig) -> Iterator[list[Path]]:
-    """Hold the data root for one run; yields the stale temp files removed on entry."""
-    root = cfg.data_root
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+# Holders that finish in seconds (a site or catalog rebuild, a restore): a run that finds one
+# waits for it, up to this long, instead of failing. A run holding the root fails the other
+# run at once: runs take minutes, and the second one is usually a mistake.
+SHORT_HOLDERS = ("jobforge docs", "jobforge catalog", "jobforge restore", "jobforge retire")
+SHORT_WAIT_SECONDS = 60.0
+_POLL_SECONDS = 0.1
+
+# Roots this process holds: (fd, stale temps removed on entry, depth). `jobforge run` takes
+# the lock before it starts Prefect's server; the flow, in the same process, enters again.
+_held: dict[Path, tuple[int, list[Path], int]] = {}
+_held_lock = threading.Lock()
+
+
+def _holder(fd: int) -> str:
+    return os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+
+
+def _acquire(fd: int, root: Path, wait_short: float) -> None:
+    deadline = time.monotonic() + wait_short
+    while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
         except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise RunInProgress(
-                f"another JobForge run holds {root.resolve()} (process {holder}); "
-                "wait for it to finish, then run again"
-            ) from None
+            holder = _holder(fd)
+            short = any(holder.endswith(f"({name})") for name in SHORT_HOLDERS)
+            if not short or time.monotonic() >= deadline:
+                pid, _, what = holder.partition(" ")
+                what = what.strip("()") or "a JobForge command"
+                raise RunInProgress(
+                    f"another JobForge run holds {root.resolve()} (process {pid}, {what}); "
+                    "wait for it to finish, then run again"
+                ) from None
+            time.sleep(_POLL_SECONDS)
+
+
+@contextmanager
+def exclusive_run(
+    cfg: PipelineConfig, holder: str = "jobforge run", wait_short: float = SHORT_WAIT_SECONDS
+) -> Iterator[list[Path]]:
+    """Hold the data root for one command; yields the stale temp files removed on entry.
+
+    Re-entrant within a process (the command holds it, its flow enters again). `holder` is
+    written into the lock file so that a refused command can name what holds the root; a
+    short-lived holder (SHORT_HOLDERS) is waited for, up to `wait_short` seconds."""
+    root = cfg.data_root
+    root.mkdir(parents=True, exist_ok=True)
+    key = root.resolve()
+    with _held_lock:
+        if key in _held:
+            fd, stale, depth = _held[key]
+            _held[key] = (fd, stale, depth + 1)
+            nested = True
+        else:
+            nested = False
+    if nested:
+        try:
+            yield stale
+        finally:
+            with _held_lock:
+                fd, stale, depth = _held[key]
+                _held[key] = (fd, stale, depth - 1)
+        return
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _acquire(fd, root, wait_short)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield remove_stale_temps(cfg)
+        os.pwrite(fd, f"{os.getpid()} ({holder})\n".encode(), 0)
+        stale = remove_stale_temps(cfg)
+        with _held_lock:
+            _held[key] = (fd, stale, 1)
+        try:
+            yield stale
+        finally:
+            with _held_lock:
+                _held.pop(key, None)
     finally:
         os.close(fd)  # releases the lock
 
