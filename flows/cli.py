@@ -29,7 +29,13 @@ nothing built yet to show; 2 usage or spec error, nothing done.
 """
 
 
-GLOBAL_DEFAULTS = {"data_root": None, "format": "table", "verbose": False, "debug": False}
+GLOBAL_DEFAULTS = {
+    "data_root": None,
+    "project": None,
+    "format": "table",
+    "verbose": False,
+    "debug": False,
+}
 
 
 def _common(with_format: bool = True) -> argparse.ArgumentParser:
@@ -40,7 +46,14 @@ def _common(with_format: bool = True) -> argparse.ArgumentParser:
         "--data-root",
         metavar="DIR",
         default=argparse.SUPPRESS,
-        help="data root (default: $JOBFORGE_DATA_ROOT, else ./data)",
+        help="data root (default: $JOBFORGE_DATA_ROOT, else the project file's, else ./data)",
+    )
+    p.add_argument(
+        "--project",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="project file (default: $JOBFORGE_PROJECT, else jobforge.yaml in the working "
+        "directory or a parent)",
     )
     if with_format:
         p.add_argument(
@@ -278,6 +291,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, name, default)
     from jobforge_core.common.errors import JobForgeError
 
+    if args.project:  # read by settings, here and in the flow (the one place for variables)
+        if not os.path.isfile(args.project):
+            note(f"jobforge {args.command}: --project {args.project}: no such file")
+            return 2
+        os.environ["JOBFORGE_PROJECT"] = os.path.abspath(args.project)
     try:
         result = dispatch(args, owns_process=argv is None)
     except CommandError as exc:

@@ -7,23 +7,29 @@ the store with the core's own functions.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flows.results import Result, Section, UsageError
 
-COMMANDS = ("history", "diff", "restore")
+COMMANDS = ("history", "diff", "restore", "retire")
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     history = sub.add_parser(
         "history",
         parents=[common],
-        help="the batches of a table, newest first",
-        description="Every batch that wrote the table: when, from which file (SHA-256), rows, "
-        "rows quarantined by rule, schema changes, flow run, and whether it is still kept.",
+        help="the batches of a table, or the published gold snapshots, newest first",
+        description="With a table: every batch that wrote it: when, from which file (SHA-256), "
+        "rows, rows quarantined by rule, schema changes, flow run, and whether it is still kept. "
+        "Without: every published snapshot of the gold layer (id, time, tables changed, what "
+        "was held back).",
     )
-    history.add_argument("table", help="a table name (fact_cops_employment, silver.noc_structure)")
+    history.add_argument(
+        "table", nargs="?", help="a table name (fact_cops_employment, silver.noc_structure)"
+    )
 
     diff = sub.add_parser(
         "diff",
@@ -48,25 +54,52 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     restore = sub.add_parser(
         "restore",
         parents=[common],
-        help="put every layer table of a source back to a kept batch",
-        description="Every layer table of the source back to BATCH, atomically per table, "
-        "logged as a transition; the next plain run reprocesses the source file.",
+        help="put a source back to a kept batch, or the whole gold back to a snapshot",
+        description="SOURCE --batch BATCH: every layer table of the source back to BATCH, "
+        "logged as a transition, then published. --snapshot ID: every source whose gold "
+        "differs from that published snapshot back to the batch it held there.",
     )
-    restore.add_argument("source", help="a source name, e.g. cops_employment")
-    restore.add_argument("--batch", required=True, metavar="BATCH", help="the batch to restore")
+    restore.add_argument("source", nargs="?", help="a source name, e.g. cops_employment")
+    restore.add_argument("--batch", metavar="BATCH", help="the batch to restore")
     restore.add_argument(
+        "--snapshot", metavar="ID", help="a published snapshot (jobforge history lists them)"
+    )
+    restore.add_argument(
+        "--specs", action="append", metavar="DIR", help="extra or overriding spec directories"
+    )
+
+    retire = sub.add_parser(
+        "retire",
+        parents=[common],
+        help="remove a source from the data root (its tables move to history)",
+        description="The source's tables leave published gold, the store, the catalog and the "
+        "site; their files are kept in history. A run that merely does not declare a source "
+        "keeps its tables: this is the only way to remove them.",
+    )
+    retire.add_argument("source", help="a source name")
+    retire.add_argument(
         "--specs", action="append", metavar="DIR", help="extra or overriding spec directories"
     )
 
 
 def dispatch(args: argparse.Namespace) -> Result:
     if args.command == "history":
+        if args.table is None:
+            return snapshot_history(args.data_root)
         return history(args.data_root, args.table)
+    if args.command == "retire":
+        return retire(args.data_root, args.source, args.specs)
     if args.command == "diff":
         return diff(
             args.data_root, args.table, args.from_batch, args.to_batch, args.key, args.sample
         )
     if args.command == "restore":
+        if args.snapshot:
+            if args.source or args.batch:
+                raise UsageError("restore takes SOURCE --batch BATCH or --snapshot ID, not both")
+            return restore_snapshot(args.data_root, args.snapshot, args.specs)
+        if not args.source or not args.batch:
+            raise UsageError("restore needs SOURCE --batch BATCH, or --snapshot ID")
         return restore(args.data_root, args.source, args.batch, args.specs)
     raise AssertionError(args.command)
 
@@ -137,19 +170,78 @@ def diff(
     )
 
 
-def restore(data_root: str | None, source: str, batch: str, spec_dirs: list[str] | None) -> Result:
-    from flows.cli_read import config
+def _specs(cfg: Any, spec_dirs: list[str] | None) -> dict[str, Any]:
+    """The declared specs and those the data root recorded (a source built by a spec not
+    declared here is still known)."""
     from jobforge_core.common.settings import load_settings
-    from jobforge_core.run.audit import restore_source
-    from jobforge_core.site.refresh import refresh_catalog
+    from jobforge_core.run.registry import known_specs
     from jobforge_core.sources.spec import load_specs
 
-    cfg = config(data_root)
-    specs = load_specs([*load_settings().spec_dirs, *(Path(d) for d in spec_dirs or [])])
-    if source not in specs:
-        raise UsageError(f"unknown source {source!r}; declared: {', '.join(sorted(specs))}")
-    logs = restore_source(cfg, specs[source], batch)
+    declared = load_specs([*load_settings().spec_dirs, *(Path(d) for d in spec_dirs or [])])
+    return known_specs(cfg, declared)[0]
+
+
+@contextmanager
+def _holding(cfg: Any, holder: str) -> Iterator[None]:
+    """The data root for a command that moves tables: a run meanwhile would leave gold on
+    one batch and state on another."""
+    from jobforge_core.run.housekeeping import RunInProgress, exclusive_run
+
+    try:
+        with exclusive_run(cfg, holder=holder):
+            yield
+    except RunInProgress as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _publish(
+    cfg: Any, specs: dict[str, Any], what: str, retired: set[str] | None = None
+) -> list[str]:
+    """Publish what the command put in the working gold, rebuild catalog and site; the
+    lines say what could not be published and why."""
+    from jobforge_core.run.publish import publish
+    from jobforge_core.site.refresh import refresh_catalog
+
+    report = publish(cfg, specs, note=what, retired=retired)
     refresh_catalog(cfg, specs)
+    return [f"not published: {line}" for line in report.held_back]
+
+
+def _next_run(cfg: Any, spec: Any, batch: str) -> str:
+    """What the next plain run will do with the source, said truthfully."""
+    from jobforge_core.run.pipeline import plan_sources
+
+    try:
+        plan = plan_sources({spec.name: spec}, cfg, [spec.name])[spec.name]
+    except Exception:  # the file is unreadable or gone: the run will say so itself
+        return "the next `jobforge run` reports its file"
+    if plan.batch_id == batch:
+        return f"its file is that batch: the next `jobforge run` keeps it ({plan.source_path})"
+    return (
+        f"its file {plan.source_path} is another batch ({plan.batch_id}): the next "
+        f"`jobforge run` loads it again; pin this one with --file {spec.name}=FILE"
+    )
+
+
+def restore(data_root: str | None, source: str, batch: str, spec_dirs: list[str] | None) -> Result:
+    from flows.cli_read import config, did_you_mean
+    from jobforge_core.run.audit import restore_source
+
+    cfg = config(data_root)
+    specs = _specs(cfg, spec_dirs)
+    if source not in specs:
+        raise UsageError(
+            f"unknown source {source!r}{did_you_mean(source, sorted(specs))}; "
+            f"declared: {', '.join(sorted(specs))}"
+        )
+    with _holding(cfg, "jobforge restore"):
+        logs = restore_source(cfg, specs[source], batch)
+        if not logs:
+            return Result(
+                [Section("restored", [], title=f"{source} restored to {batch}")],
+                notes=[f"{source} already holds batch {batch} in every layer: nothing to do"],
+            )
+        held = _publish(cfg, specs, f"restore {source} {batch}")
     rows = [
         {
             "layer": log.target_layer.value,
@@ -162,5 +254,108 @@ def restore(data_root: str | None, source: str, batch: str, spec_dirs: list[str]
     ]
     return Result(
         [Section("restored", rows, title=f"{source} restored to {batch}", max_width=None)],
-        notes=[f"{source} is at batch {batch}; the next `jobforge run` reprocesses its file"],
+        notes=[*held, f"{source} is at batch {batch}; {_next_run(cfg, specs[source], batch)}"],
+        exit_code=1 if held else 0,
+    )
+
+
+def restore_snapshot(
+    data_root: str | None, snapshot_id: str, spec_dirs: list[str] | None
+) -> Result:
+    from flows.cli_read import config, did_you_mean
+    from jobforge_core.run.audit import restore_source
+    from jobforge_core.run.publish import current_snapshot, snapshots
+
+    cfg = config(data_root)
+    specs = _specs(cfg, spec_dirs)
+    kept = {s.id: s for s in snapshots(cfg)}
+    if snapshot_id not in kept:
+        raise UsageError(
+            f"no snapshot {snapshot_id!r}{did_you_mean(snapshot_id, sorted(kept))} in "
+            f"{cfg.data_root} (jobforge history lists them)"
+        )
+    target = kept[snapshot_id]
+    current = current_snapshot(cfg)
+    now = current.tables if current else {}
+    # one batch per source: the batch its gold tables held in the snapshot
+    wanted = {e.source: e.batch_id for t, e in target.tables.items() if now.get(t) != e}
+    unknown = sorted(set(wanted) - set(specs))
+    if unknown:
+        raise UsageError(f"snapshot {snapshot_id} holds sources no spec describes: {unknown}")
+    rows = []
+    with _holding(cfg, "jobforge restore"):
+        for source, batch in sorted(wanted.items()):
+            logs = restore_source(cfg, specs[source], batch)
+            rows.append({"source": source, "batch_id": batch, "layers_moved": len(logs)})
+        held = _publish(cfg, specs, f"restore snapshot {snapshot_id}") if rows else []
+    notes = [*held]
+    notes.append(
+        f"gold is back to snapshot {snapshot_id} ({len(rows)} source(s) moved)"
+        if rows
+        else f"gold already matches snapshot {snapshot_id}: nothing to do"
+    )
+    return Result(
+        [Section("restored", rows, title=f"restored to snapshot {snapshot_id}")],
+        notes=notes,
+        exit_code=1 if held else 0,
+    )
+
+
+def snapshot_history(data_root: str | None) -> Result:
+    from flows.cli_read import config
+    from jobforge_core.run.publish import current_snapshot, snapshots
+
+    cfg = config(data_root)
+    kept = snapshots(cfg)
+    current = current_snapshot(cfg)
+    rows = []
+    for i, snap in enumerate(kept):
+        parent = kept[i - 1].tables if i else {}
+        changed = sorted(t for t, e in snap.tables.items() if parent.get(t) != e)
+        rows.append(
+            {
+                "snapshot": snap.id,
+                "current": current is not None and snap.id == current.id,
+                "created_at": snap.created_at.isoformat(timespec="seconds"),
+                "tables": len(snap.tables),
+                "changed": changed,
+                "held_back": snap.held_back,
+                "by": snap.note,
+            }
+        )
+    rows.reverse()
+    notes = [
+        f"{len(rows)} published snapshot(s) of {cfg.data_root}; the batches of one table: "
+        "jobforge history TABLE; put one back: jobforge restore --snapshot ID"
+    ]
+    view = ["snapshot", "current", "created_at", "tables", "changed", "held_back"]
+    return Result([Section("snapshots", rows, columns=view, max_width=60)], notes=notes)
+
+
+def retire(data_root: str | None, source: str, spec_dirs: list[str] | None) -> Result:
+    """A source leaves the data root on purpose: its tables leave published gold and the
+    catalog; their files stay in history."""
+    from flows.cli_read import config, did_you_mean
+    from jobforge_core.run.audit import retire_source
+
+    cfg = config(data_root)
+    specs = _specs(cfg, spec_dirs)
+    if source not in specs:
+        raise UsageError(f"unknown source {source!r}{did_you_mean(source, sorted(specs))}")
+    spec = specs[source]
+    rest = {n: s for n, s in specs.items() if n != source}
+    users = sorted(
+        f"{out.table} ({name})"
+        for name, s in rest.items()
+        for out in s.gold
+        if {g.table for g in spec.gold} & set(out.read_tables())
+    )
+    if users:
+        raise UsageError(f"{source}'s tables are read by {', '.join(users)}: retire those first")
+    with _holding(cfg, "jobforge retire"):
+        moved = retire_source(cfg, spec)
+        held = _publish(cfg, rest, f"retire {source}", {out.table for out in spec.gold})
+    return Result(
+        [Section("retired", [{"source": source, "tables_moved_to_history": moved}])],
+        notes=[*held, f"{source} retired: its tables are in {cfg.data_root / 'history'}"],
     )

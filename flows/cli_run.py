@@ -104,6 +104,17 @@ def preflight(
     if not source_root.is_dir():
         how = "--source-dir" if source_dir else "default <data-root>/source; set --source-dir"
         raise UsageError(f"source directory {source_root} does not exist ({how})")
+    settings = load_settings()
+    pins = {}
+    for name, pinned in settings.releases.items():
+        where = f"project file {settings.project_file}: releases: {name}"
+        if name not in declared:
+            raise UsageError(f"{where}: unknown source{did_you_mean(name, sorted(declared))}")
+        path = Path(pinned) if Path(pinned).is_absolute() else source_root / pinned
+        if not path.is_file():
+            raise UsageError(f"{where}: no file {path}")
+        pins[name] = str(path)
+    _some_file_found(cfg, declared, sources, {**pins, **given})
     if cfg.data_root.exists() and not cfg.data_root.is_dir():
         raise UsageError(f"data root {cfg.data_root} is not a directory")
     if runner == "dask" and importlib.util.find_spec("prefect_dask") is None:
@@ -111,6 +122,22 @@ def preflight(
     return RunRequest(
         cfg, sources or None, specs or None, given or None, force, runner, dask_address
     )
+
+
+def _some_file_found(
+    cfg: PipelineConfig, declared: dict[str, Any], sources: list[str] | None, given: dict[str, str]
+) -> None:
+    """A whole-run mistake (a wrong or empty source directory) in one line before start-up,
+    instead of a file quarantine per source."""
+    from jobforge_core.run.pipeline import source_file
+
+    wanted = list(dict.fromkeys(sources or declared))
+    found = sum(1 for name in wanted if name in given or source_file(cfg, declared[name]).is_file())
+    if wanted and not found:
+        raise UsageError(
+            f"0 of {len(wanted)} declared files found in {cfg.resolved_source_dir()} "
+            "(--source-dir, or source_dir in jobforge.yaml)"
+        )
 
 
 class Progress:
@@ -389,6 +416,7 @@ def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any, link: bool
         "sources": len(summaries),
         "failed": failed,
         "problems": problems,
+        "kept": list(outcome.get("kept") or []),
     }
     view = ["source", "status", *LAYERS, "gold", "quarantined", "batch_id"]
     sections = [
@@ -434,6 +462,7 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
         if s.get("columns_not_carried"):
             columns = ", ".join(s["columns_not_carried"])
             notes.append(f"  {s['source']}: columns not carried to gold: {columns}")
+    notes += [f"  {line}" for line in run.get("kept", [])]
     root = run["data_root"]
     notes.append(f"data:       {root}   (gold tables in {root}/gold)")
     example = _example_table(root, sources)

@@ -18,12 +18,13 @@ from flows.run_log import current_run_log, run_log
 from flows.runners import runner_from_settings
 from flows.summary import RunFailed, markdown, source_summary
 from jobforge_core.catalog.stamp import catalog_is_current
-from jobforge_core.checks.integrity import foreign_key_orphans
 from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.logs import get_logger
 from jobforge_core.common.models import LayerTransitionLog
 from jobforge_core.run.housekeeping import exclusive_run
 from jobforge_core.run.pipeline import SourcePlan, plan_sources, release
+from jobforge_core.run.publish import publish
+from jobforge_core.run.registry import kept_lines, known_specs
 from jobforge_core.site import default_site_dir
 from jobforge_core.sources.spec import load_specs
 from tasks.artifacts import artifact_key, log_row
@@ -37,6 +38,21 @@ def _spec_dirs(given: list[str] | None) -> list[Path]:
     from jobforge_core.common.settings import load_settings
 
     return [*load_settings().spec_dirs, *(Path(d) for d in given or [])]
+
+
+def _pinned(cfg: PipelineConfig, specs: dict[str, Any]) -> dict[str, Path]:
+    """Releases pinned in the project file (`releases:`), which stay until changed there; a
+    file name is looked up in the source directory."""
+    from jobforge_core.common.settings import load_settings
+
+    pins = load_settings().releases
+    unknown = sorted(set(pins) - set(specs))
+    if unknown:
+        from jobforge_core.common.errors import SpecError
+
+        raise SpecError(f"project file pins a release of unknown source(s) {unknown}")
+    base = cfg.resolved_source_dir()
+    return {name: Path(f) if Path(f).is_absolute() else base / f for name, f in pins.items()}
 
 
 def _run_name() -> str:
@@ -93,7 +109,7 @@ def run_sources(
         source_dir=Path(source_dir) if source_dir else None,
     )
     specs = load_specs(_spec_dirs(spec_dirs))
-    given = {name: Path(path) for name, path in (files or {}).items()}
+    given = {**_pinned(cfg, specs), **{name: Path(path) for name, path in (files or {}).items()}}
     with exclusive_run(cfg) as stale:  # one run per data root; a killed run's temps go
         return _run_locked(specs, cfg, names, force, rebuild_catalog, stale, given)
 
@@ -110,6 +126,9 @@ def _run_locked(
     log = get_logger(flow_run=flow_run.get_name())
     if stale:
         log.info("stale_temps_removed", count=len(stale), first=str(stale[0]))
+    known, kept = known_specs(cfg, specs)
+    for line in kept_lines(known, kept):
+        log.info("table_kept", detail=line)
     plans = plan_sources(specs, cfg, names, force=force, files=given)
     log.info("run_planned", sources=len(plans), unchanged=sum(p.unchanged for p in plans.values()))
     _tag_flow_run(plans, names)
@@ -141,9 +160,17 @@ def _run_locked(
         elif run and run.skipped:
             log.warning("source_skipped", source=name, reason=run.skipped)
     futures = [f for run in runs.values() for f in run.futures.values()]
-    problems = [f"foreign key {o}" for o in foreign_key_orphans(cfg, specs)] if runs else []
-    if rebuild_catalog and (runs or not catalog_is_current(cfg, specs)):
-        catalog = rebuild_catalog_task.submit(unwalked(cfg), unwalked(specs))
+    failed = {s["source"] for s in summaries if s["status"] in ("failed", "skipped")}
+    published = publish(cfg, known, failed, note=flow_run.get_name() or "")
+    problems = published.held_back + [f"foreign key {o}" for o in published.orphans]
+    log.info(
+        "gold_published",
+        snapshot=published.snapshot.id if published.snapshot else None,
+        tables=",".join(published.published),
+        held_back=len(published.held_back),
+    )
+    if rebuild_catalog and (runs or not catalog_is_current(cfg, known)):
+        catalog = rebuild_catalog_task.submit(unwalked(cfg), unwalked(known))
         catalog.wait()
         futures.append(catalog)
         if not catalog.state.is_completed():
@@ -155,7 +182,7 @@ def _run_locked(
     missing = await_recorded(futures)
     if missing:
         log.warning("task_runs_not_yet_recorded", task_runs=",".join(missing))
-    return _finish(summaries, all_logs, cfg, problems)
+    return _finish(summaries, all_logs, cfg, problems, kept_lines(known, kept))
 
 
 def _finish(
@@ -163,6 +190,7 @@ def _finish(
     logs: list[LayerTransitionLog],
     cfg: PipelineConfig,
     problems: list[str] | None = None,
+    kept: list[str] | None = None,
 ) -> State:
     """The run's state: Failed when a source failed or a run-level check (catalog, foreign
     keys) did, with every reason in the message."""
@@ -184,6 +212,7 @@ def _finish(
         "data_root": str(cfg.data_root),
         "sources": summaries,
         "problems": problems,
+        "kept": kept or [],  # tables of sources this run did not declare, left published
         "log_file": current_run_log(),
         "site": site_file,
     }
@@ -250,4 +279,4 @@ def catalog_flow(data_root: str | None = None, spec_dirs: list[str] | None = Non
     cfg = PipelineConfig.from_settings(data_root=Path(data_root) if data_root else None)
     specs = load_specs(_spec_dirs(spec_dirs))
     with exclusive_run(cfg, holder="jobforge catalog"):
-        return rebuild_catalog_task(cfg, specs)
+        return rebuild_catalog_task(cfg, known_specs(cfg, specs)[0])

@@ -16,6 +16,7 @@ from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.models import TableMetadata
 from jobforge_core.common.table_names import catalog_name, metadata_path
 from jobforge_core.history.transition_logs import read_logs
+from jobforge_core.run.publish import published_files
 from jobforge_core.sources.glossary import GUIDE_SOURCE, column_terms, descriptor_terms
 from jobforge_core.sources.model_schema import Relationship, relationships, write_model_schema
 from jobforge_core.sources.spec import GoldOutput, SourceSpec
@@ -67,14 +68,21 @@ def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> Catalo
     for a, b in lineage_edges(specs):
         down[a].append(b)
         up[b].append(a)
+    published = published_files(cfg)  # gold as readers see it; None: never published
     for spec in specs.values():
         for layer, table, out in _layer_tables(spec):
             name = catalog_name(layer, table)
+            path = cfg.table_path(layer, table)
+            if layer is Layer.GOLD and published is not None:
+                path = published.get(table)
+                if path is None:
+                    continue  # built but never published (held back): not for readers
             meta = table_metadata(
                 cfg,
                 spec,
                 layer,
                 table,
+                path=path,
                 out=out,
                 glossary=ids,
                 upstream=up[name],
@@ -86,6 +94,11 @@ def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> Catalo
             write_json(path, meta.model_dump(mode="json"))
             report.tables.append(meta)
             report.files[name] = str(path)
+    # A table no known spec builds, or not published, has no metadata: every reader agrees.
+    written = {Path(p).name for p in report.files.values()}
+    for stale in cfg.catalog_tables_path().glob("*.json"):
+        if stale.name not in written:
+            stale.unlink(missing_ok=True)
     report.schema_file = write_model_schema(cfg, specs)
     catalog = CatalogRows(
         tables=report.tables,

@@ -14,6 +14,7 @@ from typing import Any
 
 from jobforge_core.common.atomic import write_json
 from jobforge_core.common.config import PipelineConfig
+from jobforge_core.run.publish import CURRENT, PUBLISHED
 from jobforge_core.run.state import read_state
 from jobforge_core.sources.spec import SourceSpec
 
@@ -33,7 +34,13 @@ def catalog_inputs(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> dict[st
         sort_keys=True,
         default=str,
     )
-    return {"sources": batches, "specs_sha256": hashlib.sha256(body.encode()).hexdigest()}
+    pointer = cfg.data_root / PUBLISHED / CURRENT
+    snapshot = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else None
+    return {
+        "sources": batches,
+        "specs_sha256": hashlib.sha256(body.encode()).hexdigest(),
+        "snapshot": snapshot,  # the published gold the catalog describes
+    }
 
 
 def invalidate(cfg: PipelineConfig) -> None:

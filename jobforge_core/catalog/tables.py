@@ -73,12 +73,14 @@ def table_metadata(
     layer: Layer,
     table: str,
     *,
+    path: Path | None = None,
     out: GoldOutput | None,
     glossary: set[str],
     upstream: list[str],
     downstream: list[str],
 ) -> TableMetadata | None:
-    path = cfg.table_path(layer, table)
+    """`path`: the file readers read (a published snapshot's, for gold)."""
+    path = path or cfg.table_path(layer, table)
     if not path.is_file():
         return None
     schema = pl.read_parquet_schema(path)

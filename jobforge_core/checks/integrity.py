@@ -7,7 +7,9 @@ from the tables on disk (DESIGN invariant 11).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -34,15 +36,27 @@ class Orphans:
         )
 
 
-def foreign_key_orphans(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> list[Orphans]:
-    """Every declared foreign key between gold tables that exist, checked on the files."""
+def foreign_key_orphans(
+    cfg: PipelineConfig,
+    specs: dict[str, SourceSpec],
+    files: Mapping[str, Path] | None = None,
+) -> list[Orphans]:
+    """Every declared foreign key between gold tables that exist, checked on the files.
+
+    `files`: the file of each gold table to check (a snapshot about to be published); by
+    default the working gold layer."""
+
+    def file_of(table: str) -> Path | None:
+        path = files.get(table) if files is not None else cfg.table_path(Layer.GOLD, table)
+        return path if path is not None and path.is_file() else None
+
     found = []
     for spec in specs.values():
         for out in spec.gold:
-            path = cfg.table_path(Layer.GOLD, out.table)
+            path = file_of(out.table)
             for fk in out.foreign_keys:
-                ref = cfg.table_path(Layer.GOLD, fk.references)
-                if not path.is_file() or not ref.is_file():
+                ref = file_of(fk.references)
+                if path is None or ref is None:
                     continue
                 keys = pl.scan_parquet(ref).select(pl.col(fk.target_column).alias("__ref"))
                 rows = pl.scan_parquet(path).select(fk.column)

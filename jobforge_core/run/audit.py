@@ -15,12 +15,13 @@ from jobforge_core.common.atomic import parquet_rows
 from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.errors import JobForgeError
 from jobforge_core.common.models import LayerTransitionLog, RunOrigin, TransitionStatus, utc_now
-from jobforge_core.common.table_names import catalog_name, is_identifier, split_name
+from jobforge_core.common.table_names import catalog_name, is_identifier, metadata_path, split_name
 from jobforge_core.history.batches import batch_of, history_file, keep_previous, prune, versions
 from jobforge_core.history.diff import TableDiff, diff_files
 from jobforge_core.history.transition_logs import read_logs, write_log
 from jobforge_core.run.pipeline import layer_tables
-from jobforge_core.run.state import SourceState, read_state, write_state
+from jobforge_core.run.registry import forget_spec
+from jobforge_core.run.state import SourceState, mark_incomplete, read_state, write_state
 from jobforge_core.sources.spec import SourceSpec
 
 RESTORE = "restore"
@@ -132,6 +133,11 @@ def restore_source(
             f"batch {batch!r} of {spec.name} is not kept for {', '.join(missing)}"
             + (f"; batches held: {', '.join(kept)}" if kept else "")
         )
+    if all(_current_batch(cfg, layer, table) == batch for layer, table in plan):
+        return []  # every layer already holds it: nothing to move
+    # Killed between two moves, the layers would hold different batches: marked incomplete
+    # first, the source is reprocessed by the next run instead of being called unchanged.
+    mark_incomplete(cfg, spec.name)
     logs = []
     for layer in Layer:
         started = utc_now()
@@ -141,7 +147,7 @@ def restore_source(
         for table in tables:
             current = cfg.table_path(layer, table)
             previous = _current_batch(cfg, layer, table)
-            if previous != batch:
+            if previous != batch:  # after a partial failure only some layers differ
                 keep_previous(cfg, layer, table, batch)
                 os.replace(history_file(cfg, layer, table, batch), current)
                 if previous:
@@ -169,6 +175,26 @@ def restore_source(
         logs.append(log)
     _restore_state(cfg, spec, batch)
     return logs
+
+
+def retire_source(cfg: PipelineConfig, spec: SourceSpec) -> list[str]:
+    """Every layer table of the source into history (kept under its batch, as a replaced
+    version is), then its state and its recorded spec go. Returns the tables moved."""
+    moved = []
+    mark_incomplete(cfg, spec.name)  # killed half-way: the next run rebuilds, not "unchanged"
+    for layer in Layer:
+        for table in layer_tables(spec, layer):
+            current = cfg.table_path(layer, table)
+            batch = _current_batch(cfg, layer, table)
+            if batch is None:
+                continue
+            keep_previous(cfg, layer, table, f"retired-{batch}")
+            current.unlink()
+            metadata_path(cfg, catalog_name(layer, table)).unlink(missing_ok=True)
+            moved.append(catalog_name(layer, table))
+    (cfg.state_path() / f"{spec.name}.json").unlink(missing_ok=True)
+    forget_spec(cfg, spec.name)
+    return moved
 
 
 def _current_batch(cfg: PipelineConfig, layer: Layer, table: str) -> str | None:

@@ -36,6 +36,7 @@ from jobforge_core.common.provenance import batch_id_for
 from jobforge_core.history.batches import batch_of, keep_previous, prune, roll_back, undo_keep
 from jobforge_core.history.transition_logs import write_log
 from jobforge_core.openlineage.emitter import emitter_for
+from jobforge_core.run.registry import record_spec
 from jobforge_core.run.state import SourceState, mark_incomplete, read_state, write_state
 from jobforge_core.sources.snapshot import SourceUnreadable, drop_snapshot, inspect, take_snapshot
 from jobforge_core.sources.spec import SourceSpec, gold_dependencies, gold_order
@@ -159,7 +160,7 @@ def plan_sources(
             and state is not None
             and state.batch_id == batch
             and state.complete
-            and all(cfg.table_path(Layer.GOLD, g.table).exists() for g in spec.gold)
+            and layers_hold(cfg, spec, batch)
             and all(plans[d].unchanged for d in deps if d in plans)
             and upstream_matches(cfg, spec, state)
         )
@@ -179,6 +180,18 @@ def plan_sources(
     return {
         n: p if p.unchanged else with_snapshot(p, cfg) for n, p in plans.items() if n in selected
     }
+
+
+def layers_hold(cfg: PipelineConfig, spec: SourceSpec, batch: str) -> bool:
+    """Every layer table of the source exists and holds `batch`: what its state claims. A
+    restore or a run killed between two layers leaves them disagreeing, and the source is then
+    reprocessed rather than called unchanged."""
+    for layer in Layer:
+        for table in layer_tables(spec, layer):
+            path = cfg.table_path(layer, table)
+            if not path.is_file() or batch_of(path) != batch:
+                return False
+    return True
 
 
 def upstream_matches(cfg: PipelineConfig, spec: SourceSpec, state: SourceState) -> bool:
@@ -272,6 +285,7 @@ def quarantine_failed_source(
 
 
 def record_success(plan: SourcePlan, cfg: PipelineConfig) -> None:
+    record_spec(cfg, plan.spec)  # the data root knows which spec built these tables
     write_state(
         cfg,
         SourceState(
