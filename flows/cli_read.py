@@ -20,14 +20,16 @@ def missing_root(root: Path) -> str:
     return f"data root {root} {what} (--data-root or $JOBFORGE_DATA_ROOT)"
 
 
-def config(data_root: str | None) -> PipelineConfig:
-    """The data root of a read command: it must exist and hold a built catalog."""
+def config(data_root: str | None, quarantine_is_enough: bool = False) -> PipelineConfig:
+    """The data root of a read command: it must exist and hold a built catalog (or, for
+    `quarantine`, a quarantine: a first run whose every file was refused has one)."""
     cfg = PipelineConfig.from_settings(data_root=Path(data_root) if data_root else None)
     root = cfg.data_root
     if not root.is_dir():
         raise UsageError(missing_root(root))
     built = cfg.catalog_tables_path()
-    if not (built.is_dir() and any(built.glob("*.json"))):
+    quarantined = quarantine_is_enough and any(cfg.quarantine_path().rglob("*.*"))
+    if not (built.is_dir() and any(built.glob("*.json"))) and not quarantined:
         raise NothingBuilt(
             f"nothing has been built yet in {root}: run `jobforge run --data-root {root}` first"
         )
@@ -213,7 +215,7 @@ def quarantine(data_root: str | None, table: str | None, sample: int) -> Result:
 
     if sample < 0:
         raise UsageError(f"--sample must be 0 or more, got {sample}")
-    cfg = config(data_root)
+    cfg = config(data_root, quarantine_is_enough=True)
     groups = []
     samples = []
     for entry in quarantine_report(cfg, table, sample):
