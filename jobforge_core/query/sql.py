@@ -444,6 +444,12 @@ def row_lineage(
     from jobforge_core.common.provenance import BATCH_ID, SOURCE_ROW
 
     meta = resolve_table(cfg, name)
+    from jobforge_core.common.sql_expression import NotAnExpression, check_expression
+
+    try:
+        check_expression(where, "--where")
+    except NotAnExpression as exc:
+        raise QueryRefused(str(exc)) from None
     try:
         predicate = pl.sql_expr(where)
     except Exception as exc:  # polars raises several types for bad SQL

@@ -10,7 +10,15 @@ from string import Template
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from jobforge_core.common.errors import SpecError
 
@@ -114,6 +122,16 @@ class Sequence(_Strict):
     order_by: str = "_source_row"
 
 
+def _expression_only(text: str, what: str) -> str:
+    """A pydantic error (ValueError) for SQL text that is more than an expression."""
+    from jobforge_core.common.sql_expression import NotAnExpression, check_expression
+
+    try:
+        return check_expression(text, what)
+    except NotAnExpression as exc:
+        raise ValueError(str(exc)) from None
+
+
 class Lookup(_Strict):
     """Left join that brings columns from this source's silver table (`self`) or a gold table."""
 
@@ -124,6 +142,11 @@ class Lookup(_Strict):
     ref_key: str
     where: str | None = None  # SQL filter on the referenced table
     columns: dict[str, str]  # new name -> referenced column
+
+    @field_validator("key", "ref_key", "where")
+    @classmethod
+    def _expression(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _expression_only(value, f"lookup {info.field_name}")
 
 
 class ForeignKey(_Strict):
@@ -159,6 +182,11 @@ class GoldCheck(_Strict):
 
     _id = field_validator("id")(_check_identifier)
 
+    @field_validator("condition")
+    @classmethod
+    def _expression(cls, value: str) -> str:
+        return _expression_only(value, "check condition")
+
 
 class GoldOutput(_Strict):
     table: str
@@ -181,6 +209,18 @@ class GoldOutput(_Strict):
     column_descriptions: dict[str, str] = Field(default_factory=dict)
 
     _table = field_validator("table")(_check_identifier)
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, value: str | None) -> str | None:
+        return None if value is None else _expression_only(value, "where")
+
+    @field_validator("derive", "derive_after")
+    @classmethod
+    def _derived(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        for name, expr in value.items():
+            _expression_only(expr, f"{info.field_name}.{name}")
+        return value
 
     def all_lookups(self) -> list[Lookup]:
         return [*self.lookups, *self.lookups_after, *(lk for c in self.checks for lk in c.lookups)]
