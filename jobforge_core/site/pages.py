@@ -15,10 +15,11 @@ from html import escape
 from typing import Any
 
 from jobforge_core.common.config import Layer
-from jobforge_core.common.models import TableMetadata
+from jobforge_core.common.models import ColumnMetadata, ColumnSource, TableMetadata
 from jobforge_core.common.table_names import split_name
 from jobforge_core.site.gather import SiteData
 from jobforge_core.site.graph import Edge, Node, render_svg
+from jobforge_core.sources.column_lineage import column_ref
 
 LAYER_PAGES = {
     Layer.GOLD: "index.html",
@@ -543,23 +544,45 @@ def quality_page(data: SiteData, generated: str) -> str:
 # ---------------------------------------------------------------- one table
 
 
-def _source_column_html(data: SiteData, ref: str, root: str) -> str:
-    """`silver.noc_structure.code` links to that column (or to the table, when the column is
-    not one of its own: an unpivoted `year` comes from the year headers); `<file>:<header>`
-    names the file."""
-    for layer in (Layer.STAGED, Layer.BRONZE, Layer.SILVER):
-        prefix = layer.value + "."
-        if ref.startswith(prefix):
-            source, _, column = ref[len(prefix) :].partition(".")
-            table = f"{prefix}{source}"
-            meta = data.tables.get(table)
-            if meta is None:
-                return f"<code>{escape(ref)}</code>"
-            href = table_href(table, root)
-            if any(c.name == column for c in meta.columns):
-                href += f"#{column_anchor(column)}"
-            return f'<a href="{href}">{escape(ref)}</a>'
-    return f"<code>{escape(ref)}</code>"
+def _column_link(data: SiteData, table: str, column: str, ref: str, root: str) -> str:
+    meta = data.tables.get(table)
+    if meta is None:
+        return f'<code data-ref="{escape(ref)}">{escape(column)}</code>'
+    href = table_href(table, root)
+    if any(c.name == column for c in meta.columns):
+        href += f"#{column_anchor(column)}"
+    return f'<a data-ref="{escape(ref)}" href="{href}">{escape(column)}</a>'
+
+
+def _source_column_html(data: SiteData, column: ColumnMetadata, root: str) -> str:
+    """The column's inputs as the lineage model gives them (the same as the OpenLineage
+    events): grouped by input table, each input column linked to its row upstream, how it is
+    used (a transformation, a window, a join) on the table line and in the tooltip."""
+    if not column.lineage:  # a catalog written before `lineage` existed
+        return "<br>".join(
+            f'<code data-ref="{escape(r)}">{escape(r)}</code>' for r in column.source_columns
+        )
+    groups: dict[str, list[ColumnSource]] = defaultdict(list)
+    for source in column.lineage:
+        groups[source.table].append(source)
+    out = []
+    for table, sources in groups.items():
+        if table.startswith(FILE_PREFIX):
+            head = f"{pill('file')} <code>{escape(table[len(FILE_PREFIX) :])}</code>"
+        elif table in data.tables:
+            head = f'<a href="{table_href(table, root)}">{escape(table)}</a>'
+        else:
+            head = f"<code>{escape(table)}</code>"
+        kinds = sorted({s.subtype.lower() for s in sources if s.subtype != "IDENTITY"})
+        how = f' <span class="muted">{escape(", ".join(kinds))}</span>' if kinds else ""
+        links = ", ".join(
+            f'<span title="{escape(f"{s.type} {s.subtype}: {s.description}".strip(": "))}">'
+            + _column_link(data, table, s.column, column_ref(s), root)
+            + "</span>"
+            for s in sources
+        )
+        out.append(f"{head}{how}: {links}")
+    return "<br>".join(out)
 
 
 def _columns_html(data: SiteData, meta: TableMetadata) -> str:
@@ -595,7 +618,7 @@ def _columns_html(data: SiteData, meta: TableMetadata) -> str:
                 escape(c.description),
                 link,
                 ", ".join(f"<code>{escape(v)}</code>" for v in c.example_values),
-                "<br>".join(_source_column_html(data, s, "../") for s in c.source_columns),
+                _source_column_html(data, c, "../"),
             ]
         )
     headers = ["column", "type", "nullable", "description", "glossary", "examples", "source"]
