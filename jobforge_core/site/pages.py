@@ -718,16 +718,54 @@ def _trend_html(data: SiteData, name: str) -> str:
     )
 
 
+def quarantine_anchor(batch: str, reason: str) -> str:
+    return f"q-{slug(batch)}-{slug(reason)}"
+
+
+def _upstream_quarantine_html(data: SiteData, name: str) -> str:
+    """What the batch this table holds lost in every layer up to this one, by layer and rule,
+    each linked to the sample rows on the page of the table that quarantined them."""
+    counts = data.batch_quarantine(name)
+    batch = data.current_batch.get(name) or ""
+    if not counts:
+        return (
+            "<p>No row of the batch this table holds was quarantined "
+            f"(batch <code>{escape(batch)}</code>, every layer up to this one).</p>"
+        )
+    layer, table = split_name(name)
+    rows = []
+    for q in counts:
+        holder = name if q.layer == layer.value else f"{q.layer}.{q.table_name}"
+        href = table_href(holder, "../") + "#" + quarantine_anchor(q.batch_id, q.reason)
+        rows.append(
+            [
+                pill(q.layer),
+                f"<code>{escape(q.reason)}</code>",
+                fmt_int(q.rows),
+                f'<a class="sample" href="{href}">sample rows</a>',
+            ]
+        )
+    total = sum(q.rows for q in counts)
+    return (
+        f"<p><strong>{fmt_int(total)} row(s)</strong> of the batch this table holds "
+        f"(<code>{escape(batch)}</code>) were quarantined on the way here; the table was "
+        "published without them.</p>"
+        + grid(["layer", "rule", "rows", ""], rows, numeric=(2,), id_="quarantine-upstream")
+    )
+
+
 def _quarantine_html(data: SiteData, name: str) -> str:
     groups = data.quarantine_groups(name)
+    upstream = _upstream_quarantine_html(data, name)
     if not groups:
-        return "<p>No row of this table is in quarantine.</p>"
+        return upstream + "<p class=muted>No row of this table itself is in quarantine.</p>"
     summary = grid(
         ["batch", "reason", "rows", "file"],
         [
             [
                 f"<code>{escape(g.batch_id)}</code>",
-                f"<code>{escape(g.reason)}</code>",
+                f'<a href="#{quarantine_anchor(g.batch_id, g.reason)}">'
+                f"<code>{escape(g.reason)}</code></a>",
                 fmt_int(g.rows),
                 f"<code>{escape(g.file_path)}</code>",
             ]
@@ -737,14 +775,15 @@ def _quarantine_html(data: SiteData, name: str) -> str:
         id_="quarantine",
     )
     samples = "".join(
-        f"<h3>{escape(g.reason)} <span class=muted>({fmt_int(g.rows)} row(s), batch "
+        f'<h3 id="{quarantine_anchor(g.batch_id, g.reason)}">{escape(g.reason)} '
+        f"<span class=muted>({fmt_int(g.rows)} row(s), batch "
         f"<code>{escape(g.batch_id)}</code>)</span></h3>"
         '<div class="scroll">'
         + grid(g.columns, [[escape(str(r.get(c, ""))) for c in g.columns] for r in g.sample])
         + "</div>"
         for g in groups
     )
-    return summary + samples
+    return upstream + "<h3>Quarantined from this table, by batch</h3>" + summary + samples
 
 
 def table_page(data: SiteData, name: str, generated: str) -> str:
@@ -811,8 +850,9 @@ def table_page(data: SiteData, name: str, generated: str) -> str:
         + "</div>"
         + '<h2 id="transitions-heading">Transitions (latest batch)</h2>'
         + _transitions_html(data, name)
-        + '<h2 id="quarantine-heading">Quarantine</h2>'
+        + '<h2 id="quarantine-heading">Quarantine</h2><div id="quarantine-section">'
         + _quarantine_html(data, name)
+        + "</div>"
         + '<h2 id="trend-heading">Rows and quarantine across batches</h2>'
         + _trend_html(data, name)
     )
