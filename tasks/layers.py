@@ -53,7 +53,8 @@ def _run(plan: SourcePlan, cfg: PipelineConfig, layer: Layer) -> LayerTransition
 def run_origin() -> RunOrigin:
     """The flow and task run of the current task, and the flow run's UI page when Prefect
     knows its API URL and that server outlives the run (not the temporary one of
-    `jobforge run`: the run id, kept in its database, is what stays valid); passed to the core so the persisted log carries them."""
+    `jobforge run`: the run id, kept in its database, is what stays valid); passed to the
+    core so the persisted log carries them."""
     flow_run_id = flow_run.get_id()
     settings = get_current_settings()
     ui = settings.ui_url

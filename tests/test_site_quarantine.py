@@ -86,3 +86,26 @@ def test_a_dimension_with_a_clean_batch_says_so(browser, two_releases):
     browser.open((site / "tables" / "dim_noc.html").as_uri())
     text = browser.js("document.getElementById('quarantine-heading').nextElementSibling.innerText")
     assert "No row of the batch this table holds was quarantined" in text
+
+
+def test_tables_index_shows_health_and_fits_1400_px(browser, two_releases):
+    """Issue 28, item 4: a health column (last status, rows quarantined from the batch in
+    any layer, age); governance said once when every table shares it; dimensions and facts
+    before aggregates; no horizontal scroll in a 1,400 px window."""
+    site = two_releases.data_root / "docs"
+    browser.resize(1400, 1000)
+    browser.open((site / "index.html").as_uri())
+    headers = browser.js("Array.from(document.querySelectorAll('#tables th'), th => th.innerText)")
+    assert headers[:2] == ["table", "health"] and "owner" not in headers
+    assert "owner: JobForge data team" in browser.js(
+        "document.getElementById('governance').innerText"
+    )
+    rows = {r[0]: r for r in browser.js(ROWS % "#tables")}
+    fact = rows["fact_cops_employment"][1]
+    assert fact.startswith("partial") and "2 q" in fact
+    assert rows["dim_noc"][1].startswith("success") and "0 q" in rows["dim_noc"][1]
+    names = list(rows)
+    assert names.index("dim_noc") < names.index("fact_cops_employment")
+    assert all(not n.startswith("agg_") for n in names[: names.index("fact_cops_employment")])
+    width = browser.js("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], width

@@ -10,12 +10,17 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from jobforge_core.common.config import Layer
-from jobforge_core.common.models import ColumnMetadata, ColumnSource, TableMetadata
+from jobforge_core.common.models import (
+    ColumnMetadata,
+    ColumnSource,
+    TableMetadata,
+    TransitionStatus,
+)
 from jobforge_core.common.table_names import split_name
 from jobforge_core.site.gather import SiteData
 from jobforge_core.site.graph import Edge, Node, render_svg
@@ -136,9 +141,47 @@ def _batch_info(data: SiteData, name: str) -> tuple[str, datetime | None]:
 # ---------------------------------------------------------------- tables
 
 
+def _table_order(name: str) -> tuple[int, str]:
+    """Dimensions, then facts, then the rest, aggregates last: what a reader looks for first."""
+    for rank, prefix in enumerate(("dim_", "fact_")):
+        if name.startswith(prefix):
+            return rank, name
+    return (3 if name.startswith("agg_") else 2), name
+
+
+def _age(at: datetime | None, now: datetime) -> str:
+    if at is None:
+        return ""
+    seconds = max(0, (now - at).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size:.0f} {unit}"
+    return "now"
+
+
+def health(data: SiteData, name: str, now: datetime) -> tuple[str, int, str]:
+    """(status, rows quarantined, age) of the batch a table holds: `failed` when the source's
+    latest attempt failed (the table keeps its previous batch), `partial` when rows of the
+    batch were quarantined in any layer, else the batch's own status."""
+    points = data.trend(name)
+    current = next((p for p in points if p.current), points[-1] if points else None)
+    source = data.sources.get(name)
+    attempts = [log for log in data.logs if log.source_name == source]
+    status = current.status if current else ""
+    if attempts and attempts[-1].status is TransitionStatus.FAILED:
+        status = "failed"
+    lost = sum(q.rows for q in data.batch_quarantine(name))
+    if lost and status == "success":
+        status = "partial"
+    return status, lost, _age(_batch_info(data, name)[1], now)
+
+
 def tables_page(data: SiteData, layer: Layer, generated: str) -> str:
+    """One row per table with its health first (status, quarantined rows, age of its batch);
+    governance fields every table shares are said once above the list, not on every row."""
     metas = sorted(
-        (m for m in data.tables.values() if m.layer is layer), key=lambda m: m.table_name
+        (m for m in data.tables.values() if m.layer is layer),
+        key=lambda m: _table_order(m.table_name),
     )
     counts = defaultdict(int)
     for m in data.tables.values():
@@ -148,44 +191,53 @@ def tables_page(data: SiteData, layer: Layer, generated: str) -> str:
         f"{escape(lyr.value)} ({counts[lyr]})</a>"
         for lyr in (Layer.GOLD, Layer.SILVER, Layer.BRONZE, Layer.STAGED)
     )
+    governance = {"owner": "data_owner", "steward": "data_steward"}
+    governance["classification"] = "classification"
+    shared = {
+        label: getattr(metas[0], attr)
+        for label, attr in governance.items()
+        if metas and len({getattr(m, attr) for m in metas}) == 1
+    }
+    varying = [(label, attr) for label, attr in governance.items() if label not in shared]
+    now = datetime.now(UTC)
     rows = []
     for m in metas:
         batch, at = _batch_info(data, m.table_name)
+        status, lost, age = health(data, m.table_name, now)
         rows.append(
             [
                 f'<a class="table-link" href="{table_href(m.table_name)}">'
                 f"{escape(m.table_name)}</a>",
-                pill(m.layer.value),
+                f"{pill(status) if status else ''} "
+                f'<span title="rows quarantined from its batch, every layer">'
+                f"{fmt_int(lost)} q</span> "
+                f'<span class="muted" title="{escape(fmt_time(at))}">{escape(age)}</span>',
                 escape(m.domain),
                 fmt_int(m.row_count),
                 fmt_int(m.column_count),
                 escape(m.description),
-                escape(m.data_owner),
-                escape(m.data_steward),
-                escape(m.classification),
-                f"<code>{escape(batch)}</code>",
-                escape(fmt_time(at)),
+                *(escape(getattr(m, attr)) for _, attr in varying),
+                f'<code title="{escape(fmt_time(at))}">{escape(batch)}</code>',
             ]
         )
     headers = [
         "table",
-        "layer",
+        "health",
         "domain",
         "rows",
         "columns",
         "description",
-        "owner",
-        "steward",
-        "classification",
+        *(label for label, _ in varying),
         "last batch",
-        "batch time",
     ]
+    common = "; ".join(f"{label}: {escape(value)}" for label, value in shared.items())
     body = (
         f"<h1>{escape(layer.value.capitalize())} tables</h1>"
         f'<p class="lead">{len(metas)} {escape(layer.value)} table(s) in '
         f"<code>{escape(str(data.data_root))}</code>. Layers: "
         f'<span class="layers">{switch}</span></p>'
-        '<section id="search-results" hidden></section>'
+        + (f'<p id="governance">Every table here: {common}.</p>' if common else "")
+        + '<section id="search-results" hidden></section>'
         + grid(headers, rows, numeric=(3, 4), id_="tables")
     )
     scripts = ["assets/search-index.js", "assets/site.js"] if layer is Layer.GOLD else []
