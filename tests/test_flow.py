@@ -192,7 +192,7 @@ def test_a_failed_dimension_skips_its_dependents_once_and_every_task_run_ends(
     assert {"silver-oasis_interests", "gold-noc_structure", "stage-oasis_labels"} <= ran
     assert not ran & {"bronze-oasis_labels", "gold-oasis_labels", "gold-oasis_interests"}
     (summary,) = artifacts(flow_run_id(state), "jobforge-summary")
-    assert "`oasis_interests` **skipped**: depends on oasis_labels, which failed" in summary.data
+    assert "- **SKIPPED `oasis_interests`**: depends on oasis_labels, which failed" in summary.data
     assert not any("has not been built" in m for m in logs(flow_run_id(state)))
 
 
