@@ -269,6 +269,7 @@ class EmbeddedServer:
                 fresh = EmbeddedServer.spawn()
                 self.port, self.process, self.warmed = fresh.port, fresh.process, fresh.warmed
                 os.environ["PREFECT_API_URL"] = self.api_url
+                os.environ[TEMPORARY_API_URL] = self.api_url
                 continue
             if code is not None:
                 raise RuntimeError(f"Prefect's temporary server exited with code {code}")
@@ -294,6 +295,11 @@ class EmbeddedServer:
             self.process.wait()
 
 
+# The API URL of the temporary server this command owns, for the processes it runs: a flow
+# run's page on it is gone when the command ends, so nothing links to it (tasks/layers.py).
+TEMPORARY_API_URL = "JOBFORGE_TEMPORARY_API_URL"
+
+
 def start_early() -> EmbeddedServer | None:
     """Start Prefect's temporary server now if Prefect would start one later, and point
     this process (and the processes it starts) at it. None when a server is configured,
@@ -305,6 +311,7 @@ def start_early() -> EmbeddedServer | None:
         return None
     server = EmbeddedServer.spawn()
     os.environ["PREFECT_API_URL"] = server.api_url
+    os.environ[TEMPORARY_API_URL] = server.api_url
     return server
 
 

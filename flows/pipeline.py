@@ -202,12 +202,12 @@ def _finish(
         )
     site = default_site_dir(cfg) / "index.html"
     site_file = str(site) if site.is_file() else None
+    problems = problems or []
     create_markdown_artifact(
-        markdown=markdown(summaries, flow_run.get_name() or "", site=site_file),
+        markdown=markdown(summaries, flow_run.get_name() or "", site=site_file, problems=problems),
         key=artifact_key("jobforge-summary"),
         description="Rows per layer, quarantine and outputs per source",
     )
-    problems = problems or []
     result = {
         "data_root": str(cfg.data_root),
         "sources": summaries,

@@ -83,34 +83,76 @@ def run_outcome(state: Any) -> dict[str, Any] | None:
     return result if isinstance(result, dict) else None
 
 
+def _one_line(text: str, limit: int = 240) -> str:
+    """A reason on one line of the artifact: newlines folded, long texts cut with an ellipsis
+    (the full text is in the source's error report and the task run's page)."""
+    flat = " ".join(str(text).split()).replace("|", "/")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _count(n: Any) -> str:
+    return "–" if n is None or n == "" else f"{n:,}" if isinstance(n, int) else str(n)
+
+
+def headline(summaries: list[dict[str, Any]], problems: list[str] | None = None) -> list[str]:
+    """What went wrong, first and one line each: every failed or skipped source with its
+    reason, then every run-level problem; or one line saying all is well."""
+    lines = []
+    for s in summaries:
+        if s["status"] == "failed":
+            lines.append(f"- **FAILED `{s['source']}`**: {_one_line(s['error'] or 'failed')}")
+        elif s["status"] == "skipped":
+            lines.append(f"- **SKIPPED `{s['source']}`**: {_one_line(s['skipped'] or '')}")
+    lines += [f"- **FAILED** {_one_line(p)}" for p in problems or []]
+    ok = sum(s["status"] not in ("failed", "skipped") for s in summaries)
+    partial = [s["source"] for s in summaries if s["status"] == "partial"]
+    tail = f"; {len(partial)} with rows in quarantine" if partial else ""
+    if lines:
+        return [
+            f"**Failed**: {len(lines)} problem(s); {ok} of {len(summaries)} source(s) "
+            f"succeeded{tail}.",
+            "",
+            *lines,
+        ]
+    return [f"**Succeeded**: {len(summaries)} source(s){tail}."]
+
+
 def markdown(
-    summaries: list[dict[str, Any]], flow_run_name: str = "", site: str | None = None
+    summaries: list[dict[str, Any]],
+    flow_run_name: str = "",
+    site: str | None = None,
+    problems: list[str] | None = None,
 ) -> str:
-    """`site`: the catalog site's index.html, linked so the run leads to its tables."""
-    lines = [f"# JobForge run {flow_run_name}".rstrip(), ""]
-    failed = [s["source"] for s in summaries if s["status"] == "failed"]
-    skipped = [s["source"] for s in summaries if s["status"] == "skipped"]
-    lines.append(
-        f"**{len(summaries)} source(s)**, {len(failed)} failed"
-        + (f": {', '.join(failed)}" if failed else "")
-        + (f", {len(skipped)} skipped: {', '.join(skipped)}" if skipped else "")
-    )
+    """What failed and why first (one line each), then a table narrow enough for Prefect's
+    artifact page at 1,400 px (seven short columns: per-table counts and reasons are listed
+    below it, not in it), then quarantine, gold tables and outputs per source.
+    `site`: the catalog site's index.html, linked so the run leads to its tables."""
+    lines = [f"# JobForge run {flow_run_name}".rstrip(), "", *headline(summaries, problems)]
     lines += [
         "",
-        "| source | status | staged | bronze | silver | gold | quarantined | reasons |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| source | status | staged | bronze | silver | gold | quarantined |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in summaries:
-        rows = [str(s["rows"].get(layer, "")) for layer in LAYERS[:-1]]
-        tables = s["gold_tables"]  # each gold table's own count, not their sum
-        rows.append(
-            ", ".join(f"{t} {n}" for t, n in tables.items()) or str(s["rows"].get("gold", ""))
-        )
-        reasons = ", ".join(f"{k} {v}" for k, v in s["reasons"].items())
+        rows = [_count(s["rows"].get(layer)) for layer in LAYERS[:-1]]
+        tables = s["gold_tables"]  # each gold table's own count: listed below
+        gold = f"{len(tables)} table(s)" if len(tables) > 1 else _count(s["rows"].get("gold"))
+        rows.append(gold)
         lines.append(
-            f"| {s['source']} | {s['status']} | {' | '.join(rows)} | {s['quarantined']} | "
-            f"{reasons} |"
+            f"| {s['source']} | {s['status']} | {' | '.join(rows)} | {_count(s['quarantined'])} |"
         )
+    quarantined = [s for s in summaries if s["reasons"]]
+    if quarantined:
+        lines += ["", "## Quarantined rows", ""]
+        for s in quarantined:
+            reasons = ", ".join(f"{k} {v:,}" for k, v in s["reasons"].items())
+            lines.append(f"- `{s['source']}`: {reasons}")
+    multi = [s for s in summaries if s["gold_tables"]]
+    if multi:
+        lines += ["", "## Gold tables", ""]
+        for s in multi:
+            tables = ", ".join(f"{t} {n:,}" for t, n in s["gold_tables"].items())
+            lines.append(f"- `{s['source']}`: {tables}")
     lines += ["", "## Outputs", ""]
     for s in summaries:
         for path in s["outputs"]:
@@ -122,10 +164,6 @@ def markdown(
         if s.get("columns_not_carried"):
             columns = ", ".join(f"`{c}`" for c in s["columns_not_carried"])
             lines.append(f"- `{s['source']}` columns not carried to gold: {columns}")
-        if s["error"]:
-            lines.append(f"- `{s['source']}` **failed**: {s['error']}")
-        if s["skipped"]:
-            lines.append(f"- `{s['source']}` **skipped**: {s['skipped']}")
     if site:
         uri = Path(site).resolve().as_uri()
         lines += [

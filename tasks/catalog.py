@@ -18,6 +18,7 @@ from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_transient_onl
 
 @task(
     name="rebuild_catalog",
+    task_run_name="catalog",  # like stage-<source>: without one Prefect adds a random suffix
     retries=RETRIES,
     retry_delay_seconds=RETRY_DELAYS,
     retry_jitter_factor=RETRY_JITTER,

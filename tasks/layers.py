@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.runtime import flow_run, task_run
 from prefect.settings import get_current_settings
+from prefect.states import Failed, State
 
 from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.errors import DataError
@@ -18,9 +21,14 @@ from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_transient_onl
 from tasks.run_logging import attach_run_logging
 
 QUARANTINE_EVENT = "jobforge.source.quarantined"
+TEMPORARY_API_URL = "JOBFORGE_TEMPORARY_API_URL"  # set by flows/embedded.py (same name)
 
 
-def _run(plan: SourcePlan, cfg: PipelineConfig, layer: Layer) -> LayerTransitionLog:
+def _run(plan: SourcePlan, cfg: PipelineConfig, layer: Layer) -> LayerTransitionLog | State:
+    """A data error (DESIGN 7: quarantined, never retried) ends the task run `Failed` with
+    the reason as its message: returned as a state, not raised, so Prefect logs no
+    traceback and names no exception class in front of the reason for an expected outcome.
+    Anything else (a bug, a transient fault after its retries) still raises."""
     attach_run_logging()
     log = get_logger(source=plan.name, layer=layer.value, batch_id=plan.batch_id)
     log.info("transition_started", source_file=str(plan.source_path))
@@ -29,7 +37,7 @@ def _run(plan: SourcePlan, cfg: PipelineConfig, layer: Layer) -> LayerTransition
     except DataError as exc:
         log.error("source_quarantined", error=str(exc), row=exc.row, column=exc.column)
         _emit_quarantine(plan, layer, exc)
-        raise
+        return Failed(message=str(exc), data=exc)
     log.info(
         "transition_completed",
         status=result.status.value,
@@ -44,9 +52,14 @@ def _run(plan: SourcePlan, cfg: PipelineConfig, layer: Layer) -> LayerTransition
 
 def run_origin() -> RunOrigin:
     """The flow and task run of the current task, and the flow run's UI page when Prefect
-    knows its API URL; passed to the core so the persisted log carries them."""
+    knows its API URL and that server outlives the run (not the temporary one of
+    `jobforge run`: the run id, kept in its database, is what stays valid); passed to the
+    core so the persisted log carries them."""
     flow_run_id = flow_run.get_id()
-    ui = get_current_settings().ui_url
+    settings = get_current_settings()
+    ui = settings.ui_url
+    if settings.api.url and os.environ.get(TEMPORARY_API_URL) == settings.api.url:
+        ui = None  # `jobforge run`'s own server stops with it: a link would be dead
     return RunOrigin(
         flow_run_id=flow_run_id,
         task_run_id=task_run.get_id(),

@@ -8,15 +8,19 @@ from pathlib import Path
 import polars as pl
 
 from jobforge_core.common.config import Layer, PipelineConfig
-from jobforge_core.common.models import ColumnMetadata, TableMetadata
+from jobforge_core.common.models import ColumnMetadata, ColumnSource, TableMetadata
 from jobforge_core.common.provenance import data_columns
 from jobforge_core.common.table_names import catalog_name, metadata_path
+from jobforge_core.sources.column_lineage import (
+    column_ref,
+    gold_column_lineage,
+    layer_column_lineage,
+)
 from jobforge_core.sources.glossary import (
     PROVENANCE_DESCRIPTIONS,
     column_term_id,
     descriptor_term_id,
 )
-from jobforge_core.sources.naming import column_mapping
 from jobforge_core.sources.spec import GoldOutput, SourceSpec
 
 TRANSFORM = {
@@ -48,23 +52,19 @@ def _examples(path: Path, columns: list[str]) -> dict[str, list[str]]:
     return {c: [str(v) for v in found[c][0]] for c in columns}
 
 
-def _lineage_columns(
-    cfg: PipelineConfig, spec: SourceSpec, layer: Layer, out: GoldOutput | None
-) -> dict[str, list[str]]:
-    """Output column -> the column(s) of the previous layer it came from."""
+def _lineage(
+    cfg: PipelineConfig, spec: SourceSpec, layer: Layer, out: GoldOutput | None, columns: list[str]
+) -> dict[str, list[ColumnSource]]:
+    """Each column's inputs, from the one lineage model the events use too (DESIGN 20)."""
     if layer is Layer.GOLD and out is not None:
-        mapping = out.column_map() or {}
-        return {dst: [f"silver.{spec.name}.{src}"] for dst, src in mapping.items()}
+        silver = cfg.table_path(Layer.SILVER, spec.name)
+        if not silver.is_file():
+            return {}
+        found = gold_column_lineage(out, list(pl.read_parquet_schema(silver)), columns, spec.name)
+        return found.fields
     staged = cfg.table_path(Layer.STAGED, spec.name)
     headers = data_columns(list(pl.read_parquet_schema(staged)))
-    names = column_mapping(spec, headers, spec.file)
-    if layer is Layer.STAGED:
-        return {h: [f"{spec.file}:{h}"] for h in headers}
-    previous = "staged" if layer is Layer.BRONZE else "bronze"
-    return {
-        name: [f"{previous}.{spec.name}.{header if layer is Layer.BRONZE else name}"]
-        for header, name in names.items()
-    }
+    return layer_column_lineage(spec, layer, headers).fields
 
 
 def table_metadata(
@@ -88,7 +88,7 @@ def table_metadata(
     nulls = lf.select(pl.all().null_count()).collect().row(0, named=True)
     rows = lf.select(pl.len()).collect().item()
     examples = _examples(path, list(schema))
-    sources = _lineage_columns(cfg, spec, layer, out)
+    sources = _lineage(cfg, spec, layer, out, list(schema))
     descriptions = {**spec.column_descriptions, **(out.column_descriptions if out else {})}
     columns = []
     for name, dtype in schema.items():
@@ -102,7 +102,8 @@ def table_metadata(
                 nullable=nulls[name] > 0,
                 description=PROVENANCE_DESCRIPTIONS.get(name) or descriptions.get(name, ""),
                 glossary_term_id=term,
-                source_columns=sources.get(name, []),
+                source_columns=[column_ref(s) for s in sources.get(name, [])],
+                lineage=sources.get(name, []),
                 example_values=examples[name],
             )
         )

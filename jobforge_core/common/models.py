@@ -120,13 +120,30 @@ class LayerTransitionLog(BaseModel):
     flow_name: str | None = None
 
 
+class ColumnSource(BaseModel):
+    """One input column of a column, in OpenLineage's terms: `table` is a catalog name
+    (`silver.cops_employment`, `dim_noc`) or `file:<name>` for a source file; `type` DIRECT or
+    INDIRECT, `subtype` IDENTITY, TRANSFORMATION, JOIN, FILTER or WINDOW. Built once by
+    `sources.column_lineage`, shown as is by the catalog, the site and the events."""
+
+    model_config = ConfigDict(frozen=True)
+
+    table: str
+    column: str
+    type: str = "DIRECT"
+    subtype: str = "IDENTITY"
+    description: str = ""
+
+
 class ColumnMetadata(BaseModel):
     name: str
     data_type: str
     nullable: bool = True
     description: str = ""
     glossary_term_id: str | None = None
+    # `<table>.<column>` of each input in `lineage` (sources.column_lineage.column_ref)
     source_columns: list[str] = Field(default_factory=list)
+    lineage: list[ColumnSource] = Field(default_factory=list)
     pii_classification: str = "none"
     example_values: list[str] = Field(default_factory=list)
 

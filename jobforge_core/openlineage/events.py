@@ -57,9 +57,10 @@ import jobforge_core
 from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.models import LayerTransitionLog, TransitionStatus
 from jobforge_core.common.provenance import RAGGED, data_columns
+from jobforge_core.common.table_names import split_name
 from jobforge_core.history.batches import batch_of, history_file
 from jobforge_core.openlineage import naming
-from jobforge_core.openlineage.column_lineage import SILVER, gold_column_lineage
+from jobforge_core.sources.column_lineage import gold_column_lineage
 from jobforge_core.sources.spec import SourceSpec
 
 # JobForge has no public site: the reserved `.invalid` host says so. The custom facet's
@@ -485,13 +486,11 @@ def _column_lineage(ctx: EventContext, table: str, columns: list[str], batch: st
     silver = _batch_file(ctx.cfg, Layer.SILVER, spec.name, batch)
     if out is None or silver is None:
         return None
-    lineage = gold_column_lineage(out, list(pl.read_parquet_schema(silver)), columns)
+    lineage = gold_column_lineage(out, list(pl.read_parquet_schema(silver)), columns, spec.name)
     cl = column_lineage_dataset
 
     def field(src: Any) -> Any:
-        layer, table_name = (
-            (Layer.SILVER, spec.name) if src.table == SILVER else (Layer.GOLD, src.table)
-        )
+        layer, table_name = split_name(src.table)
         namespace, name = naming.table_dataset(ctx.cfg, layer, table_name)
         return cl.InputField(
             namespace=namespace,

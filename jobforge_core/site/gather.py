@@ -148,27 +148,45 @@ class SiteData:
             latest[log.target_layer] = log  # logs are oldest first
         return [latest[lyr] for lyr in order if lyr in latest]
 
+    def batch_quarantine(self, name: str, batch: str | None = None) -> list[QuarantineCount]:
+        """Rows of one batch (default: the one the table holds) quarantined in this table's
+        layer or any layer before it: what the batch lost on its way here. A gold table's
+        own quarantine is its own; the layers before it quarantine per source."""
+        layer, table = split_name(name)
+        order = [lyr.value for lyr in list(Layer)[: list(Layer).index(layer) + 1]]
+        source = self.sources.get(name)
+        batch = batch or self.current_batch.get(name)
+        found = []
+        for q in self.quarantine:
+            if q.batch_id != batch or q.layer not in order:
+                continue
+            own = q.layer == layer.value
+            if (q.table_name == table) if own and layer is Layer.GOLD else q.table_name == source:
+                found.append(q)
+        return sorted(found, key=lambda q: (order.index(q.layer), q.reason))
+
     def trend(self, name: str) -> list[BatchPoint]:
         """Per batch that wrote the table (latest transition of each), oldest first."""
         layer, table = split_name(name)
-        quarantined: dict[str, int] = defaultdict(int)
         qtable = table if layer is Layer.GOLD else self.sources.get(name, table)
-        for q in self.quarantine:
-            if q.layer == layer.value and q.table_name == qtable:
-                quarantined[q.batch_id] += q.rows
         kept = _kept_batches(self.data_root, layer, qtable)
         points: dict[str, BatchPoint] = {}
         for log in self.transitions(name):
             rows = log.rows_by_table.get(table, log.row_count_out) if log.rows_by_table else None
             points.pop(log.batch_id, None)  # the latest run of a batch speaks for it
+            counts = self.batch_quarantine(name, log.batch_id)
+            own = [q for q in counts if q.layer == layer.value]
+            # a quarantine file no longer kept: the log's own count still says it
+            lost = sum(q.rows for q in counts) + (0 if own else log.row_count_quarantined)
+            status = log.status.value
+            if lost and log.status is TransitionStatus.SUCCESS:
+                status = "partial"  # published, but rows of the batch were set aside
             points[log.batch_id] = BatchPoint(
                 batch_id=log.batch_id,
                 at=log.completed_at or log.started_at,
                 rows=log.row_count_out if rows is None else rows,
-                quarantined=quarantined.get(log.batch_id, log.row_count_quarantined)
-                if layer is Layer.GOLD
-                else log.row_count_quarantined,
-                status=log.status.value,
+                quarantined=lost,
+                status=status,
                 current=log.batch_id == self.current_batch.get(name),
                 kept=log.batch_id in kept,
             )

@@ -10,15 +10,21 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from jobforge_core.common.config import Layer
-from jobforge_core.common.models import TableMetadata
+from jobforge_core.common.models import (
+    ColumnMetadata,
+    ColumnSource,
+    TableMetadata,
+    TransitionStatus,
+)
 from jobforge_core.common.table_names import split_name
 from jobforge_core.site.gather import SiteData
 from jobforge_core.site.graph import Edge, Node, render_svg
+from jobforge_core.sources.column_lineage import column_ref
 
 LAYER_PAGES = {
     Layer.GOLD: "index.html",
@@ -135,9 +141,47 @@ def _batch_info(data: SiteData, name: str) -> tuple[str, datetime | None]:
 # ---------------------------------------------------------------- tables
 
 
+def _table_order(name: str) -> tuple[int, str]:
+    """Dimensions, then facts, then the rest, aggregates last: what a reader looks for first."""
+    for rank, prefix in enumerate(("dim_", "fact_")):
+        if name.startswith(prefix):
+            return rank, name
+    return (3 if name.startswith("agg_") else 2), name
+
+
+def _age(at: datetime | None, now: datetime) -> str:
+    if at is None:
+        return ""
+    seconds = max(0, (now - at).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size:.0f} {unit}"
+    return "now"
+
+
+def health(data: SiteData, name: str, now: datetime) -> tuple[str, int, str]:
+    """(status, rows quarantined, age) of the batch a table holds: `failed` when the source's
+    latest attempt failed (the table keeps its previous batch), `partial` when rows of the
+    batch were quarantined in any layer, else the batch's own status."""
+    points = data.trend(name)
+    current = next((p for p in points if p.current), points[-1] if points else None)
+    source = data.sources.get(name)
+    attempts = [log for log in data.logs if log.source_name == source]
+    status = current.status if current else ""
+    if attempts and attempts[-1].status is TransitionStatus.FAILED:
+        status = "failed"
+    lost = sum(q.rows for q in data.batch_quarantine(name))
+    if lost and status == "success":
+        status = "partial"
+    return status, lost, _age(_batch_info(data, name)[1], now)
+
+
 def tables_page(data: SiteData, layer: Layer, generated: str) -> str:
+    """One row per table with its health first (status, quarantined rows, age of its batch);
+    governance fields every table shares are said once above the list, not on every row."""
     metas = sorted(
-        (m for m in data.tables.values() if m.layer is layer), key=lambda m: m.table_name
+        (m for m in data.tables.values() if m.layer is layer),
+        key=lambda m: _table_order(m.table_name),
     )
     counts = defaultdict(int)
     for m in data.tables.values():
@@ -147,44 +191,53 @@ def tables_page(data: SiteData, layer: Layer, generated: str) -> str:
         f"{escape(lyr.value)} ({counts[lyr]})</a>"
         for lyr in (Layer.GOLD, Layer.SILVER, Layer.BRONZE, Layer.STAGED)
     )
+    governance = {"owner": "data_owner", "steward": "data_steward"}
+    governance["classification"] = "classification"
+    shared = {
+        label: getattr(metas[0], attr)
+        for label, attr in governance.items()
+        if metas and len({getattr(m, attr) for m in metas}) == 1
+    }
+    varying = [(label, attr) for label, attr in governance.items() if label not in shared]
+    now = datetime.now(UTC)
     rows = []
     for m in metas:
         batch, at = _batch_info(data, m.table_name)
+        status, lost, age = health(data, m.table_name, now)
         rows.append(
             [
                 f'<a class="table-link" href="{table_href(m.table_name)}">'
                 f"{escape(m.table_name)}</a>",
-                pill(m.layer.value),
+                f"{pill(status) if status else ''} "
+                f'<span title="rows quarantined from its batch, every layer">'
+                f"{fmt_int(lost)} q</span> "
+                f'<span class="muted" title="{escape(fmt_time(at))}">{escape(age)}</span>',
                 escape(m.domain),
                 fmt_int(m.row_count),
                 fmt_int(m.column_count),
                 escape(m.description),
-                escape(m.data_owner),
-                escape(m.data_steward),
-                escape(m.classification),
-                f"<code>{escape(batch)}</code>",
-                escape(fmt_time(at)),
+                *(escape(getattr(m, attr)) for _, attr in varying),
+                f'<code title="{escape(fmt_time(at))}">{escape(batch)}</code>',
             ]
         )
     headers = [
         "table",
-        "layer",
+        "health",
         "domain",
         "rows",
         "columns",
         "description",
-        "owner",
-        "steward",
-        "classification",
+        *(label for label, _ in varying),
         "last batch",
-        "batch time",
     ]
+    common = "; ".join(f"{label}: {escape(value)}" for label, value in shared.items())
     body = (
         f"<h1>{escape(layer.value.capitalize())} tables</h1>"
         f'<p class="lead">{len(metas)} {escape(layer.value)} table(s) in '
         f"<code>{escape(str(data.data_root))}</code>. Layers: "
         f'<span class="layers">{switch}</span></p>'
-        '<section id="search-results" hidden></section>'
+        + (f'<p id="governance">Every table here: {common}.</p>' if common else "")
+        + '<section id="search-results" hidden></section>'
         + grid(headers, rows, numeric=(3, 4), id_="tables")
     )
     scripts = ["assets/search-index.js", "assets/site.js"] if layer is Layer.GOLD else []
@@ -543,23 +596,45 @@ def quality_page(data: SiteData, generated: str) -> str:
 # ---------------------------------------------------------------- one table
 
 
-def _source_column_html(data: SiteData, ref: str, root: str) -> str:
-    """`silver.noc_structure.code` links to that column (or to the table, when the column is
-    not one of its own: an unpivoted `year` comes from the year headers); `<file>:<header>`
-    names the file."""
-    for layer in (Layer.STAGED, Layer.BRONZE, Layer.SILVER):
-        prefix = layer.value + "."
-        if ref.startswith(prefix):
-            source, _, column = ref[len(prefix) :].partition(".")
-            table = f"{prefix}{source}"
-            meta = data.tables.get(table)
-            if meta is None:
-                return f"<code>{escape(ref)}</code>"
-            href = table_href(table, root)
-            if any(c.name == column for c in meta.columns):
-                href += f"#{column_anchor(column)}"
-            return f'<a href="{href}">{escape(ref)}</a>'
-    return f"<code>{escape(ref)}</code>"
+def _column_link(data: SiteData, table: str, column: str, ref: str, root: str) -> str:
+    meta = data.tables.get(table)
+    if meta is None:
+        return f'<code data-ref="{escape(ref)}">{escape(column)}</code>'
+    href = table_href(table, root)
+    if any(c.name == column for c in meta.columns):
+        href += f"#{column_anchor(column)}"
+    return f'<a data-ref="{escape(ref)}" href="{href}">{escape(column)}</a>'
+
+
+def _source_column_html(data: SiteData, column: ColumnMetadata, root: str) -> str:
+    """The column's inputs as the lineage model gives them (the same as the OpenLineage
+    events): grouped by input table, each input column linked to its row upstream, how it is
+    used (a transformation, a window, a join) on the table line and in the tooltip."""
+    if not column.lineage:  # a catalog written before `lineage` existed
+        return "<br>".join(
+            f'<code data-ref="{escape(r)}">{escape(r)}</code>' for r in column.source_columns
+        )
+    groups: dict[str, list[ColumnSource]] = defaultdict(list)
+    for source in column.lineage:
+        groups[source.table].append(source)
+    out = []
+    for table, sources in groups.items():
+        if table.startswith(FILE_PREFIX):
+            head = f"{pill('file')} <code>{escape(table[len(FILE_PREFIX) :])}</code>"
+        elif table in data.tables:
+            head = f'<a href="{table_href(table, root)}">{escape(table)}</a>'
+        else:
+            head = f"<code>{escape(table)}</code>"
+        kinds = sorted({s.subtype.lower() for s in sources if s.subtype != "IDENTITY"})
+        how = f' <span class="muted">{escape(", ".join(kinds))}</span>' if kinds else ""
+        links = ", ".join(
+            f'<span title="{escape(f"{s.type} {s.subtype}: {s.description}".strip(": "))}">'
+            + _column_link(data, table, s.column, column_ref(s), root)
+            + "</span>"
+            for s in sources
+        )
+        out.append(f"{head}{how}: {links}")
+    return "<br>".join(out)
 
 
 def _columns_html(data: SiteData, meta: TableMetadata) -> str:
@@ -595,7 +670,7 @@ def _columns_html(data: SiteData, meta: TableMetadata) -> str:
                 escape(c.description),
                 link,
                 ", ".join(f"<code>{escape(v)}</code>" for v in c.example_values),
-                "<br>".join(_source_column_html(data, s, "../") for s in c.source_columns),
+                _source_column_html(data, c, "../"),
             ]
         )
     headers = ["column", "type", "nullable", "description", "glossary", "examples", "source"]
@@ -695,16 +770,54 @@ def _trend_html(data: SiteData, name: str) -> str:
     )
 
 
+def quarantine_anchor(batch: str, reason: str) -> str:
+    return f"q-{slug(batch)}-{slug(reason)}"
+
+
+def _upstream_quarantine_html(data: SiteData, name: str) -> str:
+    """What the batch this table holds lost in every layer up to this one, by layer and rule,
+    each linked to the sample rows on the page of the table that quarantined them."""
+    counts = data.batch_quarantine(name)
+    batch = data.current_batch.get(name) or ""
+    if not counts:
+        return (
+            "<p>No row of the batch this table holds was quarantined "
+            f"(batch <code>{escape(batch)}</code>, every layer up to this one).</p>"
+        )
+    layer, table = split_name(name)
+    rows = []
+    for q in counts:
+        holder = name if q.layer == layer.value else f"{q.layer}.{q.table_name}"
+        href = table_href(holder, "../") + "#" + quarantine_anchor(q.batch_id, q.reason)
+        rows.append(
+            [
+                pill(q.layer),
+                f"<code>{escape(q.reason)}</code>",
+                fmt_int(q.rows),
+                f'<a class="sample" href="{href}">sample rows</a>',
+            ]
+        )
+    total = sum(q.rows for q in counts)
+    return (
+        f"<p><strong>{fmt_int(total)} row(s)</strong> of the batch this table holds "
+        f"(<code>{escape(batch)}</code>) were quarantined on the way here; the table was "
+        "published without them.</p>"
+        + grid(["layer", "rule", "rows", ""], rows, numeric=(2,), id_="quarantine-upstream")
+    )
+
+
 def _quarantine_html(data: SiteData, name: str) -> str:
     groups = data.quarantine_groups(name)
+    upstream = _upstream_quarantine_html(data, name)
     if not groups:
-        return "<p>No row of this table is in quarantine.</p>"
+        return upstream + "<p class=muted>No row of this table itself is in quarantine.</p>"
     summary = grid(
         ["batch", "reason", "rows", "file"],
         [
             [
                 f"<code>{escape(g.batch_id)}</code>",
-                f"<code>{escape(g.reason)}</code>",
+                f'<a href="#{quarantine_anchor(g.batch_id, g.reason)}">'
+                f"<code>{escape(g.reason)}</code></a>",
                 fmt_int(g.rows),
                 f"<code>{escape(g.file_path)}</code>",
             ]
@@ -714,14 +827,15 @@ def _quarantine_html(data: SiteData, name: str) -> str:
         id_="quarantine",
     )
     samples = "".join(
-        f"<h3>{escape(g.reason)} <span class=muted>({fmt_int(g.rows)} row(s), batch "
+        f'<h3 id="{quarantine_anchor(g.batch_id, g.reason)}">{escape(g.reason)} '
+        f"<span class=muted>({fmt_int(g.rows)} row(s), batch "
         f"<code>{escape(g.batch_id)}</code>)</span></h3>"
         '<div class="scroll">'
         + grid(g.columns, [[escape(str(r.get(c, ""))) for c in g.columns] for r in g.sample])
         + "</div>"
         for g in groups
     )
-    return summary + samples
+    return upstream + "<h3>Quarantined from this table, by batch</h3>" + summary + samples
 
 
 def table_page(data: SiteData, name: str, generated: str) -> str:
@@ -788,8 +902,9 @@ def table_page(data: SiteData, name: str, generated: str) -> str:
         + "</div>"
         + '<h2 id="transitions-heading">Transitions (latest batch)</h2>'
         + _transitions_html(data, name)
-        + '<h2 id="quarantine-heading">Quarantine</h2>'
+        + '<h2 id="quarantine-heading">Quarantine</h2><div id="quarantine-section">'
         + _quarantine_html(data, name)
+        + "</div>"
         + '<h2 id="trend-heading">Rows and quarantine across batches</h2>'
         + _trend_html(data, name)
     )

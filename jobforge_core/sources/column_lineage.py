@@ -1,4 +1,14 @@
-"""Column lineage of a gold output, read from its declared model (no data is read).
+"""Column lineage: the one model of where each column of each layer comes from (DESIGN 20).
+
+The catalog JSON, `catalog.columns`, the site and the OpenLineage `columnLineage` facet all
+take it from here; before, the catalog had a second, simpler model that mapped every gold
+column to a silver column of the same name (wrong for every unpivot, lookup and derivation).
+It lives in `sources` because it reads only a spec and column names: both the catalog and the
+event builder sit above it.
+
+Staged, bronze and silver map one to one: a staged column is its file's header, a bronze
+column the staged header it was named from, a silver column the bronze column of that name.
+A gold output is read from its declared model (no data is read).
 
 Follows the steps of the gold model in the order gold runs them (derive, lookups, unpivot,
 derive_after, sequence, column selection), as `column_use` does for "is this column carried",
@@ -13,8 +23,10 @@ but keeps for every output column which input columns it comes from and how:
 - a sequence number: INDIRECT / WINDOW from its partition and order columns;
 - `where` filters and foreign keys: INDIRECT / FILTER for the whole table.
 
-Plain data, so the core stays free of the OpenLineage client; `events.py` turns it into the
-standard facet.
+Plain data (`ColumnSource`, a catalog model), so the core stays free of the OpenLineage
+client; `openlineage/events.py` turns it into the standard facet. Tables are named as the
+catalog names them: `silver.<source>` for this source's silver table, the gold table's name
+for a lookup, `file:<name>` for the source file.
 """
 
 from __future__ import annotations
@@ -24,27 +36,45 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from jobforge_core.common.config import Layer
+from jobforge_core.common.models import ColumnSource
 from jobforge_core.common.provenance import LAYER, PROVENANCE, data_columns
-from jobforge_core.sources.spec import GoldOutput, Lookup
+from jobforge_core.common.table_names import catalog_name
+from jobforge_core.sources.naming import column_mapping
+from jobforge_core.sources.spec import GoldOutput, Lookup, SourceSpec
 
-SILVER = "silver"  # the input table key for this source's silver table
+FILE_PREFIX = "file:"
+_LAYER_NAMES = {layer.value for layer in Layer if layer is not Layer.GOLD}
 
 
-@dataclass(frozen=True)
-class FieldSource:
-    """One input column of an output column: `table` is SILVER or a gold table name."""
+def _src(
+    table: str, column: str, type: str = "DIRECT", subtype: str = "IDENTITY", description: str = ""
+) -> ColumnSource:
+    return ColumnSource(
+        table=table, column=column, type=type, subtype=subtype, description=description
+    )
 
-    table: str
-    column: str
-    type: str  # DIRECT | INDIRECT
-    subtype: str  # IDENTITY | TRANSFORMATION | JOIN | FILTER | WINDOW
-    description: str = ""
+
+def column_ref(source: ColumnSource) -> str:
+    """`silver.cops_employment.2023`, `dim_noc.noc_title`; `<file>:<header>` for a file."""
+    if source.table.startswith(FILE_PREFIX):
+        return f"{source.table[len(FILE_PREFIX) :]}:{source.column}"
+    return f"{source.table}.{source.column}"
+
+
+def split_column_ref(ref: str) -> tuple[str, str]:
+    """(catalog table, column) of a `column_ref`; a column name may itself hold dots."""
+    first, _, rest = ref.partition(".")
+    if first in _LAYER_NAMES:
+        source, _, column = rest.partition(".")
+        return f"{first}.{source}", column
+    return first, rest
 
 
 @dataclass(frozen=True)
 class ColumnLineage:
-    fields: dict[str, list[FieldSource]]
-    dataset: list[FieldSource]
+    fields: dict[str, list[ColumnSource]]
+    dataset: list[ColumnSource]
 
 
 def _roots(expr: str) -> list[str]:
@@ -54,7 +84,7 @@ def _roots(expr: str) -> list[str]:
         return []
 
 
-def _compose(sources: list[FieldSource], subtype: str, description: str) -> list[FieldSource]:
+def _compose(sources: list[ColumnSource], subtype: str, description: str) -> list[ColumnSource]:
     """Sources seen through one more step: a transformation of a transformation stays one."""
     out = []
     for s in sources:
@@ -63,7 +93,7 @@ def _compose(sources: list[FieldSource], subtype: str, description: str) -> list
             continue
         sub = "TRANSFORMATION" if "TRANSFORMATION" in (s.subtype, subtype) else "IDENTITY"
         text = "; ".join(d for d in (s.description, description) if d)
-        out.append(FieldSource(s.table, s.column, "DIRECT", sub, text))
+        out.append(_src(s.table, s.column, "DIRECT", sub, text))
     return list(dict.fromkeys(out))
 
 
@@ -77,14 +107,34 @@ def _unpivoted(out: GoldOutput, names: list[str]) -> list[str]:
     return [c for c in u.columns if c in names]
 
 
+def layer_column_lineage(spec: SourceSpec, layer: Layer, headers: list[str]) -> ColumnLineage:
+    """Staged, bronze or silver: each column from the one column of the layer before it
+    (`headers` = the staged table's data columns, the file's headers as read)."""
+    if layer is Layer.STAGED:
+        return ColumnLineage({h: [_src(f"{FILE_PREFIX}{spec.file}", h)] for h in headers}, [])
+    names = column_mapping(spec, headers, spec.file)
+    previous = Layer.STAGED if layer is Layer.BRONZE else Layer.BRONZE
+    table = catalog_name(previous, spec.name)
+    how = "named from the header" if layer is Layer.BRONZE else ""
+    return ColumnLineage(
+        {
+            name: [_src(table, header if layer is Layer.BRONZE else name, description=how)]
+            for header, name in names.items()
+        },
+        [],
+    )
+
+
 def gold_column_lineage(
-    out: GoldOutput, silver_columns: list[str], output_columns: list[str]
+    out: GoldOutput, silver_columns: list[str], output_columns: list[str], source: str
 ) -> ColumnLineage:
-    """Input columns of each column of `output_columns` (the gold table's real schema)."""
-    origin: dict[str, list[FieldSource]] = {
-        c: [FieldSource(SILVER, c, "DIRECT", "IDENTITY")] for c in silver_columns
+    """Input columns of each column of `output_columns` (the gold table's real schema), from
+    the silver columns of the same batch of `source`."""
+    SILVER = catalog_name(Layer.SILVER, source)  # noqa: N806 (the input table's name)
+    origin: dict[str, list[ColumnSource]] = {
+        c: [_src(SILVER, c, "DIRECT", "IDENTITY")] for c in silver_columns
     }
-    dataset: list[FieldSource] = []
+    dataset: list[ColumnSource] = []
 
     def derive(steps: dict[str, str]) -> None:
         for name, expr in steps.items():
@@ -93,25 +143,23 @@ def gold_column_lineage(
 
     if out.where:
         dataset += [
-            FieldSource(s.table, s.column, "INDIRECT", "FILTER", f"where {out.where}")
+            _src(s.table, s.column, "INDIRECT", "FILTER", f"where {out.where}")
             for r in _roots(out.where)
             for s in origin.get(r, [])
         ]
 
     def lookup(lookups: list[Lookup]) -> None:
         for lk in lookups:
-            table = SILVER if lk.table == "self" else lk.table
+            table = SILVER if lk.table == "self" else catalog_name(Layer.GOLD, lk.table)
             how = f"lookup in {lk.table} on {lk.key} = {lk.ref_key}"
             for new, src in lk.columns.items():
-                origin[new] = [FieldSource(table, src, "DIRECT", "IDENTITY", how)]
+                origin[new] = [_src(table, src, "DIRECT", "IDENTITY", how)]
             dataset.extend(
-                FieldSource(s.table, s.column, "INDIRECT", "JOIN", how)
+                _src(s.table, s.column, "INDIRECT", "JOIN", how)
                 for r in _roots(lk.key)
                 for s in origin.get(r, [])
             )
-            dataset.extend(
-                FieldSource(table, r, "INDIRECT", "JOIN", how) for r in _roots(lk.ref_key)
-            )
+            dataset.extend(_src(table, r, "INDIRECT", "JOIN", how) for r in _roots(lk.ref_key))
 
     derive(out.derive)
     lookup(out.lookups)
@@ -127,7 +175,7 @@ def gold_column_lineage(
         if u.variable_pattern:
             variable += f", matched by {u.variable_pattern!r}"
         origin[u.variable] = _compose(
-            [FieldSource(SILVER, c, "DIRECT", "IDENTITY") for c in on],
+            [_src(SILVER, c, "DIRECT", "IDENTITY") for c in on],
             "TRANSFORMATION",
             variable,
         )
@@ -143,7 +191,7 @@ def gold_column_lineage(
         seq = out.sequence
         how = f"sequence over {seq.partition_by} ordered by {seq.order_by}"
         origin[seq.name] = [
-            FieldSource(s.table, s.column, "INDIRECT", "WINDOW", how)
+            _src(s.table, s.column, "INDIRECT", "WINDOW", how)
             for c in [*seq.partition_by, seq.order_by]
             for s in origin.get(c, [])
         ]
@@ -152,16 +200,16 @@ def gold_column_lineage(
         how = f"foreign key {fk.column} -> {fk.references}.{fk.target_column}"
         source = mapping.get(fk.column, fk.column)
         dataset += [
-            FieldSource(s.table, s.column, "INDIRECT", "FILTER", how)
-            for s in origin.get(source, [])
+            _src(s.table, s.column, "INDIRECT", "FILTER", how) for s in origin.get(source, [])
         ]
-        dataset.append(FieldSource(fk.references, fk.target_column, "INDIRECT", "FILTER", how))
-    fields: dict[str, list[FieldSource]] = {}
+        target = catalog_name(Layer.GOLD, fk.references)
+        dataset.append(_src(target, fk.target_column, "INDIRECT", "FILTER", how))
+    fields: dict[str, list[ColumnSource]] = {}
     for column in output_columns:
         if column == LAYER:
             continue  # a constant per layer: no input
         if column in PROVENANCE:
-            fields[column] = [FieldSource(SILVER, column, "DIRECT", "IDENTITY")]
+            fields[column] = [_src(SILVER, column, "DIRECT", "IDENTITY")]
             continue
         source = mapping.get(column)
         if source is None:
