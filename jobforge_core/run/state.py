@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from jobforge_core.common.atomic import write_json
 from jobforge_core.common.config import PipelineConfig
 from jobforge_core.common.models import utc_now
+from jobforge_core.history.transition_logs import set_aside
 
 
 class SourceState(BaseModel):
@@ -26,10 +27,16 @@ class SourceState(BaseModel):
 
 
 def read_state(cfg: PipelineConfig, source: str) -> SourceState | None:
+    """None when the source has no usable state: never built, or a damaged file (set aside,
+    named in the log), so only this source is reprocessed and the others run as usual."""
     path = cfg.state_path() / f"{source}.json"
     if not path.is_file():
         return None
-    return SourceState.model_validate_json(path.read_text(encoding="utf-8"))
+    try:
+        return SourceState.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        set_aside(path, exc)
+        return None
 
 
 def write_state(cfg: PipelineConfig, state: SourceState) -> None:

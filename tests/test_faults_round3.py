@@ -1,0 +1,85 @@
+"""Issue 26: faults and hostile input, round three. Each test failed before its fix."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+from conftest import SAMPLES
+
+from flows.cli import main
+from jobforge_core.common.config import PipelineConfig
+
+JOBFORGE = Path(sys.executable).parent / "jobforge"
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    return env
+
+
+def _server_of(proc: subprocess.Popen, timeout: float = 120) -> psutil.Process:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                if "uvicorn" in " ".join(child.cmdline()):
+                    return child
+            except psutil.NoSuchProcess:
+                continue
+        assert proc.poll() is None, "jobforge run ended before its server was seen"
+        time.sleep(0.1)
+    raise AssertionError("no server process")
+
+
+def test_kill_9_of_jobforge_run_takes_its_prefect_server_with_it(tmp_path: Path):
+    """Item 9: the temporary server outlived every killed run (still listening 90 s later)."""
+    proc = subprocess.Popen(
+        [str(JOBFORGE), "run", "--data-root", str(tmp_path / "data")]
+        + ["--source-dir", str(SAMPLES)],
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = _server_of(proc)
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    try:
+        server.wait(timeout=30)
+    except psutil.TimeoutExpired:
+        server.kill()
+        raise AssertionError("Prefect's server outlived the killed command") from None
+
+
+def _run(root: Path, *args: str) -> int:
+    return main(["run", "--data-root", str(root), "--source-dir", str(SAMPLES), *args])
+
+
+def test_a_damaged_state_or_log_affects_only_its_own_record(prefect_harness, tmp_path, capsys):
+    """Item 5: a truncated state file crashed the flow for every source, even with --force;
+    a truncated transition log made lineage, history and docs fail for every table."""
+    root = tmp_path / "data"
+    sources = ["--source", "noc_structure", "--source", "cops_summary"]
+    assert _run(root, *sources) == 0
+    cfg = PipelineConfig(data_root=root)
+    state = cfg.state_path() / "noc_structure.json"
+    state.write_text(state.read_text()[:40])
+    log = sorted(cfg.catalog_lineage_path().glob("*.json"))[0]
+    log.write_text(log.read_text()[:50])
+    capsys.readouterr()
+    for command in (["lineage", "fact_cops_summary"], ["history", "dim_noc"], ["catalog"]):
+        assert main([*command, "--data-root", str(root)]) == 0, command
+    assert main(["docs", "--data-root", str(root), "--out", str(tmp_path / "site")]) == 0
+    assert _run(root, *sources) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert (cfg.catalog_lineage_path() / "damaged" / log.name).is_file()
+    assert (cfg.state_path() / "damaged" / "noc_structure.json").is_file()
+    assert state.is_file()  # written again by the source's own run
