@@ -83,3 +83,48 @@ def test_a_damaged_state_or_log_affects_only_its_own_record(prefect_harness, tmp
     assert (cfg.catalog_lineage_path() / "damaged" / log.name).is_file()
     assert (cfg.state_path() / "damaged" / "noc_structure.json").is_file()
     assert state.is_file()  # written again by the source's own run
+
+
+LAUGHS = """
+name: laughs
+file: x.csv
+params:
+  a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+  f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+  g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+  h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+  i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def test_a_yaml_alias_bomb_is_refused_at_load_in_one_line(tmp_path: Path, capsys):
+    """Item 10: a 514-byte spec reached 3.9 GB, then a Rust panic that ignored SIGTERM."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "laughs.yaml").write_text(LAUGHS)
+    code = main(["run", "--specs", str(specs), "--data-root", str(tmp_path / "d")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "laughs.yaml" in err[0] and "refused as an alias bomb" in err[0]
+    (specs / "laughs.yaml").write_text("name: loop\nfile: x.csv\nparams: &p {self: *p}\n")
+    assert main(["run", "--specs", str(specs), "--data-root", str(tmp_path / "d")]) == 2
+    assert "refers to itself" in capsys.readouterr().err
+
+
+def test_a_look_ahead_pattern_is_refused_at_load_naming_the_engine(tmp_path: Path, capsys):
+    """Item 16: Python's `re` accepted it; polars failed at silver with a plan dump, exit 1."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "codes.yaml").write_text(
+        "name: codes\nfile: codes.csv\nkeys: [code]\n"
+        "expectations: [{column: code, rule: regex, pattern: '^(?=\\\\d)\\\\d+$', action: drop}]\n"
+        "gold: [{table: dim_codes, columns: [code], keys: [code]}]\n"
+    )
+    assert main(["run", "--specs", str(specs), "--data-root", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "codes.yaml" in err[0]
+    assert "is not a regular expression the engine runs" in err[0]

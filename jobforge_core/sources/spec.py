@@ -36,15 +36,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-def _check_regex(pattern: str, field: str, groups: int = 0) -> None:
+def _check_regex(pattern: str, field: str, groups: int = 0, in_polars: bool = False) -> None:
     """A pattern that does not compile is a spec error at load time (exit 2), not a
-    multi-line engine error half-way through a run."""
+    multi-line engine error half-way through a run. `in_polars`: the pattern runs in polars
+    (Rust's regex), which refuses what Python's `re` accepts, such as look-around."""
     try:
         compiled = re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"{field} {pattern!r} is not a valid regular expression: {exc}") from exc
     if compiled.groups < groups:
         raise ValueError(f"{field} {pattern!r} needs a group, (...), whose match is kept")
+    # Only a pattern with a construct the engines may disagree on is compiled by polars too:
+    # importing polars costs a third of a second before Prefect's server is started.
+    if in_polars and re.search(r"\(\?|\\\d|\\[pPkg]", pattern):
+        import polars as pl
+
+        try:
+            pl.Series([""], dtype=pl.String).str.contains(pattern)
+        except pl.exceptions.PolarsError as exc:
+            reason = str(exc).strip().splitlines()[-1].strip()
+            raise ValueError(
+                f"{field} {pattern!r} is not a regular expression the engine runs "
+                f"(no look-around or back-references): {reason}"
+            ) from None
 
 
 def _check_identifier(value: str) -> str:
@@ -80,7 +94,7 @@ class Expectation(_Strict):
         if self.rule == "regex" and not self.pattern:
             raise ValueError("regex expectation needs `pattern`")
         if self.pattern is not None:
-            _check_regex(self.pattern, "pattern")
+            _check_regex(self.pattern, "pattern", in_polars=True)
         if self.rule == "range" and self.min is None and self.max is None:
             raise ValueError("range expectation needs `min` or `max`")
         if self.rule == "accepted_values" and not self.values:
@@ -110,7 +124,7 @@ class Unpivot(_Strict):
         if isinstance(self.columns, str):
             _check_regex(self.columns, "columns")
         if self.variable_pattern is not None:
-            _check_regex(self.variable_pattern, "variable_pattern", groups=1)
+            _check_regex(self.variable_pattern, "variable_pattern", groups=1, in_polars=True)
         return self
 
 
@@ -459,8 +473,41 @@ def _find_kind(kind: str, spec_dirs: list[Path]) -> Path:
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# Values a spec may hold once YAML aliases are expanded. A 514-byte spec of nested aliases
+# (a "billion laughs") is cheap to load, since the loader shares each aliased value, but
+# expands to billions when a kind's params are substituted or the spec is merged and dumped:
+# 3.9 GB, then a Rust panic. The shipped specs hold a few hundred values.
+MAX_EXPANDED_VALUES = 100_000
+
+
+def _expanded_size(value: Any, seen: dict[int, int]) -> int:
+    """Values in `value` with every shared (aliased) part counted each time it is used, in
+    time linear in the distinct parts."""
+    known = seen.get(id(value))
+    if known == -1:
+        raise SpecError("an alias refers to itself (a recursive value): refused")
+    if known is not None:
+        return known
+    seen[id(value)] = -1  # being counted
+    if isinstance(value, dict):
+        size = 1 + sum(_expanded_size(v, seen) for v in value.values())
+    elif isinstance(value, list):
+        size = 1 + sum(_expanded_size(v, seen) for v in value)
+    else:
+        size = 1
+    seen[id(value)] = size
+    return size
+
+
 def _load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+    loaded = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+    size = _expanded_size(loaded, {})
+    if size > MAX_EXPANDED_VALUES:
+        raise SpecError(
+            f"{size:,} values once its aliases are expanded (at most "
+            f"{MAX_EXPANDED_VALUES:,}): refused as an alias bomb"
+        )
+    return loaded
 
 
 def expand_kind(raw: dict[str, Any], spec_dirs: list[Path], origin: str) -> dict[str, Any]:
@@ -495,6 +542,8 @@ def load_spec_file(path: Path, spec_dirs: list[Path] | None = None) -> SourceSpe
         raw = _load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: a source spec must be a YAML mapping")
     return parse_spec(raw, str(path), spec_dirs)
