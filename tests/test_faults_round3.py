@@ -128,3 +128,84 @@ def test_a_look_ahead_pattern_is_refused_at_load_naming_the_engine(tmp_path: Pat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "codes.yaml" in err[0]
     assert "is not a regular expression the engine runs" in err[0]
+
+
+def test_a_killed_docs_build_leaves_nothing_the_next_build_keeps(tmp_path: Path):
+    """Item 12: kill -9 of `docs --out DIR` between its two renames left DIR missing and two
+    `.DIR.<hex>.tmp` folders, which later builds never removed. Killed for real, with the
+    second rename turned into SIGKILL by strace's fault injection."""
+    import shutil as sh
+
+    from helpers import run_plain
+
+    from jobforge_core.site.refresh import refresh_catalog
+    from jobforge_core.sources.spec import load_specs
+
+    cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=SAMPLES)
+    run_plain(cfg, ["noc_structure"])
+    refresh_catalog(cfg, load_specs())
+    out = tmp_path / "site"
+    assert main(["docs", "--data-root", str(cfg.data_root), "--out", str(out)]) == 0
+    strace = sh.which("strace")
+    assert strace, "strace is needed (apt-get install -y strace)"
+    killed = subprocess.run(
+        [strace, "-f", "-qq", "-o", "/dev/null", "-e", "inject=rename:signal=SIGKILL:when=2"]
+        + [str(JOBFORGE), "docs", "--data-root", str(cfg.data_root), "--out", str(out)],
+        capture_output=True,
+        timeout=300,
+    )
+    assert killed.returncode != 0
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")]
+    assert left, "the kill left no temp folder: the injection point moved"
+    assert main(["docs", "--data-root", str(cfg.data_root), "--out", str(out)]) == 0
+    assert (out / "index.html").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")] == []
+
+
+def test_restore_killed_between_its_steps_is_repaired_by_the_next_plain_run(
+    prefect_harness, tmp_path: Path, source_copy: Path
+):
+    """Items 1 and 2: kill -9 of `restore` between its renames left layers on different
+    batches, and the next plain run said `unchanged` (exit 0) over gold with FK orphans,
+    forever. Now a killed restore leaves the source incomplete (the next run reprocesses it),
+    a plain run checks that every layer holds the batch its state names, and published gold
+    is only what a completed step published."""
+    import shutil as sh
+
+    from consistency import check
+    from helpers import layer
+
+    from jobforge_core.common.config import Layer
+    from jobforge_core.history.batches import batch_of
+    from jobforge_core.run.state import read_state
+
+    strace = sh.which("strace")
+    assert strace, "strace is needed (apt-get install -y strace)"
+    root = tmp_path / "data"
+    args = ["run", "--data-root", str(root), "--source-dir", str(source_copy)]
+    small = ["--source", "noc_structure", "--source", "cops_employment"]
+    assert main([*args, *small]) == 0
+    cfg = PipelineConfig(data_root=root)
+    first = batch_of(cfg.table_path(Layer.GOLD, "dim_noc"))
+    noc = source_copy / "noc_structure_en.csv"
+    noc.write_text(noc.read_text() + '5,Unit Group,99990,Nouveau,"A new unit group"\n')
+    assert main([*args, *small]) == 0
+    second = read_state(cfg, "noc_structure").batch_id
+    for when in (1, 2, 3, 5, 7):
+        killed = subprocess.run(
+            [strace, "-f", "-qq", "-o", "/dev/null"]
+            + ["-e", f"inject=rename,renameat,renameat2:signal=SIGKILL:when={when}"]
+            + [str(JOBFORGE), "restore", "noc_structure", "--batch", first]
+            + ["--data-root", str(root)],
+            capture_output=True,
+            timeout=300,
+        )
+        assert killed.returncode != 0, when
+        check(root)  # what readers see is whole, whatever the kill left in the layers
+        assert main([*args, *small]) == 0, when
+        state = read_state(cfg, "noc_structure")
+        assert state is not None and state.complete and state.batch_id == second, when
+        for lyr in Layer:
+            table = "dim_noc" if lyr is Layer.GOLD else "noc_structure"
+            assert set(layer(cfg, lyr, table)["_batch_id"].cast(str)) == {second}, (when, lyr)
+        check(root)

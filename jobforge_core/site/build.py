@@ -9,6 +9,7 @@ home directory. The temp and the previous folder are named like every JobForge t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from datetime import UTC, datetime
@@ -34,6 +35,19 @@ def default_site_dir(cfg: PipelineConfig) -> Path:
 
 def _temp_dir(target: Path) -> Path:
     return target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def sweep_stale(target: Path) -> list[Path]:
+    """Folders a killed build left beside `target` (its new pages, or the previous site it
+    was about to replace): named `.<name>.<12 hex>.tmp`, only ever written by this module.
+    Called while holding the data root, so no other build of it is under way."""
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.[0-9a-f]{{12}}\.tmp$")
+    if not target.parent.is_dir():
+        return []
+    stale = [p for p in target.parent.iterdir() if pattern.match(p.name) and p.is_dir()]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
 
 
 def check_target(target: Path) -> None:
@@ -83,6 +97,7 @@ def build_site(cfg: PipelineConfig, out: Path | None = None) -> Path:
     """The site for a data root's catalog; returns its index.html."""
     target = Path(out) if out else default_site_dir(cfg)
     target = target.absolute()
+    sweep_stale(target)
     check_target(target)
     data = gather(cfg)
     target.parent.mkdir(parents=True, exist_ok=True)
