@@ -209,3 +209,35 @@ def test_restore_killed_between_its_steps_is_repaired_by_the_next_plain_run(
             table = "dim_noc" if lyr is Layer.GOLD else "noc_structure"
             assert set(layer(cfg, lyr, table)["_batch_id"].cast(str)) == {second}, (when, lyr)
         check(root)
+
+
+def test_a_fifo_swapped_in_after_the_check_is_refused_without_hanging(tmp_path: Path):
+    """Item 11: a FIFO swapped in between planning's stat and open() hung the run."""
+    from jobforge_core.sources.snapshot import inspect, open_regular, take_snapshot
+
+    fifo = tmp_path / "noc.csv"
+    os.mkfifo(fifo)
+    try:
+        with open_regular(fifo):
+            raise AssertionError("a FIFO was opened as a source")
+    except OSError as exc:
+        assert "FIFO" in str(exc)
+    assert "FIFO" in (inspect(fifo).error or "")
+    try:
+        take_snapshot(fifo, tmp_path / "work", "noc")
+        raise AssertionError("a FIFO was snapshotted")
+    except OSError as exc:
+        assert "FIFO" in str(exc)
+
+
+def test_example_values_in_the_catalog_are_cut_short(tmp_path: Path):
+    """Item 15: a 100 MB field became a 100 MB 'example value', four times over."""
+    import polars as pl
+
+    from jobforge_core.catalog.tables import EXAMPLE_CHARS, _examples
+
+    path = tmp_path / "wide.parquet"
+    pl.DataFrame({"text": ["x" * 1_000_000, "short"]}).write_parquet(path)
+    examples = _examples(path, ["text"])["text"]
+    assert examples[1] == "short"
+    assert len(examples[0]) == EXAMPLE_CHARS and examples[0].endswith("…")

@@ -49,7 +49,17 @@ def _examples(path: Path, columns: list[str]) -> dict[str, list[str]]:
         )
         .collect()
     )
-    return {c: [str(v) for v in found[c][0]] for c in columns}
+    return {c: [_example(v) for v in found[c][0]] for c in columns}
+
+
+EXAMPLE_CHARS = 120
+
+
+def _example(value: object) -> str:
+    """An example value as text, cut to EXAMPLE_CHARS: a 100 MB field was copied whole into
+    the catalog JSON and four site pages."""
+    text = str(value)
+    return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1] + "…"
 
 
 def _lineage(

@@ -9,6 +9,7 @@ stale temp by the next run if this one is killed).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -16,6 +17,7 @@ import stat
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from jobforge_core.common.errors import StorageError, disk_full_message
 
@@ -48,13 +50,29 @@ def describe_unusable(path: Path) -> str | None:
     return None
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """Open for reading without blocking, then check what was opened: a FIFO swapped in
+    after the stat check used to hang the run in open() (4 of 8 tries)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a special file"
+            raise OSError(errno.EINVAL, f"is {kind}, not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def inspect(path: Path) -> Inspection:
     """Hash a source file; an unusable one gives a sentinel hash and the reason, never a raise."""
     problem = describe_unusable(path)
     if problem is not None:
         return Inspection("missing" if "not found" in problem else "unreadable", problem)
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             return Inspection(hashlib.file_digest(fh, "sha256").hexdigest())
     except OSError as exc:
         return Inspection("unreadable", f"cannot read the file: {exc.strerror or exc}")
@@ -75,7 +93,7 @@ def take_snapshot(path: Path, workdir: Path, label: str) -> tuple[Path, str]:
     digest = hashlib.sha256()
     try:
         try:
-            src = path.open("rb")
+            src = open_regular(path)
         except OSError as exc:
             raise SourceUnreadable(exc.errno, exc.strerror, str(path)) from exc
         with src:
