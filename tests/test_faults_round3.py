@@ -241,3 +241,64 @@ def test_example_values_in_the_catalog_are_cut_short(tmp_path: Path):
     examples = _examples(path, ["text"])["text"]
     assert examples[1] == "short"
     assert len(examples[0]) == EXAMPLE_CHARS and examples[0].endswith("…")
+
+
+class _SickLineage:
+    """An OpenLineage endpoint that answers 500, or accepts and never answers."""
+
+    def __init__(self, mode: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.posts = 0
+        sick = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                sick.posts += 1
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if mode == "silent":
+                    time.sleep(30)
+                    return
+                self.send_response(500)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_sick_openlineage_endpoint_is_given_up_after_its_first_failure(
+    tmp_path: Path, monkeypatch
+):
+    """Item 8: an endpoint answering 500 made the run 10x slower (1,329 POSTs, each event
+    retried with back-off); one that never answered, 4x. Now the first failure opens the
+    breaker for the run, every event is kept on disk, and one warning says so."""
+    import json
+
+    from helpers import run_plain
+
+    from jobforge_core.openlineage import emitter
+
+    for mode in ("500", "silent"):
+        sick = _SickLineage(mode)
+        monkeypatch.setenv("OPENLINEAGE_URL", sick.url)
+        monkeypatch.setattr(emitter, "_emitters", {})
+        cfg = PipelineConfig(data_root=tmp_path / mode, source_dir=SAMPLES)
+        try:
+            run_plain(cfg, ["noc_structure", "cops_summary", "oasis_guide"])
+        finally:
+            sick.close()
+        kept = emitter.events_file(cfg).read_text().splitlines()
+        assert len(kept) == 3 * 4 * 2  # every START and COMPLETE, on disk
+        assert all(json.loads(line)["eventType"] in ("START", "COMPLETE") for line in kept)
+        # One event's attempts (the client's own retries), then no more POSTs.
+        assert sick.posts <= 6, (mode, sick.posts)
