@@ -14,7 +14,7 @@ from typing import Any
 
 from flows.results import Result, Section, UsageError
 
-COMMANDS = ("history", "diff", "restore", "retire")
+COMMANDS = ("history", "diff", "restore", "retire", "verify")
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -77,6 +77,16 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "keeps its tables: this is the only way to remove them.",
     )
     retire.add_argument("source", help="a source name")
+
+    sub.add_parser(
+        "verify",
+        parents=[common],
+        help="check every published and working file against its checksum; repair the store",
+        description="Hashes every published gold file and every working gold file against "
+        "the checksums recorded when they were written, reads every state, log and spec "
+        "record, and opens the store. The store and catalog are rebuilt when damaged; a "
+        "damaged table's source is marked so that the next `jobforge run` rebuilds it.",
+    )
     retire.add_argument(
         "--specs", action="append", metavar="DIR", help="extra or overriding spec directories"
     )
@@ -89,6 +99,8 @@ def dispatch(args: argparse.Namespace) -> Result:
         return history(args.data_root, args.table)
     if args.command == "retire":
         return retire(args.data_root, args.source, args.specs)
+    if args.command == "verify":
+        return verify(args.data_root)
     if args.command == "diff":
         return diff(
             args.data_root, args.table, args.from_batch, args.to_batch, args.key, args.sample
@@ -358,4 +370,49 @@ def retire(data_root: str | None, source: str, spec_dirs: list[str] | None) -> R
     return Result(
         [Section("retired", [{"source": source, "tables_moved_to_history": moved}])],
         notes=[*held, f"{source} retired: its tables are in {cfg.data_root / 'history'}"],
+    )
+
+
+def verify(data_root: str | None) -> Result:
+    from flows.cli_read import config
+    from jobforge_core.catalog.stamp import catalog_is_current
+    from jobforge_core.history.transition_logs import read_logs
+    from jobforge_core.run.checksums import intact
+    from jobforge_core.run.publish import damaged_published, mark_for_repair
+    from jobforge_core.run.state import mark_incomplete, read_state
+    from jobforge_core.site.refresh import refresh_catalog
+
+    cfg = config(data_root)
+    specs = _specs(cfg, None)
+    rows: list[dict[str, Any]] = []
+    with _holding(cfg, "jobforge verify"):
+        logs = sum(1 for _ in read_logs(cfg))  # a damaged log is set aside and named
+        published = damaged_published(cfg, full=True)
+        mark_for_repair(cfg, published)
+        rows += [{"what": t, "status": "damaged", "detail": why} for t, why in published.items()]
+        for name in sorted(specs):
+            state = read_state(cfg, name)  # a damaged state is set aside: rebuilt
+            for table, recorded in (state.gold_files if state else {}).items():
+                path = cfg.table_path("gold", table)
+                if not intact(path, recorded):
+                    mark_incomplete(cfg, name)
+                    rows.append(
+                        {"what": f"gold/{table}.parquet", "status": "damaged", "detail": path}
+                    )
+        if not catalog_is_current(cfg, specs):
+            refresh_catalog(cfg, specs)
+            rows.append({"what": "store and catalog", "status": "repaired", "detail": "rebuilt"})
+    damaged = [r for r in rows if r["status"] == "damaged"]
+    notes = [f"{logs} transition log(s) read; {len(damaged)} damaged file(s)"]
+    if damaged:
+        notes.append(
+            "the sources of damaged tables are marked: the next `jobforge run` rebuilds and "
+            "republishes them"
+        )
+    else:
+        notes.append("every published and working gold file matches its checksum")
+    return Result(
+        [Section("verify", rows, columns=["what", "status", "detail"], max_width=80)],
+        notes=notes,
+        exit_code=1 if damaged else 0,
     )

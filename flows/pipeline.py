@@ -23,7 +23,7 @@ from jobforge_core.common.logs import get_logger
 from jobforge_core.common.models import LayerTransitionLog
 from jobforge_core.run.housekeeping import exclusive_run
 from jobforge_core.run.pipeline import SourcePlan, plan_sources, release
-from jobforge_core.run.publish import publish
+from jobforge_core.run.publish import damaged_published, mark_for_repair, publish
 from jobforge_core.run.registry import kept_lines, known_specs
 from jobforge_core.site import default_site_dir
 from jobforge_core.sources.spec import load_specs
@@ -126,6 +126,11 @@ def _run_locked(
     log = get_logger(flow_run=flow_run.get_name())
     if stale:
         log.info("stale_temps_removed", count=len(stale), first=str(stale[0]))
+    damaged = damaged_published(cfg)  # by stat: free; a damaged file's source is rebuilt
+    if damaged:
+        mark_for_repair(cfg, damaged)
+        for table, why in damaged.items():
+            log.warning("published_file_damaged", table=table, detail=why)
     known, kept = known_specs(cfg, specs)
     for line in kept_lines(known, kept):
         log.info("table_kept", detail=line)
@@ -161,7 +166,7 @@ def _run_locked(
             log.warning("source_skipped", source=name, reason=run.skipped)
     futures = [f for run in runs.values() for f in run.futures.values()]
     failed = {s["source"] for s in summaries if s["status"] in ("failed", "skipped")}
-    published = publish(cfg, known, failed, note=flow_run.get_name() or "")
+    published = publish(cfg, known, failed, note=flow_run.get_name() or "", repair=set(damaged))
     problems = published.held_back + [f"foreign key {o}" for o in published.orphans]
     log.info(
         "gold_published",

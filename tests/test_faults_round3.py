@@ -302,3 +302,45 @@ def test_a_sick_openlineage_endpoint_is_given_up_after_its_first_failure(
         assert all(json.loads(line)["eventType"] in ("START", "COMPLETE") for line in kept)
         # One event's attempts (the client's own retries), then no more POSTs.
         assert sick.posts <= 6, (mode, sick.posts)
+
+
+def test_corruption_at_rest_is_noticed_and_repaired(prefect_harness, tmp_path, source_copy, capsys):
+    """Item 4: 64 flipped bytes in a gold parquet: `query` failed while `lineage` and
+    `history` answered and a plain run said "unchanged"; a truncated store was never
+    repaired; a garbage file in history was installed as gold by `restore`."""
+    from consistency import check
+
+    from jobforge_core.run.publish import current_snapshot
+
+    root = tmp_path / "data"
+    small = ["--source", "noc_structure", "--source", "cops_employment"]
+    small += ["--source-dir", str(source_copy)]
+    assert _run(root, *small) == 0
+    cfg = PipelineConfig(data_root=root)
+    published = root / current_snapshot(cfg).tables["dim_noc"].file
+    data = bytearray(published.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
+    published.write_bytes(bytes(data))  # same inode as gold/dim_noc.parquet: both damaged
+    capsys.readouterr()
+    assert main(["verify", "--data-root", str(root)]) == 1
+    assert "dim_noc" in capsys.readouterr().out
+    assert _run(root, *small) == 0  # rebuilt and republished, not "unchanged"
+    check(root)
+    assert main(["verify", "--data-root", str(root)]) == 0
+    # A truncated store: the next plain run rebuilds it.
+    store = root / "jobforge.duckdb"
+    store.write_bytes(store.read_bytes()[:4096])
+    assert _run(root, *small) == 0
+    capsys.readouterr()
+    assert main(["query", "--data-root", str(root), "SELECT count(*) AS n FROM dim_noc"]) == 0
+    # A garbage file in history is refused by restore, naming it.
+    noc = source_copy / "noc_structure_en.csv"
+    noc.write_text(noc.read_text() + '5,Unit Group,99990,Nouveau,"A new unit group"\n')
+    assert _run(root, *small) == 0  # a new batch: the previous one is kept in history
+    kept = next((root / "history" / "gold" / "dim_noc").glob("*.parquet"))
+    kept.write_bytes(b"not parquet at all")
+    capsys.readouterr()
+    code = main(["restore", "noc_structure", "--batch", kept.stem, "--data-root", str(root)])
+    assert code == 2
+    assert "is damaged in history for dim_noc" in capsys.readouterr().err

@@ -60,4 +60,18 @@ def catalog_is_current(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> boo
         stamp = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return stamp == catalog_inputs(cfg, specs)
+    return stamp == catalog_inputs(cfg, specs) and _readable(cfg)
+
+
+def _readable(cfg: PipelineConfig) -> bool:
+    """The store opens and the model schema parses: a truncated `jobforge.duckdb` or
+    `model.json` made every read fail while each plain run called the catalog current."""
+    import duckdb
+
+    try:
+        json.loads((cfg.catalog_schemas_path() / "model.json").read_text(encoding="utf-8"))
+        with duckdb.connect(str(cfg.store_path()), read_only=True) as con:
+            con.execute("SELECT count(*) FROM catalog.tables").fetchone()
+    except (OSError, ValueError, duckdb.Error):
+        return False
+    return True

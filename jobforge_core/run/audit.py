@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from jobforge_core.common.atomic import parquet_rows
@@ -133,6 +134,17 @@ def restore_source(
             f"batch {batch!r} of {spec.name} is not kept for {', '.join(missing)}"
             + (f"; batches held: {', '.join(kept)}" if kept else "")
         )
+    damaged = [
+        catalog_name(layer, table)
+        for layer, table in plan
+        if history_file(cfg, layer, table, batch).is_file()
+        and _kept_batch(history_file(cfg, layer, table, batch)) != batch
+    ]
+    if damaged:
+        raise AuditError(
+            f"batch {batch!r} of {spec.name} is damaged in history for {', '.join(damaged)} "
+            "(not a readable table of that batch): nothing restored"
+        )
     if all(_current_batch(cfg, layer, table) == batch for layer, table in plan):
         return []  # every layer already holds it: nothing to move
     # Killed between two moves, the layers would hold different batches: marked incomplete
@@ -195,6 +207,19 @@ def retire_source(cfg: PipelineConfig, spec: SourceSpec) -> list[str]:
     (cfg.state_path() / f"{spec.name}.json").unlink(missing_ok=True)
     forget_spec(cfg, spec.name)
     return moved
+
+
+def _kept_batch(path: Path) -> str | None:
+    """The batch a kept file holds, or None when it is not a readable table: a garbage file
+    in history was installed as gold by `restore`."""
+    import polars as pl
+
+    try:
+        batch = batch_of(path)
+        pl.scan_parquet(path).select(pl.len()).collect()
+    except (OSError, pl.exceptions.PolarsError, ValueError):
+        return None
+    return batch
 
 
 def _current_batch(cfg: PipelineConfig, layer: Layer, table: str) -> str | None:

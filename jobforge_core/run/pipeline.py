@@ -36,6 +36,7 @@ from jobforge_core.common.provenance import batch_id_for
 from jobforge_core.history.batches import batch_of, keep_previous, prune, roll_back, undo_keep
 from jobforge_core.history.transition_logs import write_log
 from jobforge_core.openlineage.emitter import emitter_for
+from jobforge_core.run.checksums import fingerprint
 from jobforge_core.run.registry import record_spec
 from jobforge_core.run.state import SourceState, mark_incomplete, read_state, write_state
 from jobforge_core.sources.snapshot import SourceUnreadable, drop_snapshot, inspect, take_snapshot
@@ -296,6 +297,11 @@ def record_success(plan: SourcePlan, cfg: PipelineConfig) -> None:
             source_file=str(plan.source_path),
             gold_tables=[g.table for g in plan.spec.gold],
             upstream=upstream_batches(cfg, plan.spec),
+            gold_files={
+                g.table: fingerprint(cfg.table_path(Layer.GOLD, g.table))
+                for g in plan.spec.gold
+                if cfg.table_path(Layer.GOLD, g.table).is_file()
+            },
         ),
     )
 

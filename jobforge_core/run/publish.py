@@ -38,6 +38,7 @@ from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.errors import JobForgeError
 from jobforge_core.common.models import utc_now
 from jobforge_core.history.batches import batch_of
+from jobforge_core.run.state import mark_incomplete, read_state
 from jobforge_core.sources.spec import SourceSpec
 
 PUBLISHED = "published"
@@ -145,12 +146,18 @@ def _stat(path: Path) -> list[int]:
 
 
 def _working_versions(
-    cfg: PipelineConfig, specs: dict[str, SourceSpec], previous: Mapping[str, PublishedTable]
+    cfg: PipelineConfig,
+    specs: dict[str, SourceSpec],
+    previous: Mapping[str, PublishedTable],
+    damaged: list[str],
 ) -> dict[str, PublishedTable]:
     """Every working gold table of the given specs, as it would be published; a file
-    unchanged since it was published is not read again."""
+    unchanged since it was published, or since its run recorded its checksum, is not read
+    again. A file whose content is not what its run wrote is damaged: never published,
+    named in `damaged`, and its source marked for the next run to rebuild."""
     found = {}
     for spec in specs.values():
+        state = read_state(cfg, spec.name)
         for out in spec.gold:
             path = cfg.table_path(Layer.GOLD, out.table)
             if not path.is_file():
@@ -160,7 +167,18 @@ def _working_versions(
             if old is not None and old.working_stat == stat:
                 found[out.table] = old
                 continue
-            sha = _sha256(path)
+            recorded = state.gold_files.get(out.table) if state else None
+            if recorded and list(recorded[1:]) == stat:
+                sha = recorded[0]
+            else:
+                sha = _sha256(path)
+                if recorded and sha != recorded[0]:
+                    damaged.append(
+                        f"{path} is not the file its run wrote (checksum differs): damaged "
+                        f"at rest, not published; the next run rebuilds {spec.name}"
+                    )
+                    mark_incomplete(cfg, spec.name)
+                    continue
             if old is not None and old.sha256 == sha:
                 found[out.table] = old.model_copy(update={"working_stat": stat})
                 continue
@@ -173,6 +191,30 @@ def _working_versions(
                 working_stat=stat,
             )
     return found
+
+
+def damaged_published(cfg: PipelineConfig, full: bool = False) -> dict[str, str]:
+    """Published tables whose file is missing or not what was published: table -> why.
+
+    By stat (free: a published file is never rewritten, so its size and mtime stay those
+    recorded) unless `full`, which hashes every file (`jobforge verify`)."""
+    snap = current_snapshot(cfg)
+    found: dict[str, str] = {}
+    for table, entry in (snap.tables if snap else {}).items():
+        path = cfg.data_root / entry.file
+        if not path.is_file():
+            found[table] = f"{path} is missing"
+        elif (full or _stat(path)[:2] != entry.working_stat[:2]) and _sha256(path) != entry.sha256:
+            found[table] = f"{path} does not match its checksum in snapshot {snap.id}"
+    return found
+
+
+def mark_for_repair(cfg: PipelineConfig, damaged: Mapping[str, str]) -> None:
+    """The sources of damaged published tables are rebuilt by the next (or this) run."""
+    snap = current_snapshot(cfg)
+    for table in damaged:
+        if snap is not None and table in snap.tables:
+            mark_incomplete(cfg, snap.tables[table].source)
 
 
 def _file_of(cfg: PipelineConfig, table: str, entry: PublishedTable) -> Path:
@@ -237,7 +279,7 @@ def _is_new(table: str, entry: PublishedTable, previous: Mapping[str, PublishedT
 def _link_into_place(cfg: PipelineConfig, table: str, entry: PublishedTable) -> PublishedTable:
     relative = Path(PUBLISHED) / "files" / table / f"{entry.sha256[:16]}.parquet"
     target = cfg.data_root / relative
-    if not target.is_file():
+    if not target.is_file() or _sha256(target) != entry.sha256:  # absent, or damaged
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = temp_path_for(target)
         source = cfg.table_path(Layer.GOLD, table)
@@ -271,6 +313,7 @@ def publish(
     failed_sources: set[str] | None = None,
     note: str = "",
     retired: set[str] | None = None,
+    repair: set[str] | None = None,
 ) -> PublishReport:
     """Audit the working gold layer against what is published, publish what passes.
     `retired`: tables leaving published gold on purpose (`jobforge retire`)."""
@@ -279,13 +322,20 @@ def publish(
     gone = sorted(set(previous) & (retired or set()))
     for table in gone:
         del previous[table]
-    working = _working_versions(cfg, specs, previous)
+    # damaged published files: whatever the working layer holds goes out again, relinked
+    mending = {t: previous.pop(t) for t in sorted(set(previous) & (repair or set()))}
+    damaged: list[str] = []
+    working = _working_versions(cfg, specs, previous, damaged)
     failed_tables = {
         out.table for name in failed_sources or set() if name in specs for out in specs[name].gold
     }
+    for table, entry in mending.items():
+        if table not in working:  # nothing to publish in its place: keep what there was
+            previous[table] = entry
     candidate, held, orphans = audit(cfg, specs, previous, {**previous, **working}, failed_tables)
     moved = [t for t, e in candidate.items() if _is_new(t, e, previous)]
-    fresh = [t for t in moved if not candidate[t].file]
+    fresh = [t for t in moved if not candidate[t].file or t in mending]
+    held = damaged + held
     if current is not None and not moved and not gone:
         return PublishReport(current, [], held, orphans)
     tables = {

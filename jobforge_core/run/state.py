@@ -23,6 +23,9 @@ class SourceState(BaseModel):
     # bronze or silver may hold the failed batch, so the next run must re-process the source
     # even if its file is back to the bytes of `batch_id`.
     complete: bool = True
+    # gold table -> [sha256, size, mtime_ns, inode] of the file this batch wrote
+    # (run/checksums.py): damage at rest is told apart from a new version
+    gold_files: dict[str, list] = Field(default_factory=dict)
     completed_at: str = Field(default_factory=lambda: utc_now().isoformat())
 
 
