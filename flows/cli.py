@@ -289,13 +289,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, default in GLOBAL_DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, default)
-    from jobforge_core.common.errors import JobForgeError
-
+    previous_project = os.environ.get("JOBFORGE_PROJECT")
     if args.project:  # read by settings, here and in the flow (the one place for variables)
         if not os.path.isfile(args.project):
             note(f"jobforge {args.command}: --project {args.project}: no such file")
             return 2
         os.environ["JOBFORGE_PROJECT"] = os.path.abspath(args.project)
+    try:
+        return _run_command(args, argv)
+    finally:  # main() called in-process (tests, scripts) leaves the environment as it was
+        if previous_project is None:
+            os.environ.pop("JOBFORGE_PROJECT", None)
+        else:
+            os.environ["JOBFORGE_PROJECT"] = previous_project
+
+
+def _run_command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    from jobforge_core.common.errors import JobForgeError
+
     try:
         result = dispatch(args, owns_process=argv is None)
     except CommandError as exc:

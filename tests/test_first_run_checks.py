@@ -4,6 +4,7 @@ in quarantine can be read (issues 25 and 32)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from conftest import SAMPLES
@@ -72,3 +73,6 @@ def test_a_project_file_declares_the_sources_once(tmp_path: Path, capsys, monkey
     assert main(["run", "--project", str(other), "--source", "mine"]) == 2
     # found the spec (no "unknown source"), then the other project's default source dir
     assert "source directory" in capsys.readouterr().err
+    # main() in-process leaves the environment as it found it (the next run of this process
+    # read the other project's specs before)
+    assert "JOBFORGE_PROJECT" not in os.environ
