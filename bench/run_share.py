@@ -88,7 +88,7 @@ def _child(work: Path) -> None:
     skip_final_collection()  # as `main` does for the `jobforge` command
     args = build_parser().parse_args(_args(work))
     request = preflight(
-        args.data_root, args.source_dir, args.specs, args.source, None, False, "default", None
+        args.data_root, args.source_dir, args.specs, args.source, None, None, False, "default", None
     )
     server = start_early()
     assert server is not None, "no early server: is an API URL configured?"

@@ -120,8 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--file",
         action="append",
         metavar="SOURCE=PATH",
-        help="load this file for SOURCE instead of the one its spec names (a given release; "
-        "repeatable)",
+        help="load this file for SOURCE instead of the newest its spec finds, and keep the "
+        "source on it until --unpin (a given release; repeatable)",
+    )
+    run.add_argument(
+        "--unpin",
+        action="append",
+        metavar="SOURCE",
+        help="let SOURCE follow its newest release again (repeatable)",
     )
     run.add_argument(
         "--force", action="store_true", help="reprocess sources whose file and spec are unchanged"
@@ -222,6 +228,7 @@ def dispatch(args: argparse.Namespace, owns_process: bool = False) -> Result:
             args.specs,
             args.source,
             args.file,
+            args.unpin,
             args.force,
             args.runner,
             args.dask_address,

@@ -39,6 +39,7 @@ class RunRequest:
     sources: list[str] | None
     spec_dirs: list[str] | None
     files: dict[str, str] | None
+    unpin: list[str] | None
     force: bool
     runner: str
     dask_address: str | None
@@ -64,6 +65,7 @@ def preflight(
     specs: list[str] | None,
     sources: list[str] | None,
     files: list[str] | None,
+    unpin: list[str] | None,
     force: bool,
     runner: str,
     dask_address: str | None,
@@ -119,8 +121,20 @@ def preflight(
         raise UsageError(f"data root {cfg.data_root} is not a directory")
     if runner == "dask" and importlib.util.find_spec("prefect_dask") is None:
         raise UsageError("--runner dask needs the dask extra: pip install -e '.[dask]'")
+    for name in unpin or []:
+        if name not in declared:
+            raise UsageError(
+                f"--unpin: unknown source {name!r}{did_you_mean(name, sorted(declared))}"
+            )
     return RunRequest(
-        cfg, sources or None, specs or None, given or None, force, runner, dask_address
+        cfg,
+        sources or None,
+        specs or None,
+        given or None,
+        unpin or None,
+        force,
+        runner,
+        dask_address,
     )
 
 
@@ -361,6 +375,7 @@ def run(
             source_dir=str(request.cfg.source_dir) if request.cfg.source_dir else None,
             spec_dirs=request.spec_dirs,
             files=request.files,
+            unpin=request.unpin,
             force=request.force,
             return_state=True,
         )

@@ -22,6 +22,7 @@ from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.logs import get_logger
 from jobforge_core.common.models import LayerTransitionLog
 from jobforge_core.run.housekeeping import exclusive_run
+from jobforge_core.run.pins import update_pins
 from jobforge_core.run.pipeline import SourcePlan, plan_sources, release
 from jobforge_core.run.publish import damaged_published, mark_for_repair, publish
 from jobforge_core.run.registry import kept_lines, known_specs
@@ -101,6 +102,7 @@ def run_sources(
     force: bool,
     rebuild_catalog: bool = True,
     files: dict[str, str] | None = None,
+    unpin: list[str] | None = None,
 ) -> State:
     """Plan, submit every changed source's chain, wait, then publish the run's artifacts."""
     attach_run_logging()
@@ -109,8 +111,11 @@ def run_sources(
         source_dir=Path(source_dir) if source_dir else None,
     )
     specs = load_specs(_spec_dirs(spec_dirs))
-    given = {**_pinned(cfg, specs), **{name: Path(path) for name, path in (files or {}).items()}}
     with exclusive_run(cfg) as stale:  # one run per data root; a killed run's temps go
+        # --file pins its release in the data root; pins stay until --unpin (run/pins.py)
+        held = update_pins(cfg, dict(files or {}), list(unpin or []))
+        given = {name: Path(path) for name, path in held.items() if name in specs}
+        given |= _pinned(cfg, specs)
         return _run_locked(specs, cfg, names, force, rebuild_catalog, stale, given)
 
 
@@ -250,13 +255,17 @@ def jobforge_flow(
     spec_dirs: list[str] | None = None,
     force: bool = False,
     files: dict[str, str] | None = None,
+    unpin: list[str] | None = None,
 ) -> State:
     """Every declared source (or the named ones) through staged -> bronze -> silver -> gold.
 
-    `files` maps a source to the file to load instead of its spec's (a given release).
+    `files` maps a source to the file to load instead of its spec's (a given release); the
+    source stays on it until `unpin` names it.
     """
     with run_log(data_root):
-        return run_sources(sources, data_root, source_dir, spec_dirs, force, files=files)
+        return run_sources(
+            sources, data_root, source_dir, spec_dirs, force, files=files, unpin=unpin
+        )
 
 
 @flow(

@@ -6,6 +6,7 @@ Prefect tasks call the same functions; this module is what they wrap.
 from __future__ import annotations
 
 import glob
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -111,8 +112,15 @@ def source_file(cfg: PipelineConfig, spec: SourceSpec) -> Path:
         return base / spec.file
     # glob.glob, not Path.glob: an absolute pattern is then fenced, not a NotImplementedError.
     found = (base / p for p in glob.glob(spec.file, root_dir=base))
-    matches = sorted(p for p in found if p.is_file())
+    matches = sorted((p for p in found if p.is_file()), key=release_order)
     return matches[-1] if matches else base / spec.file
+
+
+def release_order(path: Path) -> tuple:
+    """Releases ordered by the numbers in their names, compared as numbers (v1.10 after
+    v1.9, 2025_2034 after 2024_2033), then by the name."""
+    numbers = tuple(int(n) for n in re.findall(r"\d+", path.name))
+    return numbers, path.name
 
 
 def plan_sources(
