@@ -22,7 +22,7 @@ from typing import Any
 from flows.cli_read import did_you_mean
 from flows.embedded import EmbeddedServer, startup_timeout
 from flows.render import jobforge_command
-from flows.results import Result, Section, UsageError
+from flows.results import Result, Section, UsageError, our_words
 from jobforge_core.common.config import PipelineConfig
 from jobforge_core.common.errors import SpecError
 
@@ -229,7 +229,7 @@ class Progress:
         if quarantined:
             parts.append(f"{quarantined} row(s) quarantined")
         if error:
-            parts.append(error)
+            parts.append(our_words(error) or error)
         elif self.named and source not in self.named and status in ("success", "partial"):
             parts.append(f"({following(source, self.named, self.depends)})")
         line = "  ".join(p for p in parts if p).rstrip()
@@ -410,7 +410,7 @@ def run(
     outcome = run_outcome(state)  # the summary of a completed or a failed run
     flow_run_id = state.state_details.flow_run_id
     if outcome is None:
-        detail = state.message
+        detail = our_words(state.message)
         return Result(
             [Section.fields("run", {"status": "crashed", "message": detail, "exit_code": 1})],
             notes=[f"jobforge run: the flow run ended {state.name}: {detail}"],
@@ -461,7 +461,7 @@ def run_result(
             "quarantine_by_rule": s.get("reasons", {}),
             "schema_changes": s.get("schema_changes", []),
             "batch_id": s.get("batch_id"),
-            "error": s.get("error"),
+            "error": our_words(s.get("error")),
             "skipped": s.get("skipped"),  # why: a gold dependency failed
             "why": why(s, request, ran),
             "columns_not_carried": s.get("columns_not_carried", []),
