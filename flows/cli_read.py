@@ -215,18 +215,26 @@ def quarantine(data_root: str | None, table: str | None, sample: int) -> Result:
 
     if sample < 0:
         raise UsageError(f"--sample must be 0 or more, got {sample}")
+    from jobforge_core.query.sql import QueryRefused
+
     cfg = config(data_root, quarantine_is_enough=True)
-    groups = []
-    samples = []
-    for entry in quarantine_report(cfg, table, sample):
-        rows = _records(entry["sample"])
-        groups.append({k: v for k, v in entry.items() if k != "sample"} | {"sample": rows})
-        title = f"{entry['table']}  reason={entry['reason']}  rows={entry['rows']}"
-        samples.append(Section("sample", rows, title=title, max_width=40, formats=("table",)))
     files = file_quarantine(cfg)
     if table:  # the files of the table's source: a whole batch refused never reached a table
         source = _source_of_name(cfg, table)
         files = [f for f in files if f.get("source") == source]
+    try:
+        entries = quarantine_report(cfg, table, sample)
+    except QueryRefused:
+        if not files:  # a source whose every file was refused has no table, only its files
+            raise
+        entries = []
+    groups = []
+    samples = []
+    for entry in entries:
+        rows = _records(entry["sample"])
+        groups.append({k: v for k, v in entry.items() if k != "sample"} | {"sample": rows})
+        title = f"{entry['table']}  reason={entry['reason']}  rows={entry['rows']}"
+        samples.append(Section("sample", rows, title=title, max_width=40, formats=("table",)))
     view = ["table", "reason", "rows", "batch_id", "file"]
     sections = [Section("groups", groups, title="rows in quarantine", columns=view)]
     sections += samples
