@@ -550,7 +550,7 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
         failed = len(run["failed"]) - skipped
         what = f"{failed} of {len(sources)} source(s) failed" if failed else run["message"]
         what += f", {skipped} skipped" if skipped and failed else ""
-        notes.append(f"failed: {what} ({counts}) (exit 1)")
+        notes.append(f"failed: {what} (exit 1); by status: {counts}")
         if failed:
             notes.append(
                 f"  what to do: {jobforge} quarantine --data-root {root} shows each failed "

@@ -79,7 +79,7 @@ def test_json_has_every_source_with_why_and_the_short_summary_says_what_to_do(fi
     # the per-source lines come once (stderr), the end is a short summary, not a second table
     assert err.count("oasis_exclusions") >= 2 and "noc_structure            success" in err
     assert "FAILED oasis_exclusions: " in err
-    assert "failed: 1 of 28 source(s) failed (1 failed, 27 success) (exit 1)" in err
+    assert "failed: 1 of 28 source(s) failed (exit 1); by status: 1 failed, 27 success" in err
     assert "  what to do: " in err and "quarantine --data-root" in err
     # what a warn line asks: nothing, and where to see them
     assert "nothing is asked of you unless the rule matters" in err
