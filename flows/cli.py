@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 
 import jobforge_core  # noqa: F401  (sets polars' morsel size before anything imports polars)
-from flows.render import FORMATS, emit, note
+from flows.render import FORMATS, drop_stdout, emit, note
 from flows.results import CommandError, Result, UsageError
 
 # Prefect's embedded server needs more than the default 20 s on a cold 2-core machine.
@@ -136,8 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--runner",
         choices=["default", "thread", "dask"],
         default="default",
-        help="task runner (default: $JOBFORGE_TASK_RUNNER, else thread); dask needs the [dask] "
-        "extra",
+        help="task runner: default ($JOBFORGE_TASK_RUNNER, else thread), thread, or dask "
+        "(needs the [dask] extra)",
+    )
+    run.add_argument(
+        "--summary",
+        choices=["short", "full"],
+        default="short",
+        help="what the table view ends with: short (counts by status, default) or full (a row "
+        "per source); csv and json always have every source",
     )
     run.add_argument(
         "--dask-address",
@@ -232,6 +239,7 @@ def dispatch(args: argparse.Namespace, owns_process: bool = False) -> Result:
             args.force,
             args.runner,
             args.dask_address,
+            args.summary,
         )
         from flows.embedded import shutdown, start_early
         from jobforge_core.run.housekeeping import RunInProgress, exclusive_run
@@ -324,8 +332,11 @@ def _run_command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         note(f"jobforge {args.command}: {first}")
         return 2
     except KeyboardInterrupt:
-        note("jobforge: interrupted")
+        note(f"jobforge {args.command}: interrupted")
         return 130
+    except BrokenPipeError:  # a command that streams (openlineage export --output -) | head
+        drop_stdout()
+        return 0
     except Exception as exc:
         if args.debug:
             raise

@@ -58,6 +58,8 @@ def docs(data_root: str | None, out: str | None, serve: bool, port: int) -> Resu
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, got {port}")
     cfg = config(data_root)
+    # The port first: taken, it is a usage error in one line before anything is written.
+    server = _bind(port) if serve else None
     try:
         # Holding the data root: a run rewriting the catalog (and the site) meanwhile would
         # mix two catalogs in one site.
@@ -68,13 +70,51 @@ def docs(data_root: str | None, out: str | None, serve: bool, port: int) -> Resu
     site = index.parent
     pages = sum(1 for _ in site.rglob("*.html"))
     rows = [{"site": str(site), "index": str(index), "pages": pages, "url": index.as_uri()}]
-    if serve:
-        from jobforge_core.site.serve import serve_site
-
+    if server is not None:
         note(f"site written: {index} ({pages} pages)")
-        serve_site(site, port, announce=note)
+        _serve(server, site)
         return Result([], notes=["stopped serving"])
     return Result(
         [Section.fields("site", rows[0])],
         notes=[f"open {index.as_uri()} in a browser, or: jobforge docs --serve"],
     )
+
+
+def _bind(port: int) -> Any:
+    """The loopback server on `port`, bound; a port in use is a usage error (exit 2)."""
+    import errno
+
+    from jobforge_core.site.serve import HOST, make_server
+
+    try:
+        return make_server(Path("."), port)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            why = "is in use" if exc.errno == errno.EADDRINUSE else "is not allowed"
+            raise UsageError(
+                f"--port {port}: {HOST}:{port} {why}; choose another with --port N "
+                "(--port 0 picks a free one)"
+            ) from None
+        raise
+
+
+def _serve(server: Any, site: Path) -> None:
+    """Serve the site's files until interrupted; a folder is no page (no directory listing)."""
+    import functools
+
+    from jobforge_core.site.serve import _QuietHandler
+
+    class Files(_QuietHandler):
+        def list_directory(self, path: Any) -> None:
+            self.send_error(404, "Not Found")
+            return None
+
+    server.RequestHandlerClass = functools.partial(Files, directory=str(site))
+    host, bound = server.server_address[:2]
+    note(f"serving {site} at http://{host}:{bound}/ (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

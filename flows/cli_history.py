@@ -116,11 +116,57 @@ def dispatch(args: argparse.Namespace) -> Result:
     raise AssertionError(args.command)
 
 
+LAYER_PREFIXES = ("staged_", "bronze_", "silver_")
+
+
+def _known_tables(cfg: Any) -> list[str]:
+    """Every table name a user may type: the catalog's, and those with kept batches."""
+    from flows.cli_read import catalog_tables
+    from jobforge_core.common.config import Layer
+
+    names = set(catalog_tables(cfg))
+    for layer in Layer:
+        base = cfg.data_root / "history" / layer.value
+        if base.is_dir():
+            for kept in base.iterdir():
+                names.add(kept.name if layer is Layer.GOLD else f"{layer.value}.{kept.name}")
+    return sorted(names)
+
+
+def table_name(cfg: Any, name: str) -> str:
+    """The table a user means: `silver.cops_employment`, or its history view's spelling
+    `silver_cops_employment` (what `history.*` in SQL calls it). An unknown name is a usage
+    error with the close names."""
+    from flows.cli_read import did_you_mean
+
+    known = _known_tables(cfg)
+    if name in known:
+        return name
+    for prefix in LAYER_PREFIXES:
+        dotted = prefix[:-1] + "." + name[len(prefix) :]
+        if name.startswith(prefix) and dotted in known:
+            return dotted
+    import difflib
+
+    # either spelling matches; the suggestion is the catalog's (dotted) name
+    spelled = {n.replace(".", "_"): n for n in known} | {n: n for n in known}
+    close = difflib.get_close_matches(name, list(spelled), n=6, cutoff=0.6)
+    names = list(dict.fromkeys(spelled[c] for c in close))[:3]
+    if names:
+        raise UsageError(f"unknown table {name!r}{did_you_mean(names[0], names)}")
+    gold = [n for n in known if "." not in n]
+    raise UsageError(
+        f"unknown table {name!r} (gold tables: {', '.join(gold) or 'none'}; other layers: "
+        "staged.SOURCE, bronze.SOURCE, silver.SOURCE)"
+    )
+
+
 def history(data_root: str | None, table: str) -> Result:
     from flows.cli_read import config
     from jobforge_core.run.audit import table_history
 
     cfg = config(data_root)
+    table = table_name(cfg, table)
     rows = table_history(cfg, table)
     view = [
         "batch_id",
@@ -133,7 +179,10 @@ def history(data_root: str | None, table: str) -> Result:
         "source_sha256",
         "flow_run_id",
     ]
-    notes = [f"{len(rows)} batch(es) of {table}; compare two: jobforge diff {table}"]
+    if len(rows) > 1:
+        notes = [f"{len(rows)} batches of {table}; compare two: jobforge diff {table}"]
+    else:
+        notes = [f"1 batch of {table}: nothing to compare yet (jobforge diff needs two)"]
     return Result([Section("batches", rows, columns=view, max_width=40)], notes=notes)
 
 
@@ -151,6 +200,10 @@ def diff(
     if sample < 0:
         raise UsageError(f"--sample must be 0 or more, got {sample}")
     cfg = config(data_root)
+    table = table_name(cfg, table)
+    single = _single_batch(cfg, table, from_batch, to_batch)
+    if single is not None:
+        return single
     d = diff_table(cfg, table, from_batch, to_batch, key, sample)
     summary = {
         "table": table,
@@ -179,6 +232,31 @@ def diff(
             f"{d.added} added, {d.removed} removed, {d.changed} changed, "
             f"{d.unchanged} unchanged (by {', '.join(d.key)})"
         ],
+    )
+
+
+def _single_batch(
+    cfg: Any, table: str, from_batch: str | None, to_batch: str | None
+) -> Result | None:
+    """A table with one batch (or none) kept: nothing to compare, said as an answer (exit 1,
+    as every command with nothing to show yet), not as a usage error."""
+    from jobforge_core.common.table_names import split_name
+    from jobforge_core.history.batches import versions
+
+    if from_batch and to_batch:
+        return None
+    held = [v.batch_id for v in versions(cfg, *split_name(table))]
+    if len(held) > 1:
+        return None
+    what = f"one batch ({held[0]})" if held else "no batch"
+    summary = {"table": table, "batches": len(held), "batch_id": held[0] if held else None}
+    return Result(
+        [Section.fields("diff", summary)],
+        notes=[
+            f"{table} holds {what}: nothing to compare yet; the next release that changes it "
+            f"gives two (jobforge history {table})"
+        ],
+        exit_code=1,
     )
 
 
@@ -237,17 +315,18 @@ def _next_run(cfg: Any, spec: Any, batch: str) -> str:
 
 def restore(data_root: str | None, source: str, batch: str, spec_dirs: list[str] | None) -> Result:
     from flows.cli_read import config, did_you_mean
-    from jobforge_core.run.audit import restore_source
 
     cfg = config(data_root)
     specs = _specs(cfg, spec_dirs)
     if source not in specs:
+        hint = did_you_mean(source, sorted(specs))
         raise UsageError(
-            f"unknown source {source!r}{did_you_mean(source, sorted(specs))}; "
-            f"declared: {', '.join(sorted(specs))}"
+            f"unknown source {source!r}{hint}"
+            if hint
+            else f"unknown source {source!r}; declared: {', '.join(sorted(specs))}"
         )
     with _holding(cfg, "jobforge restore"):
-        logs = restore_source(cfg, specs[source], batch)
+        logs = _restore_or_hint(cfg, specs[source], batch)
         if not logs:
             return Result(
                 [Section("restored", [], title=f"{source} restored to {batch}")],
@@ -269,6 +348,21 @@ def restore(data_root: str | None, source: str, batch: str, spec_dirs: list[str]
         notes=[*held, f"{source} is at batch {batch}; {_next_run(cfg, specs[source], batch)}"],
         exit_code=1 if held else 0,
     )
+
+
+def _restore_or_hint(cfg: Any, spec: Any, batch: str) -> list[Any]:
+    """restore_source, with a close kept batch id suggested for a mistyped one."""
+    from flows.cli_read import did_you_mean
+    from jobforge_core.common.config import Layer
+    from jobforge_core.history.batches import versions
+    from jobforge_core.run.audit import AuditError, restore_source
+
+    try:
+        return restore_source(cfg, spec, batch)
+    except AuditError as exc:
+        kept = [v.batch_id for v in versions(cfg, Layer.STAGED, spec.name)]
+        hint = did_you_mean(batch, kept) if batch not in kept else ""
+        raise UsageError(f"{exc}{hint}") from None
 
 
 def restore_snapshot(

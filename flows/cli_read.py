@@ -215,15 +215,26 @@ def quarantine(data_root: str | None, table: str | None, sample: int) -> Result:
 
     if sample < 0:
         raise UsageError(f"--sample must be 0 or more, got {sample}")
+    from jobforge_core.query.sql import QueryRefused
+
     cfg = config(data_root, quarantine_is_enough=True)
+    files = file_quarantine(cfg)
+    if table:  # the files of the table's source: a whole batch refused never reached a table
+        source = _source_of_name(cfg, table)
+        files = [f for f in files if f.get("source") == source]
+    try:
+        entries = quarantine_report(cfg, table, sample)
+    except QueryRefused:
+        if not files:  # a source whose every file was refused has no table, only its files
+            raise
+        entries = []
     groups = []
     samples = []
-    for entry in quarantine_report(cfg, table, sample):
+    for entry in entries:
         rows = _records(entry["sample"])
         groups.append({k: v for k, v in entry.items() if k != "sample"} | {"sample": rows})
         title = f"{entry['table']}  reason={entry['reason']}  rows={entry['rows']}"
         samples.append(Section("sample", rows, title=title, max_width=40, formats=("table",)))
-    files = [] if table else file_quarantine(cfg)
     view = ["table", "reason", "rows", "batch_id", "file"]
     sections = [Section("groups", groups, title="rows in quarantine", columns=view)]
     sections += samples
@@ -234,6 +245,21 @@ def quarantine(data_root: str | None, table: str | None, sample: int) -> Result:
     notes = []
     if not groups:
         notes.append("no rows in quarantine" + (f" for {table}" if table else ""))
-    if not files and not table:
-        notes.append("no files in quarantine")
+    if not files:
+        notes.append("no files in quarantine" + (f" for {table}'s source" if table else ""))
     return Result(sections, notes=notes)
+
+
+def _source_of_name(cfg: PipelineConfig, name: str) -> str:
+    """The source behind a name `quarantine` accepts: `layer.source`, a gold table (the
+    model's source), or a source name itself."""
+    import json
+
+    if "." in name:
+        return name.split(".", 1)[1]
+    model = cfg.catalog_schemas_path() / "model.json"
+    try:
+        tables = json.loads(model.read_text(encoding="utf-8"))["tables"]
+        return str(tables[name]["source"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return name

@@ -21,7 +21,8 @@ from typing import Any
 
 from flows.cli_read import did_you_mean
 from flows.embedded import EmbeddedServer, startup_timeout
-from flows.results import Result, Section, UsageError
+from flows.render import jobforge_command
+from flows.results import Result, Section, UsageError, our_words
 from jobforge_core.common.config import PipelineConfig
 from jobforge_core.common.errors import SpecError
 
@@ -43,6 +44,9 @@ class RunRequest:
     force: bool
     runner: str
     dask_address: str | None
+    # each declared source's gold dependencies: why a source not named ran (it follows them)
+    depends: dict[str, list[str]] | None = None
+    summary: str = "short"
 
 
 def spec_error_line(exc: SpecError) -> str:
@@ -69,10 +73,11 @@ def preflight(
     force: bool,
     runner: str,
     dask_address: str | None,
+    summary: str = "short",
 ) -> RunRequest:
     """Every check that needs no Prefect: specs valid, sources known, directories there."""
     from jobforge_core.common.settings import load_settings
-    from jobforge_core.sources.spec import gold_order, load_specs
+    from jobforge_core.sources.spec import gold_dependencies, gold_order, load_specs
 
     cfg = PipelineConfig.from_settings(
         data_root=Path(data_root) if data_root else None,
@@ -126,6 +131,7 @@ def preflight(
             raise UsageError(
                 f"--unpin: unknown source {name!r}{did_you_mean(name, sorted(declared))}"
             )
+    depends = {n: sorted(gold_dependencies(spec, declared)) for n, spec in declared.items()}
     return RunRequest(
         cfg,
         sources or None,
@@ -135,6 +141,8 @@ def preflight(
         force,
         runner,
         dask_address,
+        depends,
+        summary,
     )
 
 
@@ -142,11 +150,20 @@ def _some_file_found(
     cfg: PipelineConfig, declared: dict[str, Any], sources: list[str] | None, given: dict[str, str]
 ) -> None:
     """A whole-run mistake (a wrong or empty source directory) in one line before start-up,
-    instead of a file quarantine per source."""
-    from jobforge_core.run.pipeline import source_file
+    instead of a file quarantine per source. Without the pipeline's imports (polars: 0.2 s
+    before the first line a new user sees): a glob counts as found when a file matches it,
+    as `jobforge_core.run.pipeline.source_file` then picks one."""
+    import glob
+
+    base = cfg.resolved_source_dir()
+
+    def there(pattern: str) -> bool:
+        if not glob.has_magic(pattern):
+            return (base / pattern).is_file()
+        return any((base / p).is_file() for p in glob.glob(pattern, root_dir=base))
 
     wanted = list(dict.fromkeys(sources or declared))
-    found = sum(1 for name in wanted if name in given or source_file(cfg, declared[name]).is_file())
+    found = sum(1 for name in wanted if name in given or there(declared[name].file))
     if wanted and not found:
         raise UsageError(
             f"0 of {len(wanted)} declared files found in {cfg.resolved_source_dir()} "
@@ -157,9 +174,17 @@ def _some_file_found(
 class Progress:
     """One line per source as it completes, from JobForge's own events (this process's)."""
 
-    def __init__(self, cfg: PipelineConfig, stream: Any = None) -> None:
+    def __init__(
+        self,
+        cfg: PipelineConfig,
+        stream: Any = None,
+        named: list[str] | None = None,
+        depends: dict[str, list[str]] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.stream = stream
+        self.named = set(named or [])
+        self.depends = depends or {}
         # Set by a live display (flows/live.py), so that these lines print above it unwrapped.
         self.printer: Any = None
         self.rows: dict[str, dict[str, int]] = {}
@@ -212,7 +237,9 @@ class Progress:
         if quarantined:
             parts.append(f"{quarantined} row(s) quarantined")
         if error:
-            parts.append(error)
+            parts.append(our_words(error) or error)
+        elif self.named and source not in self.named and status in ("success", "partial"):
+            parts.append(f"({following(source, self.named, self.depends)})")
         line = "  ".join(p for p in parts if p).rstrip()
         if self.printer:
             self.printer(line)
@@ -232,6 +259,14 @@ class Progress:
                     s.get("error") or s.get("skipped"),
                     s.get("gold_tables"),
                 )
+
+
+def following(source: str, ran: set[str], depends: dict[str, list[str]]) -> str:
+    """Why a source that was not named ran: its gold reads the gold of one that ran."""
+    reads = [d for d in depends.get(source, []) if d in ran]
+    if reads:
+        return f"ran because its gold reads {', '.join(reads)}'s, which ran"
+    return "ran because a source whose gold it reads ran"
 
 
 class _RunEventsOffConsole(logging.Filter):
@@ -359,7 +394,7 @@ def run(
     if request.runner != "default":
         runner = make_task_runner(request.runner, request.dask_address)
         flow = jobforge_flow.with_options(task_runner=runner)
-    progress = Progress(request.cfg)
+    progress = Progress(request.cfg, named=request.sources, depends=request.depends)
     live = live_display()
     progress.printer = getattr(live, "print_line", None)
     with (
@@ -384,7 +419,7 @@ def run(
     outcome = run_outcome(state)  # the summary of a completed or a failed run
     flow_run_id = state.state_details.flow_run_id
     if outcome is None:
-        detail = state.message
+        detail = our_words(state.message)
         return Result(
             [Section.fields("run", {"status": "crashed", "message": detail, "exit_code": 1})],
             notes=[f"jobforge run: the flow run ended {state.name}: {detail}"],
@@ -392,12 +427,35 @@ def run(
         )
     summaries = outcome.get("sources", [])
     progress.finish(summaries)
-    return run_result(outcome, state, flow_run_id, link=server is None)
+    return run_result(outcome, state, flow_run_id, link=server is None, request=request)
 
 
-def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any, link: bool = True) -> Result:
+def why(s: dict[str, Any], request: RunRequest | None, ran: set[str]) -> str:
+    """Why the source ran, or did not: what `"status"` alone does not say."""
+    named = set(request.sources or []) if request else set()
+    if s["status"] == "unchanged":
+        return "unchanged: same file, spec and upstream gold as its last run; --force reruns it"
+    if s["status"] == "skipped":
+        return f"skipped: {s.get('skipped')}"
+    if named and s["source"] not in named:
+        return following(s["source"], ran, (request.depends or {}) if request else {})
+    if request is not None and request.force:
+        return "--force"
+    if s["status"] == "failed":
+        return "failed: see error"
+    return "new batch: its file or spec changed, the gold it reads changed, or it never ran"
+
+
+def run_result(
+    outcome: dict[str, Any],
+    state: Any,
+    flow_run_id: Any,
+    link: bool = True,
+    request: RunRequest | None = None,
+) -> Result:
     """`link`: False when the run's server stops with this command (no page to link to)."""
     summaries = outcome.get("sources", [])
+    ran = {s["source"] for s in summaries if s["status"] not in ("unchanged", "skipped")}
     failed = [s["source"] for s in summaries if s["status"] not in OK_STATUSES]
     # run-level checks of the flow (catalog rebuild, foreign keys at the end of the run)
     problems = list(outcome.get("problems") or [])
@@ -412,17 +470,22 @@ def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any, link: bool
             "quarantine_by_rule": s.get("reasons", {}),
             "schema_changes": s.get("schema_changes", []),
             "batch_id": s.get("batch_id"),
-            "error": s.get("error"),
+            "error": our_words(s.get("error")),
             "skipped": s.get("skipped"),  # why: a gold dependency failed
+            "why": why(s, request, ran),
             "columns_not_carried": s.get("columns_not_carried", []),
         }
         for s in summaries
     ]
+    counts: dict[str, int] = {}
+    for s in sources:
+        counts[s["status"]] = counts.get(s["status"], 0) + 1
     url = _ui_url(flow_run_id) if link else None
     run_fields = {
         "status": "failed" if exit_code else "succeeded",
         "exit_code": exit_code,
-        "message": state.message,
+        "message": run_message(counts, state.message, exit_code),
+        "counts": counts,
         "flow_run_id": str(flow_run_id) if flow_run_id else None,
         "flow_run_url": url,
         "data_root": outcome.get("data_root"),
@@ -434,26 +497,56 @@ def run_result(outcome: dict[str, Any], state: Any, flow_run_id: Any, link: bool
         "kept": list(outcome.get("kept") or []),
     }
     view = ["source", "status", *LAYERS, "gold", "quarantined", "batch_id"]
+    full = request is not None and request.summary == "full"
+    # The table view: the per-source lines were printed as each source completed, so the
+    # end is a short count by status (`--summary full`: the per-source table); csv and json
+    # always carry every source.
+    people = ("table", "csv", "json") if full or request is None else ("csv", "json")
+    by_status = [{"status": k, "sources": n} for k, n in sorted(counts.items())]
     sections = [
-        Section("sources", sources, columns=view, max_width=None),
+        Section("sources", sources, columns=view, max_width=None, formats=people),
+        Section("summary", by_status, formats=() if full or request is None else ("table",)),
         # Scripts read the run's own fields from json; people get them as notes below.
         Section("run", [run_fields], kind="fields", formats=("json",)),
     ]
     return Result(sections, notes=_next_steps(run_fields, sources), exit_code=exit_code)
 
 
+def run_message(counts: dict[str, int], message: str | None, exit_code: int) -> str | None:
+    """The run's one-line outcome; Prefect's `N source(s) processed` said nothing of an
+    all-unchanged run."""
+    if exit_code:
+        return message
+    total = sum(counts.values())
+    if total and counts.get("unchanged") == total:
+        return f"all {total} source(s) unchanged: nothing to do (--force reprocesses)"
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or message
+
+
 def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]:
+    """The short summary after the per-source lines, as `dbt run` ends: the outcome with the
+    counts by status, then each failure and each warning with what it asks of the user, then
+    where to look."""
+    jobforge = jobforge_command()
+    root = run["data_root"]
     notes = []
     partial = [s["source"] for s in sources if s["status"] == "partial"]
     ok = len(sources) - len(run["failed"])
-    warned = [s["source"] for s in sources if any(":warn:" in r for r in s["quarantine_by_rule"])]
+    warned = [s for s in sources if any(":warn:" in r for r in s["quarantine_by_rule"])]
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(run["counts"].items()))
     if run["exit_code"] == 0:
-        line = f"succeeded: {ok} source(s)"
-        if partial:
-            line += f"; {len(partial)} with rows in quarantine, within their thresholds"
-        if warned:
-            line += f"; {len(warned)} with warnings (rows kept)"
-        notes.append(line + " (exit 0)")
+        if sources and run["counts"].get("unchanged") == len(sources):
+            notes.append(
+                f"succeeded: nothing to do, all {len(sources)} source(s) unchanged since their "
+                "last run (--force reprocesses them) (exit 0)"
+            )
+        else:
+            line = f"succeeded: {ok} source(s) ({counts})"
+            if partial:
+                line += f"; {len(partial)} with rows in quarantine, within their thresholds"
+            if warned:
+                line += f"; {len(warned)} with warnings (rows kept)"
+            notes.append(line + " (exit 0)")
     else:
         for s in sources:
             if s["source"] in run["failed"]:
@@ -466,11 +559,42 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
         failed = len(run["failed"]) - skipped
         what = f"{failed} of {len(sources)} source(s) failed" if failed else run["message"]
         what += f", {skipped} skipped" if skipped and failed else ""
-        notes.append(f"failed: {what} (exit 1)")
-    for s in sources:
-        if s["quarantine_by_rule"] and s["status"] not in ("failed", "unchanged"):
-            rules = ", ".join(f"{rule} {n}" for rule, n in s["quarantine_by_rule"].items())
+        notes.append(f"failed: {what} (exit 1); by status: {counts}")
+        if failed:
+            notes.append(
+                f"  what to do: {jobforge} quarantine --data-root {root} shows each failed "
+                "file and its error report; fix the file (or its spec) and run again (the "
+                "sources that succeeded are unchanged then, and skipped)"
+            )
+    quarantined = [
+        s for s in sources if s["status"] not in ("failed", "unchanged") and s["source"] in partial
+    ]
+    if quarantined:
+        notes.append(
+            "rows in quarantine (within the source's thresholds: the rest of the batch is in "
+            "gold); worth a look:"
+        )
+        for s in quarantined:
+            rules = ", ".join(
+                f"{rule} {n}" for rule, n in s["quarantine_by_rule"].items() if ":warn:" not in rule
+            )
+            if rules:
+                notes.append(f"  {s['source']}: {rules}")
+    if warned:
+        notes.append(
+            "warnings (a warn rule counted rows but kept them: nothing is asked of you unless "
+            "the rule matters for your use):"
+        )
+        for s in warned:
+            rules = ", ".join(
+                f"{rule} {n}" for rule, n in s["quarantine_by_rule"].items() if ":warn:" in rule
+            )
             notes.append(f"  {s['source']}: {rules}")
+        notes.append(
+            f'  see them: {jobforge} query --data-root {root} "SELECT source, table_name, rule, '
+            "rows FROM catalog.quality WHERE action = 'warn' AND rows > 0\""
+        )
+    for s in sources:
         for change in s.get("schema_changes", []):
             notes.append(f"  {s['source']}: schema change: {change}")
     for s in sources:
@@ -478,19 +602,20 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
             columns = ", ".join(s["columns_not_carried"])
             notes.append(f"  {s['source']}: columns not carried to gold: {columns}")
     notes += [f"  {line}" for line in run.get("kept", [])]
-    root = run["data_root"]
     notes.append(f"data:       {root}   (gold tables in {root}/gold)")
     example = _example_table(root, sources)
     if example:
         notes.append(
-            f'query:      jobforge query --data-root {root} "SELECT * FROM {example} LIMIT 5"'
+            f'query:      {jobforge} query --data-root {root} "SELECT * FROM {example} LIMIT 5"'
         )
     if partial or run["failed"]:
-        notes.append(f"quarantine: jobforge quarantine --data-root {root}")
+        notes.append(f"quarantine: {jobforge} quarantine --data-root {root}")
     if run["log_file"]:
         notes.append(f"log:        {run['log_file']}")
     if run.get("site"):
-        notes.append(f"site:       {run['site']}   (or: jobforge docs --serve --data-root {root})")
+        notes.append(
+            f"site:       {run['site']}   (or: {jobforge} docs --serve --data-root {root})"
+        )
     if run["flow_run_url"]:
         notes.append(f"run:        {run['flow_run_url']}")
     elif run["flow_run_id"]:  # a temporary server: the run stays in its database
@@ -498,6 +623,7 @@ def _next_steps(run: dict[str, Any], sources: list[dict[str, Any]]) -> list[str]
             f"run:        {run['flow_run_id']}   (recorded in Prefect's database under "
             "PREFECT_HOME; `prefect server start` shows it)"
         )
+    notes.append(f"every source's counts: {jobforge} run ... --summary full (or --format json)")
     return notes
 
 

@@ -325,6 +325,20 @@ class EmbeddedServer:
 TEMPORARY_API_URL = "JOBFORGE_TEMPORARY_API_URL"
 
 
+FIRST_RUN_NOTE = (
+    "starting Prefect's local server: the first run on this PREFECT_HOME creates its "
+    "database, about 15 s"
+)
+
+
+def first_run_note() -> str | None:
+    """The line for a temporary server that must first create Prefect's database (a new
+    PREFECT_HOME: no prefect.db yet); None when the database is there or is the user's."""
+    if _database_configured(Path.cwd()) or (_prefect_home() / "prefect.db").is_file():
+        return None
+    return f"{FIRST_RUN_NOTE} ({_prefect_home()})"
+
+
 def start_early() -> EmbeddedServer | None:
     """Start Prefect's temporary server now if Prefect would start one later, and point
     this process (and the processes it starts) at it. None when a server is configured,
@@ -334,7 +348,10 @@ def start_early() -> EmbeddedServer | None:
         return None
     if os.environ.get("JOBFORGE_EARLY_SERVER", "1").lower() in ("0", "false", "no", "off"):
         return None
+    first = first_run_note()
     server = EmbeddedServer.spawn()
+    if first:  # said at once: the database takes a while, and silence looks like a hang
+        print(first, file=sys.stderr, flush=True)
     os.environ["PREFECT_API_URL"] = server.api_url
     os.environ[TEMPORARY_API_URL] = server.api_url
     return server

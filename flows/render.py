@@ -70,6 +70,8 @@ def _columns(rows: Iterable[dict[str, Any]]) -> list[str]:
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
+    if isinstance(value, bool):  # as in json: true / false, not Python's True / False
+        return "true" if value else "false"
     if isinstance(value, dict | list | tuple):
         return json.dumps(_plain(value), ensure_ascii=False)
     if isinstance(value, float) and not math.isfinite(value):
@@ -107,6 +109,8 @@ def _text(value: Any) -> str:
         return "\n".join(f"{k} {_text(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
         return ", ".join(_text(v) for v in value)
+    if isinstance(value, bool):  # as in json and csv
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:g}" if math.isfinite(value) else str(value)
     if isinstance(value, datetime):
@@ -183,9 +187,48 @@ def render(result: Result, fmt: str) -> str:
     raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
 
 
+def jobforge_command() -> str:
+    """`jobforge` as the user can paste it where they are: the plain name when it is on PATH,
+    else the script that is running (`.venv/bin/jobforge` of a venv never activated), else the
+    script beside this interpreter, else this interpreter with `-m flows.cli`. Never a form
+    that needs an activated venv."""
+    import shlex
+    import shutil
+    from pathlib import Path
+
+    if shutil.which("jobforge"):
+        return "jobforge"
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    candidates = [argv0] if argv0 is not None and argv0.name == "jobforge" else []
+    candidates.append(Path(sys.executable).parent / "jobforge")
+    for script in candidates:
+        if script.is_file() and os.access(script, os.X_OK):
+            return shlex.quote(_pasteable(script))
+    return f"{shlex.quote(_pasteable(Path(sys.executable)))} -m flows.cli"
+
+
+def _pasteable(path: Any) -> str:
+    """A path as typed from the working directory: relative below it, else absolute (symlinks
+    kept: a venv's `bin/python` must stay the venv's)."""
+    absolute = os.path.abspath(path)
+    here = os.getcwd()
+    if absolute.startswith(here + os.sep):
+        relative = os.path.relpath(absolute, here)
+        return relative if os.sep in relative else os.path.join(".", relative)
+    return absolute
+
+
 def note(message: str, stream: TextIO | None = None) -> None:
     """A message for people: stderr, never mixed with the data on stdout."""
     print(message, file=stream or sys.stderr, flush=True)
+
+
+def drop_stdout() -> None:
+    """The reader of stdout has gone (`| head`): whatever is still to be written, and
+    Python's own flush at exit, go nowhere instead of raising a BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def emit(result: Result, fmt: str) -> int:
@@ -199,8 +242,7 @@ def emit(result: Result, fmt: str) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        drop_stdout()
     for message in result.notes:
         note(message)
     return result.exit_code

@@ -8,6 +8,7 @@ and never mix with the data on stdout.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,3 +59,14 @@ class UsageError(CommandError):
 
 class NothingBuilt(CommandError):
     """The data root holds no run yet, so there is nothing to show (exit 1)."""
+
+
+_PREFECT_WORDING = re.compile(r"(?:Task|Flow) run encountered an exception:?\s*")
+
+
+def our_words(text: str | None) -> str | None:
+    """A reason in JobForge's words: Prefect's "Task run encountered an exception" (the
+    message of a task run that raised something unexpected) removed, the exception kept."""
+    if not text:
+        return text
+    return _PREFECT_WORDING.sub("", text).strip() or text

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from flows.results import our_words
 from jobforge_core.common.models import LayerTransitionLog
 
 LAYERS = ("staged", "bronze", "silver", "gold")
@@ -21,6 +22,7 @@ def source_summary(
     skipped: str | None = None,
 ) -> dict[str, Any]:
     """`skipped` says why a source's gold step did not run (a dependency failed)."""
+    error = our_words(error)
     if unchanged:
         status = "unchanged"
     elif error:

@@ -76,7 +76,7 @@ def test_sigterm_stops_the_run_and_its_server_and_a_rerun_completes(tmp_path: Pa
     run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=120)
     assert run.returncode == 130, err
-    assert "jobforge: interrupted" in err and "Traceback" not in err
+    assert "jobforge run: interrupted" in err and "Traceback" not in err
     deadline = time.monotonic() + 30
     while any(_alive(c) for c in children) and time.monotonic() < deadline:
         time.sleep(0.2)

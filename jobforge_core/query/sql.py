@@ -69,6 +69,19 @@ def one_line(text: object, limit: int = 300) -> str:
     return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
+# The engine's own help, kept on the one line of a refusal: DuckDB puts it on a line of its
+# own after the error (`Did you mean "dim_noc"?`, `Candidate bindings: "noc_code"`).
+_ENGINE_HINTS = ("did you mean", "candidate bindings")
+
+
+def engine_error(exc: object, limit: int = 300) -> str:
+    """A DuckDB error on one line: its first line and the hints it adds after it."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    hints = [line for line in lines[1:] if line.lower().startswith(_ENGINE_HINTS)]
+    first = one_line(exc, limit)
+    return " ".join([first, *hints]) if hints else first
+
+
 @dataclass(frozen=True)
 class QueryLimits:
     """Per-query limits: wall time (seconds, 0 = none) and DuckDB memory (no spilling to disk)."""
@@ -93,7 +106,7 @@ def _parse(sql: str) -> list[Any]:
     try:
         return duckdb.extract_statements(sql)
     except Exception as exc:  # duckdb.ParserException, and ValueError for unmapped kinds
-        raise QueryRefused(f"not valid SQL: {one_line(exc)}") from exc
+        raise QueryRefused(f"not valid SQL: {engine_error(exc)}") from exc
 
 
 def _kind(statement: Any) -> str:
@@ -373,12 +386,30 @@ def _run(
             "refused: SQL can read only the store's tables and views, no other file "
             f"({one_line(exc)})"
         ) from exc
+    except duckdb.CatalogException as exc:
+        raise QueryRefused(_catalog_error(cfg, sql, limits, exc)) from exc
     except duckdb.Error as exc:
-        raise QueryRefused(one_line(exc)) from exc
+        raise QueryRefused(engine_error(exc)) from exc
     finally:
         if timer is not None:
             timer.cancel()
         con.close()
+
+
+def _catalog_error(cfg: PipelineConfig, sql: str, limits: QueryLimits, exc: duckdb.Error) -> str:
+    """An unknown table, said with DuckDB's own suggestion among every table of the store:
+    the connection that failed opened only the tables the SQL names, so its suggestion was
+    drawn from those (`Did you mean "duckdb_indexes"?` for a mistyped `dim_nco`)."""
+    import duckdb
+
+    every = connect(cfg, limits, wanted=None)
+    try:
+        every.sql(sql)
+    except duckdb.Error as again:
+        return engine_error(again)
+    finally:
+        every.close()
+    return engine_error(exc)
 
 
 def resolve_table(cfg: PipelineConfig, name: str) -> TableMetadata:
@@ -460,9 +491,10 @@ def row_lineage(
         rows = table.filter(predicate).head(limit).collect()
     except (pl.exceptions.ColumnNotFoundError, pl.exceptions.PolarsError) as exc:
         columns = [c.name for c in meta.columns]
+        # polars lists the valid columns itself (as a Python list): said once, ours
+        reason = re.split(r"; valid columns: ", one_line(exc, 1000))[0]
         raise QueryRefused(
-            f"--where {where!r} does not apply to {name}: {str(exc).splitlines()[0]}; "
-            f"columns: {', '.join(columns)}"
+            f"--where {where!r} does not apply to {name}: {reason}; columns: {', '.join(columns)}"
         ) from exc
     source = _source_of(cfg, meta)
     staged_path = cfg.table_path(Layer.STAGED, source)
