@@ -31,6 +31,7 @@ nothing built yet to show; 2 usage or spec error, nothing done.
 
 GLOBAL_DEFAULTS = {
     "data_root": None,
+    "spreadsheet_safe": False,
     "project": None,
     "format": "table",
     "verbose": False,
@@ -61,6 +62,13 @@ def _common(with_format: bool = True) -> argparse.ArgumentParser:
             choices=FORMATS,
             default=argparse.SUPPRESS,
             help="output on stdout: table (for people, default), csv, or json (one document)",
+        )
+        p.add_argument(
+            "--spreadsheet-safe",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="csv: a text cell starting with = + - @ is prefixed with ' so that a "
+            "spreadsheet shows it as text instead of running it as a formula",
         )
     p.add_argument(
         "-v",
@@ -170,6 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="memory for the query, e.g. 512MB (default $JOBFORGE_QUERY_MEMORY_LIMIT or 2GiB)",
     )
+    query.add_argument(
+        "--max-rows",
+        type=int,
+        metavar="N",
+        help="table format: show at most N rows (default 1000) and say when there are more; "
+        "csv and json stream every row",
+    )
 
     catalog = sub.add_parser(
         "catalog",
@@ -268,7 +283,9 @@ def dispatch(args: argparse.Namespace, owns_process: bool = False) -> Result:
     if args.command in cli_openlineage.COMMANDS:
         return cli_openlineage.dispatch(args)
     if args.command == "query":
-        return cli_read.query(args.data_root, args.sql, args.timeout, args.memory_limit)
+        return cli_read.query(
+            args.data_root, args.sql, args.timeout, args.memory_limit, args.format, args.max_rows
+        )
     if args.command == "catalog":
         return cli_read.catalog(args.data_root, args.table)
     if args.command == "lineage":
@@ -320,8 +337,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    from flows.render import SPREADSHEET_SAFE
     from jobforge_core.common.errors import JobForgeError
 
+    SPREADSHEET_SAFE["on"] = bool(args.spreadsheet_safe)
     try:
         result = dispatch(args, owns_process=argv is None)
     except CommandError as exc:

@@ -7,6 +7,7 @@ DuckDB are imported by the functions that need them.
 from __future__ import annotations
 
 import difflib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,24 +64,83 @@ def _records(frame: Any) -> list[dict[str, Any]]:
     return frame.to_dicts()
 
 
+DEFAULT_MAX_ROWS = 1000
+
+
 def query(
     data_root: str | None,
     sql: str,
     timeout_s: float | None = None,
     memory_limit: str | None = None,
+    fmt: str = "table",
+    max_rows: int | None = None,
 ) -> Result:
+    """A table for people shows at most `max_rows` rows and says when there are more; csv
+    and json stream every row to stdout as DuckDB hands them over, under the same limits."""
     from jobforge_core.common.settings import load_settings
-    from jobforge_core.query.sql import QueryLimits, query_rows
+    from jobforge_core.query.sql import QueryLimits, query_page
 
     settings = load_settings()
     limits = QueryLimits(
         timeout_s=settings.query_timeout_s if timeout_s is None else timeout_s,
         memory_limit=memory_limit or settings.query_memory_limit,
     )
+    if max_rows is not None and max_rows < 1:
+        raise UsageError(f"--max-rows must be 1 or more, got {max_rows}")
     cfg = config(data_root)
-    columns, rows = query_rows(cfg, sql, limits)
+    if fmt in ("csv", "json"):
+        return _stream(cfg, sql, limits, fmt)
+    cap = max_rows or DEFAULT_MAX_ROWS
+    columns, rows, more = query_page(cfg, sql, limits, cap)
     section = Section("rows", rows, columns=columns, max_width=60)
-    return Result([section], notes=[f"{len(rows)} row(s)"])
+    notes = [f"{len(rows)} row(s)"]
+    if more:
+        notes = [
+            f"first {cap} row(s) shown; the result has more: add LIMIT, raise --max-rows, "
+            "or --format csv for every row"
+        ]
+    return Result([section], notes=notes)
+
+
+def _stream(cfg: PipelineConfig, sql: str, limits: Any, fmt: str) -> Result:
+    import csv
+    import json
+
+    from flows.render import _csv_cell, _plain, drop_stdout
+    from jobforge_core.query.sql import stream_query
+
+    out = sys.stdout
+    writer = csv.writer(out, lineterminator="\n")
+    state = {"rows": 0, "gone": False}
+
+    def write(columns: list[str], batch: list[tuple]) -> bool:
+        if state["gone"]:
+            return False
+        try:
+            if fmt == "csv":
+                if not batch:
+                    writer.writerow(columns)
+                writer.writerows([_csv_cell(v) for v in row] for row in batch)
+            else:
+                for row in batch:
+                    record = dict(zip(columns, row, strict=True))
+                    text = json.dumps(_plain(record), ensure_ascii=False, allow_nan=False)
+                    out.write(("[\n  " if state["rows"] == 0 else ",\n  ") + text)
+                    state["rows"] += 1
+            out.flush()
+        except BrokenPipeError:  # the reader stopped (`| head`): quietly, as elsewhere
+            drop_stdout()
+            state["gone"] = True
+        return not state["gone"]
+
+    count = stream_query(cfg, sql, limits, write)
+    if fmt == "json" and not state["gone"]:
+        try:
+            out.write("[]\n" if count == 0 else "\n]\n")
+            out.flush()
+        except BrokenPipeError:
+            drop_stdout()
+    return Result([], notes=[f"{count} row(s)"], printed=True)
 
 
 def catalog(data_root: str | None, table: str | None) -> Result:

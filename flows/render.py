@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable
 from datetime import date, datetime, time
@@ -67,7 +68,19 @@ def _columns(rows: Iterable[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
+# Cells a spreadsheet would run as a formula (`=1+1`, `+cmd|' /C calc'!A0`, `@SUM(1,2)`).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+SPREADSHEET_SAFE = {"on": False}  # --spreadsheet-safe: set once by the command line
+
+
 def _csv_cell(value: Any) -> Any:
+    cell = _csv_value(value)
+    if SPREADSHEET_SAFE["on"] and isinstance(cell, str) and cell.startswith(_FORMULA_START):
+        return "'" + cell  # shown as text, never run (OWASP's CSV injection advice)
+    return cell
+
+
+def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):  # as in json: true / false, not Python's True / False
@@ -118,6 +131,15 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# C0 and C1 control characters other than the line break a cell may span: data printed raw
+# could retitle the terminal (OSC) or clear the screen.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _visible(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _cut(line: str, width: int | None) -> str:
     if width is None or len(line) <= width:
         return line
@@ -129,7 +151,7 @@ def table_lines(rows: list[dict[str, Any]], columns: list[str], width: int | Non
     many physical lines, uncut; a one-line cell longer than `width` ends with an ellipsis."""
 
     def cell(value: Any) -> list[str]:
-        lines = _text(value).splitlines() or [""]
+        lines = [_visible(x) for x in _text(value).split("\n")] if value is not None else [""]
         return lines if len(lines) > 1 else [_cut(lines[0], width)]
 
     cells = [{c: cell(r.get(c)) for c in columns} for r in rows]
@@ -237,7 +259,7 @@ def emit(result: Result, fmt: str) -> int:
     A reader that stops early (`| head`) closes the pipe: the rest of the output is dropped
     quietly, with the command's own exit code, and Python's flush at exit is kept from
     printing a BrokenPipeError."""
-    text = render(result, fmt)
+    text = "" if result.printed else render(result, fmt)
     try:
         sys.stdout.write(text)
         sys.stdout.flush()

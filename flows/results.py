@@ -43,6 +43,7 @@ class Result:
     sections: list[Section] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     exit_code: int = 0
+    printed: bool = False  # the command wrote its data to stdout itself, as it came (streamed)
 
 
 class CommandError(Exception):

@@ -344,3 +344,44 @@ def test_corruption_at_rest_is_noticed_and_repaired(prefect_harness, tmp_path, s
     code = main(["restore", "noc_structure", "--batch", kept.stem, "--data-root", str(root)])
     assert code == 2
     assert "is damaged in history for dim_noc" in capsys.readouterr().err
+
+
+def test_query_output_is_capped_for_people_and_streamed_for_files(sample_flow_run, capsys):
+    """Item 7: the limits stopped at the engine: 3M rows in csv passed 3.9 GB of RSS and
+    --timeout did not stop the fetch. Now a table shows at most --max-rows rows and says so;
+    csv and json stream in batches, under the time limit."""
+    data_root, code, _ = sample_flow_run
+    assert code == 0
+    query = ["query", "--data-root", str(data_root)]
+    assert main([*query, "SELECT * FROM range(3000000)"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2 + 1000  # header, rule, 1000 rows
+    assert "first 1000 row(s) shown; the result has more" in captured.err
+    assert main([*query, "--format", "csv", "SELECT range AS n FROM range(250000)"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "n" and len(lines) == 250_001 and lines[-1] == "249999"
+    slow = "SELECT count(*) FROM range(100000000000) a"
+    assert main([*query, "--format", "csv", "--timeout", "1", slow]) != 0
+    assert "query stopped after 1 s, its time limit" in capsys.readouterr().err
+
+
+def test_terminal_control_characters_from_data_are_escaped_in_tables(sample_flow_run, capsys):
+    """Item 13: an OSC title change and a screen clear from data reached the terminal raw."""
+    data_root, _, _ = sample_flow_run
+    sql = "SELECT chr(27) || ']0;pwned' || chr(7) || chr(27) || '[2J' AS t"
+    assert main(["query", "--data-root", str(data_root), sql]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;pwned\\x07\\x1b[2J" in out
+
+
+def test_spreadsheet_safe_csv_neutralises_formulas(sample_flow_run, capsys):
+    """Item 14: `=1+1`, `+cmd|' /C calc'!A0` and `@SUM(1,2)` reached csv unchanged."""
+    data_root, _, _ = sample_flow_run
+    sql = "SELECT '=1+1' AS a, '+cmd|'' /C calc''!A0' AS b, '@SUM(1,2)' AS c, -5 AS n"
+    base = ["query", "--data-root", str(data_root), "--format", "csv", sql]
+    assert main(base) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "=1+1,+cmd|' /C calc'!A0,\"@SUM(1,2)\",-5"
+    assert main([*base, "--spreadsheet-safe"]) == 0
+    row = capsys.readouterr().out.splitlines()[1]
+    assert row == "'=1+1,'+cmd|' /C calc'!A0,\"'@SUM(1,2)\",-5"  # numbers stay numbers

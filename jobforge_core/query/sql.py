@@ -350,6 +350,50 @@ def query_rows(
     return _run(cfg, sql, limits, fetch)
 
 
+def query_page(
+    cfg: PipelineConfig, sql: str, limits: QueryLimits | None, max_rows: int
+) -> tuple[list[str], list[dict[str, Any]], bool]:
+    """At most `max_rows` rows, and whether there are more: what a person reads. Only
+    `max_rows + 1` rows ever leave DuckDB (3M rows in table format took 3.9 GB before)."""
+
+    def fetch(relation: duckdb.DuckDBPyRelation) -> tuple[list[str], list[dict[str, Any]], bool]:
+        relation = _textual(relation)
+        columns = list(relation.columns)
+        rows = relation.limit(max_rows + 1).fetchall()
+        page = [dict(zip(columns, row, strict=True)) for row in rows[:max_rows]]
+        return columns, page, len(rows) > max_rows
+
+    return _run(cfg, sql, limits, fetch)
+
+
+STREAM_BATCH = 10_000
+
+
+def stream_query(
+    cfg: PipelineConfig,
+    sql: str,
+    limits: QueryLimits | None,
+    write: Callable[[list[str], list[tuple]], bool],
+) -> int:
+    """Every row, handed to `write` a batch at a time while the time limit still runs: the
+    limits cover fetching and writing, and memory stays one batch. `write` returns False to
+    stop (the reader went away). Returns the row count written."""
+
+    def fetch(relation: duckdb.DuckDBPyRelation) -> int:
+        relation = _textual(relation)
+        columns = list(relation.columns)
+        write(columns, [])  # the header, even for no rows
+        count = 0
+        for batch in relation.fetch_arrow_reader(STREAM_BATCH):
+            rows = list(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+            if not write(columns, rows):
+                break
+            count += len(rows)
+        return count
+
+    return _run(cfg, sql, limits, fetch)
+
+
 def _run(
     cfg: PipelineConfig,
     sql: str,
@@ -371,7 +415,10 @@ def _run(
         if relation is None:
             raise QueryRefused("refused: the statement returns no rows")
         return fetch(relation)
-    except duckdb.InterruptException as exc:
+    except (duckdb.InterruptException, OSError) as exc:
+        # an interrupt while streaming surfaces through Arrow's reader as an OSError
+        if isinstance(exc, OSError) and "INTERRUPT" not in str(exc):
+            raise
         raise QueryLimitExceeded(
             f"query stopped after {limits.timeout_s:g} s, its time limit; raise it with "
             "--timeout SECONDS or JOBFORGE_QUERY_TIMEOUT (0 = no limit)"
