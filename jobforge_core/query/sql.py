@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
     from jobforge_core.common.models import LayerTransitionLog, TableMetadata
 
-ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN"}  # EXPLAIN only of a SELECT: see check_read_only
 CATALOG_SCHEMA = "catalog"
 STORE_ALIAS = "jobforge_store"
 # Result types polars cannot import from Arrow: shown as DuckDB renders them (text).

@@ -1,0 +1,56 @@
+"""No process a test starts outlives the suite (issue 29).
+
+Every child the suite's main thread starts with `subprocess.Popen` (Prefect's test server, `prefect
+server start`, workers, `jobforge run`, xdist's workers) gets a parent-death signal: when the
+process that started it ends, even by kill -9 or a CI timeout, the kernel sends it SIGTERM.
+An orphaned Prefect server from a killed suite was found serving an hour later.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+PR_SET_PDEATHSIG = 1
+_installed = threading.Event()
+
+
+def _arm(parent: int) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def install() -> None:
+    """Make every later Popen of this process arm the parent-death signal (Linux only)."""
+    if not sys.platform.startswith("linux") or _installed.is_set():
+        return
+    _installed.set()
+    original = subprocess.Popen.__init__
+
+    def init(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        # The signal follows the thread that started the child: only the main thread's
+        # children are armed, so a child started from a short-lived thread is not ended
+        # with it.
+        if threading.current_thread() is not threading.main_thread():
+            original(self, *args, **kwargs)
+            return
+        given = kwargs.get("preexec_fn")
+        parent = os.getpid()
+
+        def preexec() -> None:
+            _arm(parent)
+            if given is not None:
+                given()
+
+        kwargs["preexec_fn"] = preexec
+        original(self, *args, **kwargs)
+
+    subprocess.Popen.__init__ = init
