@@ -56,6 +56,8 @@ def open_regular(path: Path) -> BinaryIO:
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
         if not stat.S_ISREG(st.st_mode):
             kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a special file"
             raise OSError(errno.EINVAL, f"is {kind}, not a regular file", str(path))
