@@ -208,7 +208,7 @@ def records_of(document: Any, spec: SourceSpec, file: str) -> tuple[str, list]:
             what = "nothing" if found is None else _a(found)
             raise SourceFileError(
                 f"`reader.records: {declared}` names {what} in the document, not a list; "
-                f"lists found at: {_list_paths(document) or 'none'}",
+                f"lists found at: {', '.join(_list_paths(document)) or 'none'}",
                 file=file,
             )
         return f"$.{declared}", found
@@ -282,6 +282,11 @@ def write_table(records: Any, spec: SourceSpec, target: Path) -> Walk:
     """Walk the records twice (`records` is a callable giving a fresh iterator): once for the
     columns, once writing rows to `target` in chunks, every column text."""
     seen = Walk()
+    if spec.reader.items:  # a child table has its columns even when every list is empty
+        last = spec.reader.items[-1]
+        seen.columns.update(dict.fromkeys([*last.key, PARENT_ROW, ITEM_INDEX, ITEM_PATH], True))
+        if last.items == "scalar":
+            seen.columns[VALUE] = True
     for row in walk_rows(records(), spec, seen):
         for name, value in row.items():
             seen.columns[name] = seen.columns.get(name, False) or value is not None
