@@ -20,7 +20,7 @@ from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.errors import SourceFileError, SpecError
 from jobforge_core.run.pipeline import plan_sources, run_source, select_specs
 from jobforge_core.sources.readers import open_source
-from jobforge_core.sources.spec import parse_spec, with_children
+from jobforge_core.sources.spec import load_specs, parse_spec, with_children
 
 LONG = 300  # items in one list: longer than any list before it in the file
 OCCUPATIONS = [
@@ -318,3 +318,28 @@ def test_children_are_declared_sources_named_with_their_parent(tmp_path: Path):
     csv = {"name": "c", "file": "c.csv", "children": [{"name": "x", "path": "y"}]}
     with pytest.raises(SpecError, match="`children` needs a JSON or NDJSON file"):
         parse_spec(csv, "c.yaml")
+
+
+def test_readme_example_parent_and_child_gold_with_a_foreign_key(tmp_path: Path):
+    """The README's YAML, loaded as a spec directory is, runs as written."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Nested JSON")[1]
+    yaml_text = section.split("```yaml\n")[1].split("```")[0]
+    specs_dir = tmp_path / "specs"
+    specs_dir.mkdir()
+    (specs_dir / "occupations.yaml").write_text(yaml_text, encoding="utf-8")
+    records = [{"code": "1", "keywords": ["a", "b"]}, {"code": "2", "keywords": ["ç"]}]
+    _write(tmp_path, {"meta": {"n": 2}, "data": {"occupations": records}})
+    cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=tmp_path / "source")
+    specs = load_specs([specs_dir])
+    plans = plan_sources(specs, cfg, ["occupations"], force=True)
+    assert set(plans) == {"occupations", "occupation_keywords"}
+    for plan in plans.values():
+        run_source(plan, cfg)
+    child = layer(cfg, Layer.GOLD, "occupation_keyword").sort("_source_row")
+    assert child.select("code", "_item_index", "value").rows() == [
+        ("1", 0, "a"),
+        ("1", 1, "b"),
+        ("2", 0, "ç"),
+    ]
+    assert layer(cfg, Layer.GOLD, "dim_occupation")["code"].to_list() == ["1", "2"]
