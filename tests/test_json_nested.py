@@ -343,3 +343,28 @@ def test_readme_example_parent_and_child_gold_with_a_foreign_key(tmp_path: Path)
         ("2", 0, "ç"),
     ]
     assert layer(cfg, Layer.GOLD, "dim_occupation")["code"].to_list() == ["1", "2"]
+
+
+def test_a_flow_run_takes_the_children_of_a_named_source_to_gold(prefect_harness, tmp_path):
+    """In a real Prefect run the child tables are sources like any other: their own tasks,
+    gold tables, and foreign keys checked before the run publishes."""
+    from flows import jobforge_flow
+
+    section = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    yaml_text = section.split("### Nested JSON")[1].split("```yaml\n")[1].split("```")[0]
+    specs_dir = tmp_path / "specs"
+    specs_dir.mkdir()
+    (specs_dir / "occupations.yaml").write_text(yaml_text, encoding="utf-8")
+    records = [{"code": "1", "keywords": ["x"] * 40}, {"code": "2", "keywords": []}]
+    source = _write(tmp_path, {"data": {"occupations": records}})
+    state = jobforge_flow(
+        sources=["occupations"],
+        data_root=str(tmp_path / "data"),
+        source_dir=str(source),
+        spec_dirs=[str(specs_dir)],
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source)
+    keywords = layer(cfg, Layer.GOLD, "occupation_keyword")
+    assert keywords.height == 40 and set(keywords["_parent_row"]) == {1}
