@@ -17,6 +17,15 @@ QUARANTINE_REASON = "_quarantine_reason"
 QUARANTINE_DETAIL = "_quarantine_detail"
 # Staged only: why a record's field count differs from the header's (null when it does not).
 RAGGED = "_ragged_record"
+# Staged only: why a JSON record or list item is malformed (null when it is not); bronze
+# quarantines the marked rows under `malformed_item`, the detail naming the item's path.
+MALFORMED = "_malformed_item"
+# Columns of a child table (a JSON list unnested into its own table): the parent row's
+# `_source_row` in its own table, the item's position (0-based) and its JSON path. Data columns
+# (they flow to silver and gold like any other, keeping their names), not provenance: a child
+# row's `_source_row` stays its own record number, the row identity every check relies on.
+PARENT_ROW, ITEM_INDEX, ITEM_PATH = "_parent_row", "_item_index", "_item_path"
+ITEM_COLUMNS = (PARENT_ROW, ITEM_INDEX, ITEM_PATH)
 
 
 def content_hash(path: Path) -> str:
@@ -59,5 +68,5 @@ def with_layer(lf: pl.LazyFrame, layer: Layer) -> pl.LazyFrame:
 
 def data_columns(columns: list[str]) -> list[str]:
     """Source columns only: provenance and quarantine bookkeeping removed."""
-    bookkeeping = {*PROVENANCE, QUARANTINE_REASON, QUARANTINE_DETAIL, RAGGED}
+    bookkeeping = {*PROVENANCE, QUARANTINE_REASON, QUARANTINE_DETAIL, RAGGED, MALFORMED}
     return [c for c in columns if c not in bookkeeping]

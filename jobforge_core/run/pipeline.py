@@ -95,12 +95,17 @@ class SourcePlan:
 
 
 def select_specs(specs: dict[str, SourceSpec], names: Iterable[str] | None) -> list[str]:
+    """The named sources, each with its child tables (read from the same file, they follow
+    it: a parent run alone would leave its children built from another batch)."""
     if not names:
         return list(specs)
     unknown = sorted(set(names) - set(specs))
     if unknown:
         raise SpecError(f"unknown source(s) {unknown}; declared: {sorted(specs)}")
-    return list(dict.fromkeys(names))
+    selected = list(dict.fromkeys(names))
+    for name in selected:  # grows while it is read: grandchildren follow their child
+        selected += [n for n, s in specs.items() if s.parent == name and n not in selected]
+    return selected
 
 
 def source_file(cfg: PipelineConfig, spec: SourceSpec) -> Path:

@@ -7,6 +7,7 @@ import re
 import unicodedata
 
 from jobforge_core.common.errors import SourceFileError
+from jobforge_core.common.provenance import ITEM_COLUMNS
 from jobforge_core.sources.spec import SourceSpec
 
 
@@ -17,9 +18,22 @@ def snake_case(header: str) -> str:
     return snake or "column"
 
 
+NESTED = "__"  # joins a flattened JSON object's key to its parent's: `provenance__source_url`
+
+
+def json_name(header: str) -> str:
+    """A flattened JSON header's parts normalised one by one and joined by `__`, so the
+    nesting stays readable (`Provenance EN__Source URL` -> `provenance_en__source_url`);
+    the child-table columns (`_item_index`...) keep their names."""
+    if header in ITEM_COLUMNS:
+        return header
+    return NESTED.join(snake_case(part) for part in header.split(NESTED))
+
+
 def column_mapping(spec: SourceSpec, headers: list[str], file: str) -> dict[str, str]:
     """Original header -> bronze name. Renames are keyed on the trimmed header."""
-    mapping = {h: spec.renames.get(h.strip(), snake_case(h)) for h in headers}
+    name = json_name if spec.file_format() in ("json", "ndjson") else snake_case
+    mapping = {h: spec.renames.get(h.strip(), name(h)) for h in headers}
     seen: dict[str, str] = {}
     for header, name in mapping.items():
         if name in seen:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ import polars as pl
 
 from jobforge_core.common.atomic import temp_path_for
 from jobforge_core.common.errors import SourceFileError
+from jobforge_core.sources import nested
 from jobforge_core.sources.records import FIELDS, RECORD, TEXT, RecordCheck, check_records
 from jobforge_core.sources.spec import SourceSpec
 
@@ -44,6 +44,10 @@ class SourceRead:
     frame: pl.LazyFrame
     headers: list[str] | None = None
     check: RecordCheck | None = field(default=None)
+    # A child table's items by the lists' lengths (the rows staging must write), and the
+    # records of the document it walked; None for other tables.
+    items: int | None = None
+    records: int | None = None
 
 
 def is_wide(encoding: str) -> bool:
@@ -241,25 +245,34 @@ def _all_text(lf: pl.LazyFrame) -> pl.LazyFrame:
     return lf.with_columns(pl.all().cast(pl.String))
 
 
-def _read_json(path: Path) -> pl.LazyFrame:
+@contextmanager
+def _read_nested(spec: SourceSpec, path: Path, workdir: Path, fmt: str) -> Iterator[SourceRead]:
+    """JSON and NDJSON through the record walk of `nested` (envelopes, flattening, child
+    tables), written to a temporary parquet file that staging scans. A flat NDJSON file of a
+    source without child tables keeps polars' all-text scan, the fastest read there is."""
+    if fmt == "ndjson" and not spec.reader.items and not spec.children:
+        flat = _flat_ndjson(path)
+        if flat is not None:
+            yield SourceRead(flat)
+            return
+    if fmt == "json":
+        nested.json_records(path, spec)  # size limit, syntax and envelope, before any write
+
+        def records() -> Iterator:
+            return nested.json_records(path, spec)
+    else:
+
+        def records() -> Iterator:
+            return nested.ndjson_records(path)
+
+    tmp = temp_path_for(workdir / f"{path.stem}.{spec.name}.rows.parquet")
+    workdir.mkdir(parents=True, exist_ok=True)
     try:
-        records = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SourceFileError(f"not valid JSON: {exc}", file=str(path)) from exc
-    if isinstance(records, dict):  # {"data": [...]} style envelopes
-        lists = [v for v in records.values() if isinstance(v, list)]
-        records = lists[0] if len(lists) == 1 else None
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise SourceFileError("JSON must be a list of objects", file=str(path))
-    columns: dict[str, None] = {}
-    for record in records:
-        columns.update(dict.fromkeys(record))
-
-    def text(v: object) -> str | None:
-        return None if v is None else v if isinstance(v, str) else json.dumps(v)
-
-    data = {c: [text(r.get(c)) for r in records] for c in columns}
-    return pl.LazyFrame(data, schema=dict.fromkeys(columns, pl.String))
+        walk = nested.write_table(records, spec, tmp)
+        items = walk.items if spec.reader.items else None
+        yield SourceRead(pl.scan_parquet(tmp), items=items, records=walk.records)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _empty_rows(df: pl.DataFrame) -> RecordCheck:
@@ -278,17 +291,20 @@ def _empty_rows(df: pl.DataFrame) -> RecordCheck:
     return RecordCheck(records=df.height, headers=df.columns, ragged=empty)
 
 
-def _read_ndjson(path: Path) -> pl.LazyFrame:
+def _flat_ndjson(path: Path) -> pl.LazyFrame | None:
     """Every value as text, read as text: the field names from one inference pass, then the
     values under an all-String schema. Cast to text after inference instead, an integer
     field holding a float in another line became Float64 (`12345678901234567` reached gold
-    as '1.2345678901234568e+16') and a list field made the file unreadable."""
+    as '1.2345678901234568e+16'). None when a field holds objects or lists: those go through
+    the record walk (flattened, Unicode kept)."""
     try:
-        names = pl.scan_ndjson(path, infer_schema_length=None).collect_schema().names()
+        schema = pl.scan_ndjson(path, infer_schema_length=None).collect_schema()
     except pl.exceptions.PolarsError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SourceFileError(f"unreadable: {first}", file=str(path)) from exc
-    return pl.scan_ndjson(path, schema=dict.fromkeys(names, pl.String))
+    if any(dtype.is_nested() for dtype in schema.values()):
+        return None
+    return pl.scan_ndjson(path, schema=dict.fromkeys(schema.names(), pl.String))
 
 
 def _read_csv(spec: SourceSpec, read_path: Path, path: Path) -> SourceRead:
@@ -362,10 +378,9 @@ def open_source(spec: SourceSpec, path: Path, workdir: Path) -> Iterator[SourceR
         except Exception as exc:  # calamine raises its own types for corrupt workbooks
             raise SourceFileError(f"unreadable Excel workbook: {exc}", file=str(path)) from exc
         yield SourceRead(_all_text(df.lazy()), check=_empty_rows(df))
-    elif fmt == "json":
-        yield SourceRead(_read_json(path))
-    elif fmt == "ndjson":
-        yield SourceRead(_read_ndjson(path))
+    elif fmt in ("json", "ndjson"):
+        with _read_nested(spec, path, workdir, fmt) as read:
+            yield read
     elif fmt == "parquet":
         yield SourceRead(_all_text(pl.scan_parquet(path)))
     else:

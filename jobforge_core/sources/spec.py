@@ -67,6 +67,23 @@ def _check_identifier(value: str) -> str:
     return value
 
 
+ItemKind = Literal["auto", "object", "scalar"]
+# A JSON document (not NDJSON) is parsed whole, in memory: a few times its size. Bigger ones are
+# refused with this limit named, rather than taking the worker down; NDJSON is streamed.
+MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+
+
+class ItemStep(_Strict):
+    """One level of a child table's walk: the list at `path` in each parent (a record, or an
+    item of the level above), its items becoming rows that carry the parent's `key` fields."""
+
+    path: str  # dotted path inside the parent to the list
+    key: dict[str, str] = Field(default_factory=dict)  # child column -> parent field
+    # object: each item an object (its fields become columns); scalar: each item a value (column
+    # `value`); auto: the kind of the first item seen. An item of another kind is malformed.
+    items: ItemKind = "auto"
+
+
 class ReaderOptions(_Strict):
     format: Format | None = None  # default: from the file extension
     encoding: str = "auto"  # auto (UTF-8, else cp1252), or any Python codec name
@@ -76,6 +93,15 @@ class ReaderOptions(_Strict):
     # A header repeated in the file: `fail` quarantines the file naming it and its positions;
     # `number` stages the 2nd, 3rd... occurrence as "<header> (2)", "<header> (3)" (rename it).
     duplicate_headers: Literal["fail", "number"] = "fail"
+    # JSON: dotted path to the list of records inside an envelope (`data.occupations`); by
+    # default a document that is a list is the records, and an object holding exactly one list
+    # (`{"data": [...]}`) is unwrapped to it.
+    records: str | None = None
+    # JSON/NDJSON: nested objects become columns `parent__child`; off, they stay JSON text.
+    flatten: bool = True
+    max_document_bytes: int = Field(default=MAX_DOCUMENT_BYTES, gt=0)
+    # Set on the derived spec of a child table (see `children`): the lists to walk down.
+    items: list[ItemStep] = Field(default_factory=list)
 
 
 class Expectation(_Strict):
@@ -254,6 +280,48 @@ class GoldOutput(_Strict):
         return dict(self.columns)
 
 
+class ChildTable(BaseModel):
+    """A JSON list declared as its own table (`children` of a source).
+
+    The child is a source of its own, derived from the parent (same file and reader, named
+    `name`): each item is a row with the parent's `key` fields, `_parent_row` (the parent row's
+    `_source_row`), `_item_index` and `_item_path`, so every layer, check, expectation and
+    gold model applies to it unchanged. Any other source field (`keys`, `types`,
+    `expectations`, `gold`...) may be declared here and applies to the child.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    name: str
+    path: str  # dotted path to the list inside each parent record (or item)
+    # Parent fields carried into every item row: a list (same names) or child column -> field.
+    # A nested child may carry its parent's `_item_index` under a name of its own.
+    key: list[str] | dict[str, str] = Field(default_factory=list)
+    items: ItemKind = "auto"
+    children: list[ChildTable] = Field(default_factory=list)
+
+    _name = field_validator("name")(_check_identifier)
+
+    def key_map(self) -> dict[str, str]:
+        return dict(self.key) if isinstance(self.key, dict) else {k: k for k in self.key}
+
+
+# What a child table takes from its parent unless it declares it: ownership and text rules.
+_INHERITED = (
+    "version",
+    "domain",
+    "owner",
+    "steward",
+    "classification",
+    "retention_days",
+    "history_retention",
+    "on_schema_change",
+    "null_markers",
+    "thousands_separator",
+    "date_format",
+)
+
+
 GuardedLayer = Literal["bronze", "silver", "gold"]
 DEFAULT_QUARANTINE_SHARE = 0.1
 
@@ -318,9 +386,21 @@ class SourceSpec(_Strict):
     drop_columns: list[str] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     column_descriptions: dict[str, str] = Field(default_factory=dict)
+    # JSON lists declared as tables of their own (derived sources, see ChildTable).
+    children: list[ChildTable] = Field(default_factory=list)
+    parent: str | None = None  # set on a child table's derived spec: its parent source
     spec_path: str | None = None
 
     _name = field_validator("name")(_check_identifier)
+
+    @model_validator(mode="after")
+    def _children_are_json(self) -> SourceSpec:
+        """Child tables come from JSON lists; each one is built now, so an error in one is a
+        spec error at load time naming the child, not a surprise at its first run."""
+        if self.children and self.file_format() not in ("json", "ndjson"):
+            raise ValueError(f"`children` needs a JSON or NDJSON file, not {self.file!r}")
+        child_specs(self)
+        return self
 
     @field_validator("renames")
     @classmethod
@@ -374,6 +454,46 @@ class SourceSpec(_Strict):
         # Policies that never change a table's content stay out: changing them reruns nothing.
         body = self.model_dump(mode="json", exclude=_NOT_FINGERPRINTED)
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def child_specs(spec: SourceSpec) -> list[SourceSpec]:
+    """The derived source of each declared child table, its own children after it."""
+    derived: list[SourceSpec] = []
+    for child in spec.children:
+        step = ItemStep(path=child.path, key=child.key_map(), items=child.items)
+        reader = spec.reader.model_copy(update={"items": [*spec.reader.items, step]})
+        own = dict(child.model_extra or {})
+        types = {"_parent_row": "int", "_item_index": "int", **own.pop("types", {})}
+        body = {
+            **{f: getattr(spec, f) for f in _INHERITED},
+            **own,
+            "name": child.name,
+            "file": spec.file,
+            "reader": reader.model_dump(),
+            "types": types,
+            "children": [c.model_dump(by_alias=True) for c in child.children],
+            "parent": spec.name,
+            "spec_path": spec.spec_path,
+        }
+        try:
+            made = SourceSpec.model_validate(body)
+        except ValidationError as exc:
+            raise ValueError(f"child table {child.name!r}: {exc}") from None
+        derived += [made, *child_specs(made)]
+    return derived
+
+
+def with_children(specs: dict[str, SourceSpec]) -> dict[str, SourceSpec]:
+    """Declared sources and the child tables they derive, each child a source of its own."""
+    out = dict(specs)
+    for spec in specs.values():
+        for child in child_specs(spec):
+            if child.name in out:
+                raise SpecError(
+                    f"child table {child.name!r} of {spec.name!r} has the name of another source"
+                )
+            out[child.name] = child
+    return out
 
 
 # Lists of rules merge entry by entry, by the key that identifies a rule; any other list
@@ -570,6 +690,7 @@ def load_specs(extra_dirs: list[Path] | tuple[Path, ...] = ()) -> dict[str, Sour
                 )
             in_dir[spec.name] = str(path)
             specs[spec.name] = spec
+    specs = with_children(specs)
     _check_gold_tables_unique(specs)
     return specs
 

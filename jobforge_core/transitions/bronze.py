@@ -12,6 +12,7 @@ from jobforge_core.common.atomic import commit
 from jobforge_core.common.config import Layer
 from jobforge_core.common.models import LayerTransitionLog, utc_now
 from jobforge_core.common.provenance import (
+    MALFORMED,
     PROVENANCE,
     QUARANTINE_DETAIL,
     QUARANTINE_REASON,
@@ -31,6 +32,7 @@ from jobforge_core.transitions.context import BatchContext
 
 CAST_RULE = "cast_error"
 RAGGED_RULE = "ragged_record"
+MALFORMED_RULE = "malformed_item"
 _TRUE = ["true", "t", "yes", "y", "1", "oui", "vrai"]
 _FALSE = ["false", "f", "no", "n", "0", "non", "faux"]
 
@@ -100,6 +102,8 @@ def bronze_plan(
     texts, values, rules, outputs = [], [], [], []
     if RAGGED in names:  # first, so a ragged record is quarantined as that, not as a bad cast
         rules.append((RAGGED_RULE, pl.col(RAGGED).is_not_null(), pl.col(RAGGED)))
+    if MALFORMED in names:  # a JSON record or list item of the wrong shape, named by its path
+        rules.append((MALFORMED_RULE, pl.col(MALFORMED).is_not_null(), pl.col(MALFORMED)))
     for i, (header, name) in enumerate(mapping.items()):
         kind = spec.types.get(name, spec.default_type)
         raw = pl.col(header)
@@ -167,7 +171,9 @@ def promote_to_bronze(ctx: BatchContext) -> LayerTransitionLog:
         ],
         rule_checks=checks(
             ctx.table,
-            [(RAGGED_RULE, "drop")] + ([(CAST_RULE, "cast")] if _typed_columns(ctx.spec) else []),
+            [(RAGGED_RULE, "drop")]
+            + ([(MALFORMED_RULE, "drop")] if _is_json(ctx.spec) else [])
+            + ([(CAST_RULE, "cast")] if _typed_columns(ctx.spec) else []),
             by_rule,
         ),
     )
@@ -176,3 +182,8 @@ def promote_to_bronze(ctx: BatchContext) -> LayerTransitionLog:
 def _typed_columns(spec: SourceSpec) -> bool:
     """Whether any column is cast from text, i.e. whether `cast_error` was checked at all."""
     return spec.default_type != "str" or any(t != "str" for t in spec.types.values())
+
+
+def _is_json(spec: SourceSpec) -> bool:
+    """Whether records and list items were checked for their shape (`malformed_item`)."""
+    return spec.file_format() in ("json", "ndjson")

@@ -11,7 +11,13 @@ from jobforge_core.common.atomic import commit, discard, parquet_rows, sink_all
 from jobforge_core.common.config import Layer
 from jobforge_core.common.errors import DataError, SourceFileError
 from jobforge_core.common.models import LayerTransitionLog, TransitionStatus, utc_now
-from jobforge_core.common.provenance import PROVENANCE, RAGGED, SOURCE_ROW, provenance_exprs
+from jobforge_core.common.provenance import (
+    MALFORMED,
+    PROVENANCE,
+    RAGGED,
+    SOURCE_ROW,
+    provenance_exprs,
+)
 from jobforge_core.sources.naming import check_declared_columns, column_mapping, missing_required
 from jobforge_core.sources.readers import open_source, reject_repeated_names
 from jobforge_core.sources.records import RECORD, RecordCheck
@@ -28,6 +34,8 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
     ):
         lf = read.frame
         headers = _headers(lf, file)
+        marks = [MALFORMED] if MALFORMED in headers else []  # JSON records and list items
+        headers = [h for h in headers if h != MALFORMED]
         if read.headers is None:  # CSV headers were checked by the reader
             reject_repeated_names(headers, file)
         missing = missing_required(ctx.spec, headers)
@@ -46,7 +54,7 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
                 *provenance_exprs(path.name, ctx.batch_id, ctx.ingested_at),
             )
             .with_columns(_ragged_marks(read.check))
-            .select(*headers, *PROVENANCE, RAGGED)
+            .select(*headers, *PROVENANCE, RAGGED, *marks)
         )
         temps = _sink(staged, target, file)
     rows = parquet_rows(temps[target])
@@ -57,7 +65,15 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
             "the quoting is malformed",
             file=file,
         )
-    if rows == 0:
+    if read.items is not None and read.items != rows:
+        discard(temps)
+        raise SourceFileError(
+            f"{read.items} list items in the document but {rows} child rows written",
+            file=file,
+            rule="item_count",
+        )
+    if rows == 0 and not (read.items is not None and read.records):
+        # A child table whose parent has records but empty lists is empty, not a bad file.
         # A header without records would replace every gold table of the source with an
         # empty one (and empty the facts whose foreign keys point at them).
         discard(temps)
@@ -76,9 +92,15 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
         source_sha256=ctx.content_sha256,
         target_file=str(target),
         target_files=[str(target)],
-        row_count_in=rows,
+        row_count_in=rows if read.items is None else read.items,
         row_count_out=rows,
-        transforms_applied=["read_as_text", "strip_bom", "add_provenance", "mark_ragged_records"],
+        transforms_applied=[
+            "read_as_text",
+            "strip_bom",
+            "add_provenance",
+            "mark_ragged_records",
+            *(["unnest_list_items"] if read.items is not None else []),
+        ],
         started_at=started,
         completed_at=utc_now(),
         status=TransitionStatus.SUCCESS,
