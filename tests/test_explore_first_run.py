@@ -38,6 +38,10 @@ def test_the_query_hint_names_a_table_the_data_root_holds(tmp_path, capsys):
     err = capsys.readouterr().err
     hint = next(line for line in err.splitlines() if line.startswith("query:"))
     command = shlex.split(hint.removeprefix("query:"))
-    assert command[:2] == ["jobforge", "query"] and "fact_projections" in command[-1]
+    # the command as installed: `jobforge` on PATH, else the script that ran (pasteable)
+    from flows.render import jobforge_command
+
+    assert command[:2] == [*shlex.split(jobforge_command()), "query"][:2]
+    assert command[1] == "query" and "fact_projections" in command[-1]
     assert main(command[1:]) == 0  # the hint, run as printed
     assert "001" in capsys.readouterr().out

@@ -231,7 +231,7 @@ def test_a_fifo_swapped_in_after_the_check_is_refused_without_hanging(tmp_path: 
 
 
 def test_example_values_in_the_catalog_are_cut_short(tmp_path: Path):
-    """Item 15: a 100 MB field became a 100 MB 'example value', four times over."""
+    """Item 15: a 100 MB field became a 100 MB example value, four times over."""
     import polars as pl
 
     from jobforge_core.catalog.tables import EXAMPLE_CHARS, _examples

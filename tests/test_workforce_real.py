@@ -188,7 +188,7 @@ def test_cops_yearly_facts_hold_every_csv_cell(real, real_dir):
     for spec in yearly:
         fact_out, agg_out = spec.gold
         value = fact_out.unpivot.value
-        years, records = _csv_cells(real_dir / spec.file)
+        years, records = _csv_cells(_file(real_dir, spec))
         expected = {
             (r["Code"], int(y)): (None if r[y].strip() == "N/A" else float(r[y].replace(",", "")))
             for r in records
@@ -248,7 +248,7 @@ def test_oasis_rating_facts_link_every_descriptor_and_scale(real, real_dir):
         out = spec.gold[0]
         value = out.unpivot.value
         recode = out.recode.get("descriptor", {})
-        header, rows = _header_csv(real_dir / spec.file)
+        header, rows = _header_csv(_file(real_dir, spec))
         expected = {}
         for row in rows:
             for h, cell in zip(header[2:], row[2:], strict=True):
@@ -290,7 +290,7 @@ def test_profile_dimension_is_the_labels_file_and_disagreements_are_counted(real
     checked = [s for s in load_specs().values() if any(c.id for o in s.gold for c in o.checks)]
     assert len(checked) == 8
     for spec in checked:
-        _, rows = _header_csv(real_dir / spec.file)
+        _, rows = _header_csv(_file(real_dir, spec))
         column = label_column.get(spec.name, 1)
         codes = {_profile_code(r[0]) for r in rows}
         differ = set()
@@ -414,3 +414,10 @@ def test_relationships_in_model_json_and_the_store(real):
     assert ("fact_oasis_exclusions", "excluded_oasis_code", "dim_oasis_profile") in edges
     assert ("fact_oasis_exclusions", "excluded_noc_code", "dim_noc") in edges
     assert ("fact_oasis_lead_statements", "oasis_code", "dim_oasis_profile") in edges
+
+
+def _file(folder: Path, spec) -> Path:
+    """The file a spec loads from `folder` (its newest release when it names a pattern)."""
+    from jobforge_core.run.pipeline import source_file
+
+    return source_file(PipelineConfig(data_root=folder / "unused", source_dir=folder), spec)

@@ -10,7 +10,7 @@ from jobforge_core.catalog.history_index import batch_versions
 from jobforge_core.catalog.quarantine_index import quarantine_counts
 from jobforge_core.catalog.stamp import catalog_inputs, invalidate
 from jobforge_core.catalog.store import CatalogRows, build_store
-from jobforge_core.catalog.tables import table_metadata
+from jobforge_core.catalog.tables import loaded_file, table_metadata
 from jobforge_core.common.atomic import write_json
 from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.models import TableMetadata
@@ -33,11 +33,14 @@ class CatalogReport:
     inputs: dict[str, object] = field(default_factory=dict)  # what the stamp will record
 
 
-def lineage_edges(specs: dict[str, SourceSpec]) -> list[tuple[str, str]]:
+def lineage_edges(
+    specs: dict[str, SourceSpec], files: dict[str, str] | None = None
+) -> list[tuple[str, str]]:
     """upstream -> downstream between catalog names (source files as `file:<name>`)."""
     edges = []
     for spec in specs.values():
-        chain = [f"file:{spec.file}"] + [catalog_name(lyr, spec.name) for lyr in Layer][:3]
+        name = (files or {}).get(spec.name, spec.file)
+        chain = [f"file:{name}"] + [catalog_name(lyr, spec.name) for lyr in Layer][:3]
         edges += list(zip(chain, chain[1:], strict=False))
         for out in spec.gold:
             edges.append((catalog_name(Layer.SILVER, spec.name), out.table))
@@ -65,7 +68,7 @@ def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> Catalo
     ids = {t.term_id for t in terms}
     up: dict[str, list[str]] = defaultdict(list)
     down: dict[str, list[str]] = defaultdict(list)
-    for a, b in lineage_edges(specs):
+    for a, b in lineage_edges(specs, {n: loaded_file(cfg, s) for n, s in specs.items()}):
         down[a].append(b)
         up[b].append(a)
     published = published_files(cfg)  # gold as readers see it; None: never published

@@ -11,6 +11,7 @@ from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.models import ColumnMetadata, ColumnSource, TableMetadata
 from jobforge_core.common.provenance import data_columns
 from jobforge_core.common.table_names import catalog_name, metadata_path
+from jobforge_core.run.state import read_state
 from jobforge_core.sources.column_lineage import (
     column_ref,
     gold_column_lineage,
@@ -52,7 +53,7 @@ def _examples(path: Path, columns: list[str]) -> dict[str, list[str]]:
     return {c: [_example(v) for v in found[c][0]] for c in columns}
 
 
-EXAMPLE_CHARS = 120
+EXAMPLE_CHARS = 2000
 
 
 def _example(value: object) -> str:
@@ -60,6 +61,13 @@ def _example(value: object) -> str:
     the catalog JSON and four site pages."""
     text = str(value)
     return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1] + "…"
+
+
+def loaded_file(cfg: PipelineConfig, spec: SourceSpec) -> str:
+    """The name of the file the source's current batch was read from (its release), else
+    what the spec names (a file or a pattern such as `employment_emploi_*_noc2021.csv`)."""
+    state = read_state(cfg, spec.name)
+    return Path(state.source_file).name if state and state.source_file else spec.file
 
 
 def _lineage(
@@ -74,7 +82,7 @@ def _lineage(
         return found.fields
     staged = cfg.table_path(Layer.STAGED, spec.name)
     headers = data_columns(list(pl.read_parquet_schema(staged)))
-    return layer_column_lineage(spec, layer, headers).fields
+    return layer_column_lineage(spec, layer, headers, loaded_file(cfg, spec)).fields
 
 
 def table_metadata(

@@ -116,9 +116,12 @@ def source_file(cfg: PipelineConfig, spec: SourceSpec) -> Path:
     if not glob.has_magic(spec.file):
         return base / spec.file
     # glob.glob, not Path.glob: an absolute pattern is then fenced, not a NotImplementedError.
-    found = (base / p for p in glob.glob(spec.file, root_dir=base))
-    matches = sorted((p for p in found if p.is_file()), key=release_order)
-    return matches[-1] if matches else base / spec.file
+    found = sorted((base / p for p in glob.glob(spec.file, root_dir=base)), key=release_order)
+    files = [p for p in found if p.is_file()]
+    # no regular file matches but something does (a directory, a FIFO): that, so that the
+    # source's error says what it is rather than "not found"
+    chosen = files or found
+    return chosen[-1] if chosen else base / spec.file
 
 
 def release_order(path: Path) -> tuple:

@@ -107,11 +107,15 @@ def _unpivoted(out: GoldOutput, names: list[str]) -> list[str]:
     return [c for c in u.columns if c in names]
 
 
-def layer_column_lineage(spec: SourceSpec, layer: Layer, headers: list[str]) -> ColumnLineage:
+def layer_column_lineage(
+    spec: SourceSpec, layer: Layer, headers: list[str], file_name: str | None = None
+) -> ColumnLineage:
     """Staged, bronze or silver: each column from the one column of the layer before it
-    (`headers` = the staged table's data columns, the file's headers as read)."""
+    (`headers` = the staged table's data columns, the file's headers as read; `file_name`
+    the file the batch was read from, else the spec's file or pattern)."""
     if layer is Layer.STAGED:
-        return ColumnLineage({h: [_src(f"{FILE_PREFIX}{spec.file}", h)] for h in headers}, [])
+        source = f"{FILE_PREFIX}{file_name or spec.file}"
+        return ColumnLineage({h: [_src(source, h)] for h in headers}, [])
     names = column_mapping(spec, headers, spec.file)
     previous = Layer.STAGED if layer is Layer.BRONZE else Layer.BRONZE
     table = catalog_name(previous, spec.name)
