@@ -74,3 +74,17 @@ def test_releases_are_ordered_by_the_numbers_in_their_names(tmp_path: Path):
         "skills_oasis_2023_v1.10.csv",
         "skills_oasis_2025.csv",
     ]
+
+
+def test_a_renamed_required_header_is_named_with_a_did_you_mean(
+    prefect_harness, tmp_path: Path, source_copy: Path, capsys
+):
+    """Issue 27 item 7: `missing required column(s) ['Occupation Name']; found [...,
+    'Occupation_Name', ...]` said nothing more."""
+    release = source_copy / RELEASE_1
+    text = release.read_text(encoding="utf-8-sig")
+    release.write_text(text.replace("Occupation Name", "Occupation_Name", 1))
+    run = ["run", "--data-root", str(tmp_path / "data"), "--source-dir", str(source_copy)]
+    assert main([*run, "--source", "noc_structure", "--source", "cops_employment"]) == 1
+    err = capsys.readouterr().err
+    assert "did you mean 'Occupation_Name' for 'Occupation Name'?" in err

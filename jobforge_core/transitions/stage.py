@@ -41,7 +41,8 @@ def stage_source(ctx: BatchContext) -> LayerTransitionLog:
         missing = missing_required(ctx.spec, headers)
         if missing:
             raise SourceFileError(
-                f"missing required column(s) {missing}; found {[h.strip() for h in headers]}",
+                f"missing required column(s) {missing}; found {[h.strip() for h in headers]}"
+                + _did_you_mean(missing, headers),
                 file=file,
                 column=missing[0],
             )
@@ -140,6 +141,23 @@ def _named_as_source(ctx: BatchContext) -> Iterator[None]:
             rule=exc.rule,
         )
         raise renamed from exc
+
+
+def _did_you_mean(missing: list[str], headers: list[str]) -> str:
+    """A renamed header (`Occupation_Name` for `Occupation Name`), named: compared with case,
+    spaces, dashes and underscores set aside, then by similarity."""
+    import difflib
+
+    def bare(text: str) -> str:
+        return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+    hints = []
+    for name in missing:
+        same = [h for h in headers if bare(h) == bare(name)]
+        close = same or difflib.get_close_matches(name, headers, n=1, cutoff=0.75)
+        if close:
+            hints.append(f"{close[0]!r} for {name!r}")
+    return f"; did you mean {', '.join(hints)}?" if hints else ""
 
 
 def _headers(lf: pl.LazyFrame, file: str) -> list[str]:
