@@ -88,3 +88,38 @@ def test_a_renamed_required_header_is_named_with_a_did_you_mean(
     assert main([*run, "--source", "noc_structure", "--source", "cops_employment"]) == 1
     err = capsys.readouterr().err
     assert "did you mean 'Occupation_Name' for 'Occupation Name'?" in err
+
+
+def test_evolve_accepts_the_moved_year_window_and_rejects_other_changes(
+    prefect_harness, tmp_path: Path, source_copy: Path, capsys
+):
+    """Issue 27 item 3: `fail` could never accept a COPS release; the shipped kinds now say
+    `evolve`: the year columns may come and go, any other change of columns is rejected. A
+    rejected batch has its own id, never confused with a later accepted one."""
+    from jobforge_core.run.state import read_state
+
+    root = tmp_path / "data"
+    cfg = PipelineConfig(data_root=root)
+    run = ["run", "--data-root", str(root), "--source-dir", str(source_copy)]
+    run += ["--source", "noc_structure", "--source", "cops_employment", "--format", "json"]
+    assert main(run) == 0
+    _next_release(source_copy)
+    capsys.readouterr()
+    assert main(run) == 0  # the window moved: accepted, recorded
+    report = json.loads(capsys.readouterr().out)
+    (cops,) = [s for s in report["sources"] if s["source"] == "cops_employment"]
+    assert any("2034" in change for change in cops["schema_changes"])
+    accepted = read_state(cfg, "cops_employment").batch_id
+    # A third release adds a column that is not a year: rejected, the previous version kept.
+    third = source_copy / "employment_emploi_2026_2035_noc2021.csv"
+    lines = (source_copy / RELEASE_2).read_text().splitlines()
+    third.write_text("\n".join([lines[0] + ",Commentaire", *(r + ",x" for r in lines[1:])]) + "\n")
+    assert main(run) == 1
+    report = json.loads(capsys.readouterr().out)
+    (cops,) = [s for s in report["sources"] if s["source"] == "cops_employment"]
+    assert cops["status"] == "failed" and "on_schema_change: evolve" in cops["error"]
+    assert "commentaire" in cops["error"].lower()
+    assert read_state(cfg, "cops_employment").batch_id == accepted
+    assert max(_years(cfg)) == 2034
+    rejected = sorted(p.name for p in (root / "quarantine" / "files").iterdir())
+    assert rejected and all(accepted not in name for name in rejected)

@@ -415,15 +415,26 @@ def _run_transition(
             for k in kept
             for change in schema_changes(k.table, k.file, cfg.table_path(layer, k.table))
         ]
-        if changes and plan.spec.on_schema_change == "fail":
+        policy = plan.spec.on_schema_change
+        refused = [
+            c
+            for c in changes
+            if policy == "fail"
+            or (
+                policy == "evolve"
+                and not (c.change in ("added", "removed") and plan.spec.evolves(c.column))
+            )
+        ]
+        if refused:
             for k in kept:
                 roll_back(cfg, k)
+            accepts = "" if policy == "fail" else " (it accepts unpivoted columns coming and going)"
             raise SchemaChanged(
-                "schema changed and the spec says on_schema_change: fail; the previous "
-                f"version is kept: {'; '.join(c.describe() for c in changes)}",
+                f"schema changed and the spec says on_schema_change: {policy}{accepts}; the "
+                f"previous version is kept: {'; '.join(c.describe() for c in refused)}",
                 file=str(plan.source_path),
                 layer=layer.value,
-                column=changes[0].column,
+                column=refused[0].column,
                 rule="on_schema_change",
             )
     except BaseException as exc:

@@ -364,8 +364,12 @@ class SourceSpec(_Strict):
     retention_days: int | None = 3650
     # Replaced versions kept per layer table (history/<layer>/<table>/<batch>.parquet); 0: none.
     history_retention: int = Field(default=10, ge=0)
-    # A batch that adds, removes or retypes a column of a table: recorded (warn) or rejected.
-    on_schema_change: Literal["warn", "fail"] = "warn"
+    # A batch that adds, removes or retypes a column of a table: recorded (warn), rejected
+    # (fail), or accepted when only the columns a gold output unpivots come and go (evolve:
+    # the year columns of a COPS release, the descriptors of an OaSIS one), rejected otherwise.
+    # Part of the batch id: a batch rejected under one policy and accepted under another are
+    # two batches, never confused in quarantine.
+    on_schema_change: Literal["warn", "fail", "evolve"] = "warn"
     file: str
     reader: ReaderOptions = Field(default_factory=ReaderOptions)
     required_columns: list[str] | None = None  # trimmed headers; default: keys of `renames`
@@ -449,6 +453,27 @@ class SourceSpec(_Strict):
         suffix = Path(self.file).suffix.lower().lstrip(".")
         return {"xls": "xlsx", "jsonl": "ndjson", "txt": "csv", "tsv": "csv"}.get(suffix, suffix)
 
+    def evolves(self, column: str) -> bool:
+        """May `column` come and go between releases under `on_schema_change: evolve`? Yes
+        for a column some gold output unpivots: one its `columns` pattern or list names, or,
+        with no `columns`, any column but its index, the keys and the renamed ones."""
+        fixed = {*self.key_columns, *self.renames, *self.renames.values()}
+        for out in self.gold:
+            u = out.unpivot
+            if u is None:
+                continue
+            if isinstance(u.columns, str) and re.search(u.columns, column):
+                return True
+            if isinstance(u.columns, list) and column in u.columns:
+                return True
+            if (
+                u.columns is None
+                and column not in {*u.index, *fixed}
+                and not column.startswith("_")
+            ):
+                return True
+        return False
+
     def fingerprint(self) -> str:
         """Hash of everything that shapes the output, so a spec change makes a new batch."""
         # Policies that never change a table's content stay out: changing them reruns nothing.
@@ -531,7 +556,7 @@ def _merge_rule_list(
     return list(merged.values())
 
 
-_NOT_FINGERPRINTED = {"spec_path", "description", "history_retention", "on_schema_change"}
+_NOT_FINGERPRINTED = {"spec_path", "description", "history_retention"}
 
 
 def _deep_merge(
