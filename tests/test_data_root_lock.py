@@ -106,3 +106,25 @@ def test_the_lock_is_reentrant_in_one_process_and_released_at_the_end(tmp_path: 
         assert _try_from_another_process(cfg.data_root) == "refused"  # still held
     assert not stale.exists()
     assert _try_from_another_process(cfg.data_root) == "got it"
+
+
+def test_restore_is_refused_while_a_run_holds_the_data_root(tmp_path: Path, capsys):
+    """Issue 26 item 2: a restore started 1 s into `jobforge run --force` moved layers under
+    the run (gold on the old batch, state on the new, then "unchanged" forever)."""
+    from helpers import run_plain
+
+    from flows.cli import main
+    from jobforge_core.site.refresh import refresh_catalog
+    from jobforge_core.sources.spec import load_specs
+
+    cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=SAMPLES)
+    run_plain(cfg, ["noc_structure"])
+    refresh_catalog(cfg, load_specs())
+    holder = _hold(cfg.data_root, "jobforge run", 120)
+    try:
+        code = main(["restore", "noc_structure", "--batch", "x", "--data-root", str(cfg.data_root)])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 2
+    assert f"(process {holder.pid}, jobforge run)" in capsys.readouterr().err
