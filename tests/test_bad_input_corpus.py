@@ -176,7 +176,15 @@ CASES = [
         "missing required",
         column="Code",
     ),
-    Case("extra_columns", _edit(_extra), "success"),
+    # The COPS kind evolves: year columns may come and go; a column that is not a year is a
+    # change of schema it does not accept (issue 27): rejected, the previous gold kept.
+    Case(
+        "extra_columns",
+        _edit(_extra),
+        "file",
+        "on_schema_change: evolve",
+        column="Revision",
+    ),
     Case(
         "nul_after_64k",
         lambda: _padded(nul=True),

@@ -272,6 +272,9 @@ def test_a_glob_picks_the_newest_file_by_name_and_no_match_is_the_pattern(built)
     for path in base.glob("fact_*.csv"):
         if path.is_file():
             path.unlink()
+    # only a directory matches: named, so that the source's error says what it is
+    assert source_file(cfg, spec) == base / "fact_2099.csv"
+    (base / "fact_2099.csv").rmdir()
     assert source_file(cfg, spec) == base / "fact_*.csv"
     plain = load_specs([specs_dir])["dim"]
     assert source_file(cfg, plain) == base / "dim.csv"
