@@ -79,6 +79,10 @@ class _Clock:
         setattr(owner, name, timed)
 
 
+def _api_label(request: Any) -> str:
+    return f"api:{request.method} {_kind(request.url.path)}"
+
+
 def _patch_http(clock: _Clock) -> None:
     import httpx
 
@@ -89,14 +93,14 @@ def _patch_http(clock: _Clock) -> None:
         try:
             return sync_send(self, request, *args, **kwargs)
         finally:
-            clock.add(f"api:{request.method} {_kind(request.url.path)}", time.perf_counter() - started)
+            clock.add(_api_label(request), time.perf_counter() - started)
 
     async def asend(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
             return await async_send(self, request, *args, **kwargs)
         finally:
-            clock.add(f"api:{request.method} {_kind(request.url.path)}", time.perf_counter() - started)
+            clock.add(_api_label(request), time.perf_counter() - started)
 
     httpx.Client.send, httpx.AsyncClient.send = send, asend
 
