@@ -31,11 +31,19 @@ SECTION = "stream"
 BYTES_PER_ROW = 57  # the generic source (bench/datasets.py)
 
 
-def _one(rows: int, work: Path, ceiling: float) -> dict[str, Any]:
+def _source(rows: int, work: Path) -> tuple[Path, Path, Path, float]:
+    """The generated source (reused when an earlier `--generate-only` left it complete)."""
     src, specs = work / f"r{rows}" / "source", work / f"r{rows}" / "specs"
+    done = work / f"r{rows}" / "generated"
     started = time.perf_counter()
-    source = generate("generic", rows, src, specs)
-    gen_s = time.perf_counter() - started
+    if not done.is_file():
+        generate("generic", rows, src, specs)
+        done.write_text(str(rows))
+    return src, specs, next(src.glob("*.csv")), time.perf_counter() - started
+
+
+def _one(rows: int, work: Path, ceiling: float) -> dict[str, Any]:
+    src, specs, source, gen_s = _source(rows, work)
     root, result = work / f"r{rows}" / "data", work / f"r{rows}.json"
     shutil.rmtree(root, ignore_errors=True)
     cmd = ["bench.measure", "flow", "--sources", SOURCE_NAMES["generic"]]
@@ -112,10 +120,13 @@ def report(runs: list[dict[str, Any]], command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.stream", description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=100_000_000)
-    p.add_argument("--reference-rows", type=int, default=10_000_000)
+    p.add_argument("--reference-rows", type=int, default=10_000_000, help="0: none")
     p.add_argument("--work-dir", type=Path, default=Path("/tmp/jobforge-bench/stream"))
     p.add_argument("--memory-ceiling-gib", type=float, default=8.0)
     p.add_argument("--results", type=Path, default=RESULTS_MD)
+    p.add_argument(
+        "--generate-only", action="store_true", help="write the sources and stop (not timed)"
+    )
     args = p.parse_args(argv)
     args.work_dir.mkdir(parents=True, exist_ok=True)
     need = 3.5 * args.rows * BYTES_PER_ROW
@@ -123,8 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     if free < need:
         print(f"[stream] skipped: {free / 1e9:.1f} GB free, about {need / 1e9:.1f} GB needed")
         return 1
+    sizes = sorted({args.reference_rows, args.rows} - {0})
+    if args.generate_only:
+        for rows in sizes:
+            _source(rows, args.work_dir)
+        return 0
     runs = []
-    for rows in sorted({args.reference_rows, args.rows}):
+    for rows in sizes:
         runs.append(_one(rows, args.work_dir, args.memory_ceiling_gib))
         print(f"[stream] {rows}: {runs[-1]['wall_s']:.1f} s, exit {runs[-1]['returncode']}")
         (args.work_dir / "stream.json").write_text(json.dumps(runs, indent=2, default=str))
