@@ -15,7 +15,7 @@ CARRIED = (
     "sample-run",
     "scaling",
     "stream",
-    "throughput-23",
+    "throughput-perf",
 )
 
 
