@@ -8,7 +8,15 @@ from pathlib import Path
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
 
 # Every section a bench of its own writes (bench.cli_startup, bench.run_share, bench.openlineage).
-CARRIED = ("cli-startup", "run-share", "openlineage", "sample-run")
+CARRIED = (
+    "cli-startup",
+    "run-share",
+    "openlineage",
+    "sample-run",
+    "scaling",
+    "stream",
+    "throughput-perf",
+)
 
 
 def _marks(name: str) -> tuple[str, str]:

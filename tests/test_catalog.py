@@ -337,3 +337,25 @@ def test_catalog_governance_declared_in_a_spec_wins(tmp_path, source_copy):
         )
         declared = ("Labour market team", "A. Tremblay", "public", 30)
         assert tuple(getattr(meta, f) for f in GOVERNANCE) == declared
+
+
+@pytest.mark.parametrize("row_group_size", [None, 2])
+def test_catalog_counts_from_the_parquet_footer_equal_a_scan(tmp_path: Path, row_group_size):
+    """Rows and null counts come from the parquet footer's statistics; they must equal what a
+    scan of the data finds, including a list column (no statistics: scanned) and no rows."""
+    from jobforge_core.catalog.tables import _counts
+
+    frame = pl.DataFrame(
+        {
+            "code": ["a", None, "c", None, "e"],
+            "n": [1, 2, None, 4, None],
+            "rows": [[1], [2, 3], None, [4], [5]],
+            "kind": pl.Series(["x", "x", None, "x", "x"], dtype=pl.Enum(["x"])),
+        }
+    )
+    for name, df in {"full": frame, "empty": frame.clear(), "flat": frame.drop("rows")}.items():
+        path = tmp_path / f"{name}.parquet"
+        df.write_parquet(path, row_group_size=row_group_size)
+        rows, nulls = _counts(path, df.columns)
+        scanned = pl.scan_parquet(path).select(pl.all().null_count()).collect().row(0, named=True)
+        assert (rows, nulls) == (df.height, scanned)

@@ -36,3 +36,15 @@ def test_hash_collisions_never_mark_a_row(monkeypatch) -> None:
     codes = [f"{i:05d}" for i in range(300)] + ["00007", "00123"]
     lf = pl.LazyFrame({"code": codes, "_source_row": range(1, 303)})
     assert sorted(later_duplicates(lf, ["code"]).to_list()) == [301, 302]
+
+
+def test_a_table_past_part_rows_is_searched_a_slice_of_the_hash_space_at_a_time() -> None:
+    """The repeated-hash pass runs once per slice of the hash space past `part_rows` rows (so
+    100M rows do not hold 100M hashes at once): the rows it marks are the single pass's."""
+    n = 50_000
+    codes = [f"{i:08d}" for i in range(n)] + ["00000007", "00012345", "00000007", None, None]
+    lf = pl.LazyFrame({"code": codes, "_source_row": range(1, n + 6)})
+    single = sorted(later_duplicates(lf, ["code"]).to_list())
+    assert single == [n + 1, n + 2, n + 3]
+    for part_rows in (1_000, 7_777, n + 5):
+        assert sorted(later_duplicates(lf, ["code"], part_rows=part_rows).to_list()) == single

@@ -233,3 +233,22 @@ def test_field_counts_agree_with_the_csv_module(tmp_path: Path, text: str):
     assert ragged == {i: n for i, n in counts.items() if n != len(header)}
     staged = pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True)
     assert staged.height == len(records)  # the parser's rows are these records
+
+
+LINE_ENDS = [b"h\na\n", b"h\na", b"h\na\n\n", b"h\n\na\n", b"h\r\na\r\n", b"h\r\na\r\n\r\n", b"h\n"]
+
+
+@pytest.mark.parametrize("data", LINE_ENDS)
+def test_line_count_of_the_nul_scan_agrees_with_the_line_scan(tmp_path: Path, data: bytes):
+    """The record check takes its line count from the reader's NUL scan (one read of the file,
+    no memory map): it must count exactly the lines polars' line scan reads."""
+    from jobforge_core.readers import scan_bytes
+    from jobforge_core.records import _lines, count_lines
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    expected = _lines(path).collect().height
+    assert scan_bytes(path) == (None, expected)
+    assert count_lines(path) == expected
+    path.write_bytes(data + b"x\x00y")
+    assert scan_bytes(path) == (len(data) + 1, count_lines(path))

@@ -70,6 +70,26 @@ def loaded_file(cfg: PipelineConfig, spec: SourceSpec) -> str:
     return Path(state.source_file).name if state and state.source_file else spec.file
 
 
+def _counts(path: Path, columns: list[str]) -> tuple[int, dict[str, int]]:
+    """Rows and null count per column from the parquet footer (its statistics), without
+    reading a data page; a query over the data only when a column chunk has no null count.
+    Two polars queries per table were half of a catalog rebuild's table work (300 sources)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    nulls = dict.fromkeys(columns, 0)
+    index = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for name in columns:
+            stats = group.column(index[name]).statistics if name in index else None
+            if stats is None or not stats.has_null_count:
+                found = pl.scan_parquet(path).select(pl.all().null_count()).collect()
+                return meta.num_rows, found.row(0, named=True)
+            nulls[name] += stats.null_count
+    return meta.num_rows, nulls
+
+
 def _lineage(
     cfg: PipelineConfig, spec: SourceSpec, layer: Layer, out: GoldOutput | None, columns: list[str]
 ) -> dict[str, list[ColumnSource]]:
@@ -102,9 +122,7 @@ def table_metadata(
     if not path.is_file():
         return None
     schema = pl.read_parquet_schema(path)
-    lf = pl.scan_parquet(path)
-    nulls = lf.select(pl.all().null_count()).collect().row(0, named=True)
-    rows = lf.select(pl.len()).collect().item()
+    rows, nulls = _counts(path, list(schema))
     examples = _examples(path, list(schema))
     sources = _lineage(cfg, spec, layer, out, list(schema))
     descriptions = {**spec.column_descriptions, **(out.column_descriptions if out else {})}

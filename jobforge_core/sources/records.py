@@ -82,10 +82,25 @@ def _outside(text: pl.Expr, delimiter: str, quote: str | None, cut_open: bool) -
     return text.str.count_matches(delimiter, literal=True)
 
 
-def check_records(path: Path, delimiter: str, quote: str | None, headers: list[str]) -> RecordCheck:
+def count_lines(path: Path) -> int:
+    """Lines as the line scan reads them: every LF ends one, a last line without one counts."""
+    lines, size, last = 0, 0, b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            lines += chunk.count(b"\n")
+            size += len(chunk)
+            last = chunk[-1:]
+    return lines + (1 if size and last != b"\n" else 0)
+
+
+def check_records(
+    path: Path, delimiter: str, quote: str | None, headers: list[str], lines: int | None = None
+) -> RecordCheck:
     """Field counts of the records of a UTF-8 CSV file without NUL bytes.
 
-    Raises SourceFileError naming the record and column where a quote opens and never closes.
+    One polars pass over the lines; `lines` (the file's line count, from the reader's NUL
+    scan) saves counting them again. Raises SourceFileError naming the record and column
+    where a quote opens and never closes.
     """
     expected = len(headers)
     text = pl.col(_LINE).fill_null("")
@@ -105,7 +120,8 @@ def check_records(path: Path, delimiter: str, quote: str | None, headers: list[s
         .collect(engine="streaming")
     )
     if not suspicious["odd"].any():
-        lines = _lines(path).select(pl.len()).collect().item()
+        if lines is None:  # not polars' count: it memory-maps the file (+0.6 GiB RSS at 10M)
+            lines = count_lines(path)
         ragged = suspicious.filter(pl.col("line") > 0).select(
             pl.col("line").cast(pl.Int64).alias(RECORD), pl.col(FIELDS).cast(pl.Int64), TEXT
         )
