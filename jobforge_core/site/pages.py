@@ -338,7 +338,9 @@ def _edge_kind(data: SiteData, a: str, b: str) -> str:
     return ""
 
 
-def lineage_svg(data: SiteData, names: set[str] | None, root: str, focus: str = "") -> str:
+def lineage_svg(
+    data: SiteData, names: set[str] | None, root: str, focus: str = "", ident: str = "all"
+) -> str:
     if names is None:
         edges = lineage_edges(data)
     else:
@@ -357,8 +359,46 @@ def lineage_svg(data: SiteData, names: set[str] | None, root: str, focus: str = 
         if node.id == focus:
             node.kind += " focus"
     return render_svg(
-        nodes, [Edge(a, b, kind=_edge_kind(data, a, b)) for a, b in edges], css_class="graph"
+        nodes,
+        [Edge(a, b, kind=_edge_kind(data, a, b)) for a, b in edges],
+        css_class="graph",
+        focus=focus,
+        ident=ident,
     )
+
+
+def graph_box(id_: str, views: list[tuple[str, str, str]], hint: str = "") -> str:
+    """A graph with its tools: one pre-laid-out SVG per view (`key, label, svg`), the first
+    shown; assets/graph.js adds zoom, pan, focus on click and the view switch."""
+    buttons = "".join(
+        f'<button type="button" data-view="{escape(key)}"'
+        f"{' class=on' if i == 0 else ''}>{escape(label)}</button>"
+        for i, (key, label, _) in enumerate(views)
+    )
+    tools = (
+        '<div class="graph-tools">'
+        + (f'<span class="views">{buttons}</span>' if len(views) > 1 else "")
+        + '<span class="zoom"><button type="button" data-zoom="in" title="zoom in">+</button>'
+        '<button type="button" data-zoom="out" title="zoom out">&minus;</button>'
+        '<button type="button" data-zoom="fit" title="the whole graph">fit</button></span>'
+        '<span class="graph-sel muted">'
+        + escape(
+            hint
+            or "Click a box to focus it and its neighbours; drag to pan, Ctrl+wheel or +/− to zoom."
+        )
+        + "</span></div>"
+    )
+    bodies = "".join(
+        f'<div class="graph-view" data-view="{escape(key)}"{"" if i == 0 else " hidden"}>'
+        f"{svg}</div>"
+        for i, (key, _, svg) in enumerate(views)
+    )
+    return f'<div class="graph-box" id="{escape(id_)}">{tools}{bodies}</div>'
+
+
+def gold_names(data: SiteData, names: Iterable[str] | None = None) -> set[str]:
+    pool = data.tables if names is None else names
+    return {n for n in pool if n in data.tables and data.tables[n].layer is Layer.GOLD}
 
 
 def related(data: SiteData, name: str) -> set[str]:
@@ -381,7 +421,9 @@ def lineage_page(data: SiteData, generated: str) -> str:
         "<h1>Lineage</h1>"
         f'<p class="lead">Every source file through staged, bronze and silver to the gold '
         f"tables ({n_files} file(s), {len(data.tables)} table(s)). Blue edges are foreign keys "
-        "(a dimension checked by a fact), dashed ones lookups. Click a node to open its page.</p>"
+        "(a dimension checked by a fact), dashed ones lookups. Click a box to focus it and its "
+        "neighbours, again to open its page; <em>around this table</em> keeps only what it "
+        "comes from and what it feeds.</p>"
         '<p class="legend"><span>'
         + pill("file")
         + " source file</span><span>"
@@ -393,9 +435,23 @@ def lineage_page(data: SiteData, generated: str) -> str:
         + "</span><span>"
         + pill("gold")
         + "</span></p>"
-        f'<div class="scroll" id="lineage-graph">{lineage_svg(data, None, "")}</div>'
+        + graph_box(
+            "lineage-graph",
+            [
+                ("all", "all layers", lineage_svg(data, None, "", ident="all")),
+                ("gold", "gold only", lineage_svg(data, gold_names(data), "", ident="gold")),
+            ],
+        )
     )
-    return page("Lineage", body, root="", here="lineage.html", generated=generated, wide=True)
+    return page(
+        "Lineage",
+        body,
+        root="",
+        here="lineage.html",
+        generated=generated,
+        wide=True,
+        scripts=["assets/graph.js"],
+    )
 
 
 # ---------------------------------------------------------------- model (ER diagram)
@@ -448,7 +504,7 @@ def model_svg(data: SiteData) -> str:
         )
         for r in rels
     ]
-    return render_svg(nodes, edges, css_class="graph er")
+    return render_svg(nodes, edges, css_class="graph er", ident="model")
 
 
 def model_page(data: SiteData, generated: str) -> str:
@@ -469,13 +525,21 @@ def model_page(data: SiteData, generated: str) -> str:
         f'<p class="lead">The gold star schema: {n_gold} table(s), {len(rels)} foreign key(s). '
         "Each box lists the grain (PK), the foreign keys (FK) and the columns they reference; "
         "an arrow goes from a dimension's key to the column of the table that refers to it.</p>"
-        f'<div class="scroll" id="model-graph">{model_svg(data)}</div>'
-        "<h2>Foreign keys</h2>"
+        + graph_box("model-graph", [("all", "gold tables", model_svg(data))])
+        + "<h2>Foreign keys</h2>"
         + grid(
             ["table", "column", "references", "column", "cardinality"], rows, id_="relationships"
         )
     )
-    return page("Model", body, root="", here="model.html", generated=generated, wide=True)
+    return page(
+        "Model",
+        body,
+        root="",
+        here="model.html",
+        generated=generated,
+        wide=True,
+        scripts=["assets/graph.js"],
+    )
 
 
 # ---------------------------------------------------------------- glossary
@@ -838,6 +902,17 @@ def _quarantine_html(data: SiteData, name: str) -> str:
     return upstream + "<h3>Quarantined from this table, by batch</h3>" + summary + samples
 
 
+def _table_graph(data: SiteData, name: str) -> str:
+    """The table's lineage around it (to the source files and down to what it feeds), and the
+    gold tables among them (the star this table belongs to)."""
+    around = related(data, name)
+    views = [("around", "around this table", lineage_svg(data, around, "../", name, "around"))]
+    gold = gold_names(data, around)
+    if len(gold) > 1:
+        views.append(("gold", "gold only", lineage_svg(data, gold, "../", name, "gold")))
+    return graph_box("table-lineage", views)
+
+
 def table_page(data: SiteData, name: str, generated: str) -> str:
     meta = data.tables[name]
     batch, at = _batch_info(data, name)
@@ -897,9 +972,7 @@ def table_page(data: SiteData, name: str, generated: str) -> str:
         + '</td></tr><tr><th>downstream</th><td id="downstream">'
         + _table_links(meta.downstream_tables, data)
         + "</td></tr></table></div>"
-        + '<div class="scroll" id="table-lineage">'
-        + lineage_svg(data, related(data, name), "../", focus=name)
-        + "</div>"
+        + _table_graph(data, name)
         + '<h2 id="transitions-heading">Transitions (latest batch)</h2>'
         + _transitions_html(data, name)
         + '<h2 id="quarantine-heading">Quarantine</h2><div id="quarantine-section">'
@@ -908,4 +981,4 @@ def table_page(data: SiteData, name: str, generated: str) -> str:
         + '<h2 id="trend-heading">Rows and quarantine across batches</h2>'
         + _trend_html(data, name)
     )
-    return page(name, body, root="../", here="", generated=generated)
+    return page(name, body, root="../", here="", generated=generated, scripts=["assets/graph.js"])
