@@ -51,11 +51,14 @@ def search(browser: Browser, site: Path, text: str) -> list[dict[str, str]]:
     )
 
 
+VISIBLE = ".graph-view:not([hidden]) svg"  # the graph's view on show (others are hidden)
+
+
 def graph_nodes(browser: Browser, page: Path, container: str) -> dict[str, dict]:
     """Each node drawn in the SVG: its link and its rendered size (0 when not drawn)."""
     browser.open(page.as_uri())
     nodes = browser.js(
-        f"Array.from(document.querySelectorAll('{container} svg [data-node]'), g => {{"
+        f"Array.from(document.querySelectorAll('{container} {VISIBLE} [data-node]'), g => {{"
         "const r = g.getBoundingClientRect(); const a = g.closest('a');"
         "const raw = a ? a.getAttribute('href') : null;"
         "return {id: g.dataset.node, href: raw && new URL(raw, document.baseURI).href,"
@@ -67,7 +70,8 @@ def graph_nodes(browser: Browser, page: Path, container: str) -> dict[str, dict]
 
 def graph_edges(browser: Browser, container: str) -> list[str]:
     return browser.js(
-        f"Array.from(document.querySelectorAll('{container} svg [data-edge]'), e => e.dataset.edge)"
+        f"Array.from(document.querySelectorAll('{container} {VISIBLE} [data-edge]'),"
+        " e => e.dataset.edge)"
     )
 
 
