@@ -182,4 +182,4 @@ def graph_crossings(browser: Browser, page: Path, container: str) -> dict[str, d
 def horizontal_overflow(browser: Browser, page: Path) -> int:
     """How many px the page is wider than the window (0: no horizontal scroll)."""
     browser.open(page.as_uri())
-    return browser.js("document.documentElement.scrollWidth - window.innerWidth")
+    return max(0, browser.js("document.documentElement.scrollWidth - window.innerWidth"))

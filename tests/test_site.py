@@ -23,6 +23,7 @@ from site_checks import (
     graph_crossings,
     graph_edges,
     graph_nodes,
+    horizontal_overflow,
     listed_tables,
     search,
     site_pages,
@@ -306,6 +307,47 @@ def test_glossary_and_quality_pages(browser, sample_site):
     for rule in ("cast_error", "null_key", "duplicate_key", "foreign_key"):
         assert rule in text
     assert "No file in quarantine." in text
+    # summary first (issue 28): what caught rows, by severity, before the per-source detail
+    order = browser.js("Array.from(document.querySelectorAll('main h2'), h => h.id)")
+    assert order == ["summary", "failed-files", "by-source"]
+    counts = browser.js("document.getElementById('quality-counts').innerText")
+    assert "0 errors, 8 warnings, 0 intended corrections" in counts
+    warned = browser.js(
+        "Array.from(document.querySelectorAll('#summary-warning-table tbody tr'), tr =>"
+        " [tr.cells[2].innerText, tr.cells[3].innerText, tr.cells[4].innerText,"
+        " tr.cells[4].querySelector('a') && tr.cells[4].querySelector('a').href])"
+    )
+    assert len(warned) == 8
+    for table, rule, rows, link in warned:
+        assert rule.startswith("label_differs_from_dim_oasis_profile") and rows == "1"
+        assert link.endswith(f"tables/{table}.html")
+    assert browser.js("document.querySelectorAll('#summary-error-table').length") == 0
+    # intended corrections are not errors and do not look like them
+    colours = browser.js(
+        "['error', 'warning', 'intended'].map(s => getComputedStyle("
+        "document.querySelector('#quality-counts .sev-' + s)).color)"
+    )
+    assert len(set(colours)) == 3
+    # the 9,800 px of zeros are gone: a source with no row caught is one line
+    cops = browser.js(
+        "document.getElementById('source-cops_employment').nextElementSibling.innerText"
+    )
+    assert cops == "1 batch(es); no rule caught a row."
+    assert "recode:oasis_code" in browser.js(
+        "document.getElementById('source-oasis_interests').parentElement.innerText"
+    )
+    assert browser.js("document.documentElement.scrollHeight") < 5000
+
+
+def test_every_page_fits_1400_px_without_horizontal_scroll(browser, sample_site):
+    """Issue 28: measured in Chromium at 1,400 x 1,000 (the glossary was 1,699 px wide, the
+    OaSIS tables' column lists up to 1,748 px)."""
+    _, site = sample_site
+    browser.resize(1400, 1000)
+    pages = sorted(site.rglob("*.html"))
+    wider = {str(p.relative_to(site)): n for p in pages if (n := horizontal_overflow(browser, p))}
+    assert wider == {}
+    assert len(pages) == len(site_pages(site)) > 100
 
 
 def test_no_broken_links_on_any_page(browser, sample_site):
@@ -472,11 +514,24 @@ def test_trend_quarantine_samples_and_failed_files_after_two_runs(
     link = browser.js("document.querySelector('a[href$=\"error.json\"]').href")
     assert Path(link.removeprefix("file://")).is_file()
     quality = browser.js(
-        "Array.from(document.querySelectorAll('#source-cops_employment + p + table tbody tr'),"
+        "Array.from(document.querySelectorAll('#source-cops_employment + p + div tbody tr'),"
         " tr => tr.innerText)"
     )
     cast = [r for r in quality if "cast_error" in r]
     assert cast and cast[0].split("\t")[-2:] == ["0", "1"]  # per batch, oldest first
+    # the summary names the error first, its count linked to the quarantined row's sample
+    errors = browser.js(
+        "Array.from(document.querySelectorAll('#summary-error-table tbody tr'), tr =>"
+        " [tr.cells[0].innerText, tr.cells[3].innerText, tr.cells[4].innerText,"
+        " tr.cells[4].querySelector('a.sample').href])"
+    )
+    (source, _, rows, link) = next(e for e in errors if e[1].startswith("cast_error"))
+    assert source == "cops_employment" and rows == "1"
+    target, _, anchor = link.partition("#")
+    browser.open(target)
+    sample = browser.js(f"document.getElementById({anchor!r}).nextElementSibling.innerText")
+    assert "lots" in sample
+    browser.open((site / "quality.html").as_uri())
     problems = crawl(browser, site)
     problems.pop("_pages")
     assert problems == {}

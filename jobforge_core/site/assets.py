@@ -28,7 +28,8 @@ table.grid { border-collapse:collapse; width:100%; margin:6px 0 12px; }
 table.grid th, table.grid td { border-bottom:1px solid var(--line); padding:5px 8px;
   text-align:left; vertical-align:top; }
 table.grid th { background:var(--band); position:sticky; top:0; font-weight:600; }
-table.grid td.nowrap { white-space:nowrap; }
+table.grid td { overflow-wrap:anywhere; }
+table.grid td.nowrap { white-space:nowrap; overflow-wrap:normal; }
 table.grid td.num, table.grid th.num { text-align:right; font-variant-numeric:tabular-nums; }
 table.fields th { text-align:left; padding:3px 14px 3px 0; color:var(--muted); font-weight:500; }
 code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
@@ -66,6 +67,11 @@ svg.graph marker path { fill:#9aa3b5; }
 .bars { display:flex; align-items:flex-end; gap:4px; height:90px; margin:6px 0; }
 .bars div { background:var(--accent); min-width:18px; }
 .bars div.q { background:var(--bad); }
+.sev-error { color:var(--bad); font-weight:600; }
+.sev-warning { color:#9a5b00; font-weight:600; }
+.sev-intended { color:#0b6e99; font-weight:600; }
+h3.sev-error, h3.sev-warning, h3.sev-intended { margin:16px 0 4px; }
+p.zeros { font-size:12.5px; }
 .legend span { margin-right:14px; font-size:12.5px; }
 footer { color:var(--muted); font-size:12px; padding:10px 20px 30px;
   border-top:1px solid var(--line); }

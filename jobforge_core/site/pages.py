@@ -587,10 +587,111 @@ def glossary_page(data: SiteData, generated: str) -> str:
 # ---------------------------------------------------------------- quality
 
 
+# What a rule's action means for the rows it counted: quarantined (an error in the data),
+# kept with a warning, or an intended, declared correction (a recode, an unpivot's reshape).
+SEVERITY = {
+    "cast": "error",
+    "drop": "error",
+    "fk": "error",
+    "fail": "error",
+    "warn": "warning",
+    "recode": "intended",
+    "reshape": "intended",
+}
+SEVERITY_LABELS = {
+    "error": "Errors: rows quarantined",
+    "warning": "Warnings: rows kept, a rule flagged them",
+    "intended": "Intended corrections: declared recodes and reshapes",
+    "other": "Other rules",
+}
+
+
+def severity(action: str) -> str:
+    return SEVERITY.get(action, "other")
+
+
+def _quality_holder(data: SiteData, q: Any) -> str:
+    """The page that shows a rule's rows: the gold table, else the layer's table."""
+    if q.layer == Layer.GOLD.value:
+        return q.table_name if q.table_name in data.tables else ""
+    name = f"{q.layer}.{q.table_name}"
+    return name if name in data.tables else ""
+
+
+def _quality_count(data: SiteData, q: Any, rows: int, samples: set[tuple]) -> str:
+    """A count, coloured by severity and linked to the sample rows where there are some."""
+    text = f'<span class="sev-{severity(q.action)}">{fmt_int(rows)}</span>'
+    if not rows:
+        return "0"
+    holder = _quality_holder(data, q)
+    if (q.layer, q.table_name, q.batch_id, q.rule) in samples and holder:
+        href = table_href(holder) + "#" + quarantine_anchor(q.batch_id, q.rule)
+        return f'<a class="sample" href="{href}" title="sample rows">{text}</a>'
+    if holder:
+        return f'<a href="{table_href(holder)}" title="the table">{text}</a>'
+    return text
+
+
+def _quality_summary(data: SiteData, by_source: dict[str, list[Any]], samples: set) -> str:
+    """The latest batch of every source: the rules that caught rows, by severity."""
+    found: dict[str, list[list[str]]] = defaultdict(list)
+    checks = 0
+    for source in sorted(by_source):
+        records = by_source[source]
+        latest = max(records, key=lambda q: q.checked_at).batch_id
+        for q in records:
+            if q.batch_id != latest:
+                continue
+            checks += 1
+            if not q.rows:
+                continue
+            holder = _quality_holder(data, q)
+            share = f"{q.share_of_rows_in:.1%}" if q.share_of_rows_in is not None else ""
+            found[severity(q.action)].append(
+                [
+                    escape(source),
+                    pill(q.layer),
+                    table_link(data, holder) if holder else escape(q.table_name),
+                    f"<code>{escape(q.rule)}</code> <span class=muted>{escape(q.action)}</span>",
+                    _quality_count(data, q, q.rows, samples),
+                    share,
+                ]
+            )
+    counts = ", ".join(
+        f'<span class="sev-{sev}">{sum(len(r) for r in [found[sev]])} '
+        f"{SEVERITY_LABELS[sev].split(':')[0].lower()}</span>"
+        for sev in ("error", "warning", "intended")
+    )
+    head = (
+        f'<p id="quality-counts">In the latest batch of each source ({len(by_source)} '
+        f"source(s), {fmt_int(checks)} rule check(s)), rules that caught rows: {counts}. "
+        "Every other check caught 0 rows. A number links to the quarantined rows' sample "
+        "(or to the table when the rows were kept).</p>"
+    )
+    blocks = []
+    for sev in ("error", "warning", "intended", "other"):
+        if not found[sev]:
+            continue
+        blocks.append(
+            f'<h3 class="sev-{sev}" id="summary-{sev}">{escape(SEVERITY_LABELS[sev])} '
+            f"({len(found[sev])})</h3>"
+            + grid(
+                ["source", "layer", "table", "rule", "rows", "share of rows in"],
+                found[sev],
+                numeric=(4, 5),
+                id_=f"summary-{sev}-table",
+            )
+        )
+    if not blocks:
+        blocks.append("<p>No rule caught a row in the latest batch of any source.</p>")
+    return '<h2 id="summary">Summary</h2>' + head + "".join(blocks)
+
+
 def quality_page(data: SiteData, generated: str) -> str:
     by_source: dict[str, list[Any]] = defaultdict(list)
     for q in data.quality:
         by_source[q.source].append(q)
+    samples = {(q.layer, q.table_name, q.batch_id, q.reason) for q in data.quarantine}
     sections = []
     for source in sorted(by_source):
         records = by_source[source]
@@ -598,15 +699,22 @@ def quality_page(data: SiteData, generated: str) -> str:
             dict.fromkeys(q.batch_id for q in sorted(records, key=lambda q: q.checked_at))
         )
         cells: dict[tuple[str, str, str, str], dict[str, int]] = defaultdict(dict)
+        first: dict[tuple[str, str, str, str], dict[str, Any]] = defaultdict(dict)
         for q in records:
             key = (q.layer, q.table_name, q.rule, q.action)
             cells[key][q.batch_id] = cells[key].get(q.batch_id, 0) + q.rows
+            first[key].setdefault(q.batch_id, q)
         order = {lyr.value: i for i, lyr in enumerate(Layer)}
-        rows = []
+        rows, zero = [], []
         for key in sorted(cells, key=lambda k: (order.get(k[0], 9), k[1], k[2])):
             layer, table, rule, action = key
+            if not any(cells[key].values()):
+                zero.append(
+                    f"<code>{escape(rule)}</code> <span class=muted>({escape(layer)})</span>"
+                )
+                continue
             counts = [
-                (f'<span class="bad">{fmt_int(cells[key][b])}</span>' if cells[key][b] else "0")
+                _quality_count(data, first[key][b], cells[key][b], samples)
                 if b in cells[key]
                 else ""
                 for b in batches
@@ -616,16 +724,34 @@ def quality_page(data: SiteData, generated: str) -> str:
                     escape(layer),
                     escape(table),
                     f"<code>{escape(rule)}</code>",
-                    escape(action),
+                    f'<span class="sev-{severity(action)}">{escape(action)}</span>',
                     *counts,
                 ]
             )
         headers = ["layer", "table", "rule", "action", *batches]
-        sections.append(
-            f'<h2 id="source-{slug(source)}">{escape(source)}</h2>'
-            f'<p class="muted">rows per rule and batch (oldest batch first); blank: the rule '
-            "did not run for that batch.</p>"
+        table = (
+            '<div class="scroll">'
             + grid(headers, rows, numeric=range(4, 4 + len(batches)))
+            + "</div>"
+            if rows
+            else ""
+        )
+        zeros = (
+            f'<p class="zeros muted">0 rows in every batch ({len(zero)} check(s)): '
+            + ", ".join(zero)
+            + "</p>"
+            if zero
+            else ""
+        )
+        said = (
+            f"{len(batches)} batch(es), oldest first; the rules that caught rows in some batch "
+            "(blank: the rule did not run for that batch)."
+            if rows
+            else f"{len(batches)} batch(es); no rule caught a row."
+        )
+        sections.append(
+            f'<h3 id="source-{slug(source)}">{escape(source)}</h3>'
+            f'<p class="muted">{said}</p>' + table + zeros
         )
     files = []
     for f in data.failed_files:
@@ -647,12 +773,15 @@ def quality_page(data: SiteData, generated: str) -> str:
         )
     body = (
         "<h1>Quality</h1>"
-        f'<p class="lead">Every rule each transition applied, with the rows it caught per batch '
-        f"({len(data.quality)} check(s) in {len(by_source)} source(s)); and every file that "
-        "failed as a whole.</p>"
-        + ("".join(sections) or "<p>No transitions logged yet.</p>")
+        f'<p class="lead">What the rules caught, summary first: errors (rows quarantined), '
+        "warnings (rows kept) and intended corrections (declared recodes and reshapes, which "
+        "are not errors), then every file that failed as a whole, then each source's rules per "
+        f"batch ({len(data.quality)} check(s) in {len(by_source)} source(s)).</p>"
+        + (_quality_summary(data, by_source, samples) if by_source else "")
         + '<h2 id="failed-files">Failed files</h2>'
         + ("".join(files) or "<p>No file in quarantine.</p>")
+        + '<h2 id="by-source">Rules per source and batch</h2>'
+        + ("".join(sections) or "<p>No transitions logged yet.</p>")
     )
     return page("Quality", body, root="", here="quality.html", generated=generated)
 
