@@ -40,7 +40,8 @@ pre { background:var(--band); padding:10px; overflow:auto; border-radius:4px; }
 .pill.gold { background:var(--gold); } .pill.silver { background:var(--silver); }
 .pill.bronze { background:var(--bronze); } .pill.staged { background:var(--staged); }
 .pill.file { background:var(--file); } .pill.failed { background:var(--bad); }
-.pill.success { background:var(--ok); } .pill.partial { background:#b26b00; }
+.pill.success { background:var(--ok); } .pill.pk { background:#4b5563; font-size:11px; }
+.pill.partial { background:#b26b00; }
 .layers a { margin-right:12px; }
 .layers a.here { font-weight:700; text-decoration:none; color:var(--fg); }
 .muted { color:var(--muted); } .bad { color:var(--bad); font-weight:600; }

@@ -833,6 +833,7 @@ def _source_column_html(data: SiteData, column: ColumnMetadata, root: str) -> st
 def _columns_html(data: SiteData, meta: TableMetadata) -> str:
     terms = {t.term_id: t for t in data.glossary}
     fks = {r["column"]: r for r in data.relationships if r["table"] == meta.table_name}
+    grain = set(grain_of(data, meta.table_name))
     rows = []
     for c in meta.columns:
         term = terms.get(c.glossary_term_id or "")
@@ -842,6 +843,11 @@ def _columns_html(data: SiteData, meta: TableMetadata) -> str:
             else ""
         )
         fk = fks.get(c.name)
+        pk_html = (
+            '<br><span class="pill pk" title="part of the grain">PK</span>'
+            if c.name in grain
+            else ""
+        )
         fk_html = (
             "<br>FK &rarr; "
             + table_link(
@@ -857,7 +863,8 @@ def _columns_html(data: SiteData, meta: TableMetadata) -> str:
         )
         rows.append(
             [
-                f'<a id="{column_anchor(c.name)}"></a><code>{escape(c.name)}</code>{fk_html}',
+                f'<a id="{column_anchor(c.name)}"></a><code>{escape(c.name)}</code>{pk_html}'
+                f"{fk_html}",
                 f"<code>{escape(c.data_type)}</code>",
                 "yes" if c.nullable else "no",
                 escape(c.description),
@@ -1042,10 +1049,33 @@ def _table_graph(data: SiteData, name: str) -> str:
     return graph_box("table-lineage", views)
 
 
+RECORD_GRAIN = ("_source_file", "_source_row")
+
+
+def grain_of(data: SiteData, name: str) -> list[str]:
+    """The columns one row is unique on: a gold table's declared grain (its primary key), or
+    for the layers before gold the source record (a row per record of the source file)."""
+    meta = data.tables[name]
+    if meta.layer is Layer.GOLD:
+        return list(data.model.get("tables", {}).get(name, {}).get("grain") or [])
+    return [c for c in RECORD_GRAIN if any(col.name == c for col in meta.columns)]
+
+
+def _grain_html(data: SiteData, name: str) -> str:
+    grain = grain_of(data, name)
+    if not grain:
+        return '<span class="muted">not declared</span>'
+    cols = ", ".join(f'<a href="#{column_anchor(c)}"><code>{escape(c)}</code></a>' for c in grain)
+    if data.tables[name].layer is Layer.GOLD:
+        return f"one row per {cols} (primary key)"
+    return f"one row per source record: {cols}"
+
+
 def table_page(data: SiteData, name: str, generated: str) -> str:
     meta = data.tables[name]
     batch, at = _batch_info(data, name)
     fields = [
+        ("grain", f'<span id="grain">{_grain_html(data, name)}</span>'),
         ("layer", pill(meta.layer.value)),
         ("domain", escape(meta.domain)),
         ("rows", fmt_int(meta.row_count)),
