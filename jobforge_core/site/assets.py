@@ -28,8 +28,14 @@ table.grid { border-collapse:collapse; width:100%; margin:6px 0 12px; }
 table.grid th, table.grid td { border-bottom:1px solid var(--line); padding:5px 8px;
   text-align:left; vertical-align:top; }
 table.grid th { background:var(--band); position:sticky; top:0; font-weight:600; }
-table.grid td { overflow-wrap:anywhere; }
-table.grid td.nowrap { white-space:nowrap; overflow-wrap:normal; }
+table.grid td { overflow-wrap:break-word; }
+table.grid td.nowrap { white-space:nowrap; }
+#glossary td:last-child { overflow-wrap:anywhere; }
+#columns { table-layout:fixed; } #columns td { overflow-wrap:anywhere; }
+#columns th:nth-child(1) { width:19%; } #columns th:nth-child(2) { width:9%; }
+#columns th:nth-child(3) { width:6%; } #columns th:nth-child(4) { width:23%; }
+#columns th:nth-child(5) { width:10%; } #columns th:nth-child(6) { width:15%; }
+#columns th:nth-child(7) { width:18%; }
 table.grid td.num, table.grid th.num { text-align:right; font-variant-numeric:tabular-nums; }
 table.fields th { text-align:left; padding:3px 14px 3px 0; color:var(--muted); font-weight:500; }
 code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;

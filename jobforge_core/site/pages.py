@@ -60,6 +60,11 @@ def column_anchor(column: str) -> str:
     return "col-" + slug(column)
 
 
+def ident(text: str) -> str:
+    """An identifier as HTML that may break after `_` and `.` (never inside a word)."""
+    return re.sub(r"(?<=\w)([_.])(?=\w)", r"\1<wbr>", escape(text))
+
+
 def fmt_int(n: int | None) -> str:
     return "" if n is None else f"{n:,}"
 
@@ -796,7 +801,7 @@ def _column_link(data: SiteData, table: str, column: str, ref: str, root: str) -
     href = table_href(table, root)
     if any(c.name == column for c in meta.columns):
         href += f"#{column_anchor(column)}"
-    return f'<a data-ref="{escape(ref)}" href="{href}">{escape(column)}</a>'
+    return f'<a data-ref="{escape(ref)}" href="{href}">{ident(column)}</a>'
 
 
 def _source_column_html(data: SiteData, column: ColumnMetadata, root: str) -> str:
@@ -815,7 +820,7 @@ def _source_column_html(data: SiteData, column: ColumnMetadata, root: str) -> st
         if table.startswith(FILE_PREFIX):
             head = f"{pill('file')} <code>{escape(table[len(FILE_PREFIX) :])}</code>"
         elif table in data.tables:
-            head = f'<a href="{table_href(table, root)}">{escape(table)}</a>'
+            head = f'<a href="{table_href(table, root)}">{ident(table)}</a>'
         else:
             head = f"<code>{escape(table)}</code>"
         kinds = sorted({s.subtype.lower() for s in sources if s.subtype != "IDENTITY"})
@@ -863,7 +868,7 @@ def _columns_html(data: SiteData, meta: TableMetadata) -> str:
         )
         rows.append(
             [
-                f'<a id="{column_anchor(c.name)}"></a><code>{escape(c.name)}</code>{pk_html}'
+                f'<a id="{column_anchor(c.name)}"></a><code>{ident(c.name)}</code>{pk_html}'
                 f"{fk_html}",
                 f"<code>{escape(c.data_type)}</code>",
                 "yes" if c.nullable else "no",
