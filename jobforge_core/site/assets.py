@@ -243,7 +243,17 @@ GRAPH_JS = r"""
     var cw = this.view.clientWidth || 1;
     var k = Math.min(1, (cw - 20) / this.W);
     if (this.H * k <= this.view.clientHeight) { this.fitBox(0, 0, this.W, this.H, 1); }
-    else { this.set(-10 / k, -10 / k, Math.max(k, 0.35)); }
+    else {
+      // too tall to read whole: start at the first box of the leftmost column
+      var top = Infinity, left = Infinity;
+      Array.prototype.forEach.call(this.svg.querySelectorAll("[data-node]"), function (g) {
+        var m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(g.getAttribute("transform"));
+        var x = +m[1], y = +m[2];
+        if (x < left - 1) { left = x; top = y; } else if (x < left + 1) { top = Math.min(top, y); }
+      });
+      k = Math.max(k, 0.35);
+      this.set(-10 / k, (top === Infinity ? 0 : top) - 20 / k, k);
+    }
   };
   Graph.prototype.bbox = function (els) {
     var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;

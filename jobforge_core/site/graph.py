@@ -177,12 +177,17 @@ def layout(nodes: list[Node], edges: list[Edge]) -> Layout:
             right_of[a].append(b)
             left_of[b].append(a)
 
+    # a node with no edge at all (an aggregate table in the model) goes below the others
+    alone = {n for n in by_id if not left_of[n] and not right_of[n]}
+    for r, col in enumerate(order):
+        order[r] = [n for n in col if n not in alone] + [n for n in col if n in alone]
+
     def sweep(layer: list[str], neighbours: dict[str, list[str]]) -> list[str]:
         pos = {n: i / max(1, len(col)) for col in order for i, n in enumerate(col)}
         keyed = []
         for i, n in enumerate(layer):
             near = [pos[m] for m in neighbours[n]]
-            own = i / max(1, len(layer))
+            own = i / max(1, len(layer)) + (2.0 if n in alone else 0.0)
             keyed.append((sum(near) / len(near) if near else own, i, n))
         return [n for _, _, n in sorted(keyed)]
 
