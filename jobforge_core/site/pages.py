@@ -429,17 +429,18 @@ def lineage_page(data: SiteData, generated: str) -> str:
         "(a dimension checked by a fact), dashed ones lookups. Click a box to focus it and its "
         "neighbours, again to open its page; <em>around this table</em> keeps only what it "
         "comes from and what it feeds.</p>"
-        '<p class="legend"><span>'
-        + pill("file")
-        + " source file</span><span>"
-        + pill("staged")
-        + "</span><span>"
-        + pill("bronze")
-        + "</span><span>"
-        + pill("silver")
-        + "</span><span>"
-        + pill("gold")
-        + "</span></p>"
+        '<p class="legend">'
+        + "".join(
+            f"<span>{pill(text, kind)}</span>"
+            for text, kind in (
+                ("source file", "file"),
+                ("staged", ""),
+                ("bronze", ""),
+                ("silver", ""),
+                ("gold", ""),
+            )
+        )
+        + "</p>"
         + graph_box(
             "lineage-graph",
             [
