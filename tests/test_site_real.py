@@ -103,3 +103,22 @@ def test_real_graphs_have_no_edge_through_a_box_and_pages_fit_1400_px(browser, r
     ]
     described = sum(bool(c.description.strip()) for c in columns)
     assert described / len(columns) >= 0.95, (described, len(columns))
+
+
+def test_real_quality_page_puts_the_intended_recode_apart_from_errors(browser, real_site):
+    """The real interests file has the Dispatchers profile as 14404.01 (a known publisher
+    error the spec recodes): an intended correction, listed apart and not in the error colour."""
+    _, site = real_site
+    browser.open((site / "quality.html").as_uri())
+    intended = browser.js(
+        "Array.from(document.querySelectorAll('#summary-intended-table tbody tr'), tr =>"
+        " [tr.cells[0].innerText, tr.cells[3].innerText, tr.cells[4].innerText,"
+        " getComputedStyle(tr.cells[4].querySelector('span')).color])"
+    )
+    assert ["oasis_interests", "recode:oasis_code recode"] in [r[:2] for r in intended]
+    error_colour = browser.js(
+        "getComputedStyle(document.querySelector('#quality-counts .sev-error')).color"
+    )
+    assert all(r[3] != error_colour for r in intended)
+    errors = browser.js("document.getElementById('summary-error-table')")
+    assert errors is None  # the real files load without a quarantined row

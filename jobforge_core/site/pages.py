@@ -652,7 +652,8 @@ def _quality_summary(data: SiteData, by_source: dict[str, list[Any]], samples: s
             if not q.rows:
                 continue
             holder = _quality_holder(data, q)
-            share = f"{q.share_of_rows_in:.1%}" if q.share_of_rows_in is not None else ""
+            share = q.share_of_rows_in
+            share = "" if share is None else ("<0.1%" if 0 < share < 0.001 else f"{share:.1%}")
             found[severity(q.action)].append(
                 [
                     escape(source),
