@@ -244,7 +244,7 @@ GRAPH_JS = r"""
     var k = Math.min(1, (cw - 20) / this.W);
     if (this.H * k <= this.view.clientHeight) { this.fitBox(0, 0, this.W, this.H, 1); }
     else {
-      // too tall to read whole: start at the first box of the leftmost column
+      // too tall to read whole: the first box of the leftmost column, mid-height
       var top = Infinity, left = Infinity;
       Array.prototype.forEach.call(this.svg.querySelectorAll("[data-node]"), function (g) {
         var m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(g.getAttribute("transform"));
@@ -252,7 +252,9 @@ GRAPH_JS = r"""
         if (x < left - 1) { left = x; top = y; } else if (x < left + 1) { top = Math.min(top, y); }
       });
       k = Math.max(k, 0.35);
-      this.set(-10 / k, (top === Infinity ? 0 : top) - 20 / k, k);
+      var ch = this.view.clientHeight || 1;
+      top = top === Infinity ? 0 : top;
+      this.set(-10 / k, Math.max(-10 / k, top + 40 - ch / k / 2), k);
     }
   };
   Graph.prototype.bbox = function (els) {
