@@ -244,9 +244,11 @@ GRAPH_JS = r"""
     var k = Math.min(1, (cw - 20) / this.W);
     if (this.H * k <= this.view.clientHeight) { this.fitBox(0, 0, this.W, this.H, 1); }
     else {
-      // too tall to read whole: the first box of the leftmost column, mid-height
-      var top = Infinity, left = Infinity;
+      // too tall to read whole: the first linked box of the leftmost column, mid-height
+      var top = Infinity, left = Infinity, linked = {};
+      this.edges.forEach(function (e) { linked[e.src] = true; linked[e.dst] = true; });
       Array.prototype.forEach.call(this.svg.querySelectorAll("[data-node]"), function (g) {
+        if (!linked[g.getAttribute("data-node")]) { return; }  // a box with no edge
         var m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(g.getAttribute("transform"));
         var x = +m[1], y = +m[2];
         if (x < left - 1) { left = x; top = y; } else if (x < left + 1) { top = Math.min(top, y); }

@@ -148,6 +148,9 @@ def layout(nodes: list[Node], edges: list[Edge]) -> Layout:
     by_id = {n.id: n for n in nodes}
     edges = [e for e in edges if e.src in by_id and e.dst in by_id and e.src != e.dst]
     ranks, back = _ranks(by_id, edges)
+    # no empty column (a gold-only view has every node at least at the gold rank)
+    used = {r: i for i, r in enumerate(sorted(set(ranks.values())))}
+    ranks = {n: used[r] for n, r in ranks.items()}
     depth = max(ranks.values(), default=-1) + 1
     order: list[list[str]] = [[] for _ in range(depth)]
     for n in nodes:  # the caller's order is the starting order
