@@ -181,10 +181,11 @@ GRAPH_CSS = """
 .graph-tools .views button.on { background:var(--accent); color:#fff; border-color:var(--accent); }
 .graph-tools .zoom button { min-width:30px; }
 .graph-tools .views, .graph-tools .zoom { display:inline-flex; gap:4px; }
-.graph-view { position:relative; overflow:hidden; height:70vh; min-height:220px;
+.graph-view { position:relative; overflow:auto; max-height:70vh; }
+.graph-view.live { overflow:hidden; max-height:none; height:70vh; min-height:220px;
   cursor:grab; touch-action:none; }
 .graph-view.panning { cursor:grabbing; }
-.graph-view > svg { display:block; width:100%; height:100%; user-select:none; }
+.graph-view.live > svg { display:block; width:100%; height:100%; user-select:none; }
 svg.graph.focusing .node { opacity:.22; }
 svg.graph.focusing .node.near, svg.graph.focusing .node.sel { opacity:1; }
 svg.graph.focusing .edge { opacity:.1; }
@@ -215,6 +216,7 @@ GRAPH_JS = r"""
     this.view = view; this.svg = svg; this.box = box;
     this.W = +svg.getAttribute("width"); this.H = +svg.getAttribute("height");
     svg.removeAttribute("width"); svg.removeAttribute("height");
+    view.classList.add("live");  // without this script the view scrolls instead
     this.edges = edgesOf(svg);
     this.selected = null;
     var tall = Math.min(this.H + 16, Math.max(260, window.innerHeight * 0.7));
@@ -419,7 +421,8 @@ GRAPH_JS = r"""
     Array.prototype.forEach.call(box.querySelectorAll("button[data-zoom]"), function (b) {
       b.addEventListener("click", function () {
         var g = current(), how = b.getAttribute("data-zoom");
-        if (how === "fit") { g.fit(); } else { g.zoom(how === "in" ? 1.25 : 0.8); }
+        if (how === "fit") { g.fitBox(0, 0, g.W, g.H, 1); }
+        else { g.zoom(how === "in" ? 1.25 : 0.8); }
       });
     });
     box.addEventListener("keydown", function (ev) {
