@@ -155,6 +155,28 @@ class Browser:
         self.js(f"document.querySelector({json.dumps(selector)}).focus()")
         self.send("Input.insertText", text=text)
 
+    def click(self, x: float, y: float) -> None:
+        """A real left click at viewport coordinates (pointer and mouse events, as a user's)."""
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.send(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=x,
+                y=y,
+                button="left" if kind != "mouseMoved" else "none",
+                buttons=1 if kind == "mousePressed" else 0,
+                clickCount=1 if kind != "mouseMoved" else 0,
+            )
+
+    def click_element(self, selector: str) -> None:
+        """Scroll the element into view and click its middle."""
+        box = self.js(
+            f"(() => {{ const el = document.querySelector({json.dumps(selector)});"
+            "el.scrollIntoView({block: 'center'}); const r = el.getBoundingClientRect();"
+            "return [r.left + r.width / 2, r.top + r.height / 2]; })()"
+        )
+        self.click(*box)
+
     def script_errors(self, since: int = 0) -> list[str]:
         return [
             json.dumps(e["params"]["exceptionDetails"])[:500]

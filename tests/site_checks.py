@@ -51,11 +51,14 @@ def search(browser: Browser, site: Path, text: str) -> list[dict[str, str]]:
     )
 
 
+VISIBLE = ".graph-view:not([hidden]) svg"  # the graph's view on show (others are hidden)
+
+
 def graph_nodes(browser: Browser, page: Path, container: str) -> dict[str, dict]:
     """Each node drawn in the SVG: its link and its rendered size (0 when not drawn)."""
     browser.open(page.as_uri())
     nodes = browser.js(
-        f"Array.from(document.querySelectorAll('{container} svg [data-node]'), g => {{"
+        f"Array.from(document.querySelectorAll('{container} {VISIBLE} [data-node]'), g => {{"
         "const r = g.getBoundingClientRect(); const a = g.closest('a');"
         "const raw = a ? a.getAttribute('href') : null;"
         "return {id: g.dataset.node, href: raw && new URL(raw, document.baseURI).href,"
@@ -67,7 +70,8 @@ def graph_nodes(browser: Browser, page: Path, container: str) -> dict[str, dict]
 
 def graph_edges(browser: Browser, container: str) -> list[str]:
     return browser.js(
-        f"Array.from(document.querySelectorAll('{container} svg [data-edge]'), e => e.dataset.edge)"
+        f"Array.from(document.querySelectorAll('{container} {VISIBLE} [data-edge]'),"
+        " e => e.dataset.edge)"
     )
 
 
@@ -131,3 +135,51 @@ def site_pages(site: Path) -> set[str]:
 
 def error_json(site: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in site.glob("files/*/error.json")]
+
+
+GRAPH_CROSSINGS = """((container) => {
+  // Every edge sampled every 2 px along its path, against every node box but its own two
+  // ends, in the SVG's own coordinates: a sample inside a box (0.5 px in) is a crossing.
+  const box = document.querySelector(container);
+  const out = {};
+  for (const view of box.querySelectorAll('.graph-view')) {
+    const svg = view.querySelector('svg');
+    const rects = {};
+    for (const g of svg.querySelectorAll('[data-node]')) {
+      const m = g.transform.baseVal.consolidate().matrix;
+      const r = g.querySelector('rect');
+      rects[g.dataset.node] = [m.e, m.f, m.e + r.width.baseVal.value,
+                               m.f + r.height.baseVal.value];
+    }
+    const crossing = [];
+    let edges = 0;
+    for (const p of svg.querySelectorAll('[data-edge]')) {
+      edges += 1;
+      const [src, dst] = p.dataset.edge.split(' -> ');
+      const length = p.getTotalLength();
+      const hit = new Set();
+      for (let s = 0; s <= length; s += 2) {
+        const pt = p.getPointAtLength(s);
+        for (const [id, [x0, y0, x1, y1]] of Object.entries(rects)) {
+          if (id === src || id === dst) continue;
+          if (pt.x > x0 + 0.5 && pt.x < x1 - 0.5 && pt.y > y0 + 0.5 && pt.y < y1 - 0.5) hit.add(id);
+        }
+      }
+      if (hit.size) crossing.push(p.dataset.edge + ' through ' + [...hit].join(', '));
+    }
+    out[view.dataset.view] = {edges, nodes: Object.keys(rects).length, crossing};
+  }
+  return out;
+})"""
+
+
+def graph_crossings(browser: Browser, page: Path, container: str) -> dict[str, dict]:
+    """Per view of the page's graph: edges, nodes and the edges that pass through a box."""
+    browser.open(page.as_uri())
+    return browser.js(f"{GRAPH_CROSSINGS}({json.dumps(container)})")
+
+
+def horizontal_overflow(browser: Browser, page: Path) -> int:
+    """How many px the page is wider than the window (0: no horizontal scroll)."""
+    browser.open(page.as_uri())
+    return max(0, browser.js("document.documentElement.scrollWidth - window.innerWidth"))

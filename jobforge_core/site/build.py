@@ -18,7 +18,7 @@ from pathlib import Path
 from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.errors import JobForgeError
 from jobforge_core.site import pages
-from jobforge_core.site.assets import CSS, JS
+from jobforge_core.site.assets import CSS, GRAPH_CSS, GRAPH_JS, JS
 from jobforge_core.site.gather import SiteData, gather
 
 MARKER = ".jobforge-site"
@@ -73,8 +73,9 @@ def write_pages(data: SiteData, folder: Path) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         written.append(path)
 
-    put("assets/site.css", CSS)
+    put("assets/site.css", CSS + GRAPH_CSS)
     put("assets/site.js", JS)
+    put("assets/graph.js", GRAPH_JS)
     put("assets/search-index.js", pages.search_index(data))
     for layer, rel in pages.LAYER_PAGES.items():
         put(rel, pages.tables_page(data, layer, generated))

@@ -60,6 +60,11 @@ def column_anchor(column: str) -> str:
     return "col-" + slug(column)
 
 
+def ident(text: str) -> str:
+    """An identifier as HTML that may break after `_` and `.` (never inside a word)."""
+    return re.sub(r"(?<=\w)([_.])(?=\w)", r"\1<wbr>", escape(text))
+
+
 def fmt_int(n: int | None) -> str:
     return "" if n is None else f"{n:,}"
 
@@ -338,7 +343,9 @@ def _edge_kind(data: SiteData, a: str, b: str) -> str:
     return ""
 
 
-def lineage_svg(data: SiteData, names: set[str] | None, root: str, focus: str = "") -> str:
+def lineage_svg(
+    data: SiteData, names: set[str] | None, root: str, focus: str = "", ident: str = "all"
+) -> str:
     if names is None:
         edges = lineage_edges(data)
     else:
@@ -357,8 +364,46 @@ def lineage_svg(data: SiteData, names: set[str] | None, root: str, focus: str = 
         if node.id == focus:
             node.kind += " focus"
     return render_svg(
-        nodes, [Edge(a, b, kind=_edge_kind(data, a, b)) for a, b in edges], css_class="graph"
+        nodes,
+        [Edge(a, b, kind=_edge_kind(data, a, b)) for a, b in edges],
+        css_class="graph",
+        focus=focus,
+        ident=ident,
     )
+
+
+def graph_box(id_: str, views: list[tuple[str, str, str]], hint: str = "") -> str:
+    """A graph with its tools: one pre-laid-out SVG per view (`key, label, svg`), the first
+    shown; assets/graph.js adds zoom, pan, focus on click and the view switch."""
+    buttons = "".join(
+        f'<button type="button" data-view="{escape(key)}"'
+        f"{' class=on' if i == 0 else ''}>{escape(label)}</button>"
+        for i, (key, label, _) in enumerate(views)
+    )
+    tools = (
+        '<div class="graph-tools">'
+        + (f'<span class="views">{buttons}</span>' if len(views) > 1 else "")
+        + '<span class="zoom"><button type="button" data-zoom="in" title="zoom in">+</button>'
+        '<button type="button" data-zoom="out" title="zoom out">&minus;</button>'
+        '<button type="button" data-zoom="fit" title="the whole graph">fit</button></span>'
+        '<span class="graph-sel muted">'
+        + escape(
+            hint
+            or "Click a box to focus it and its neighbours; drag to pan, Ctrl+wheel or +/− to zoom."
+        )
+        + "</span></div>"
+    )
+    bodies = "".join(
+        f'<div class="graph-view" data-view="{escape(key)}"{"" if i == 0 else " hidden"}>'
+        f"{svg}</div>"
+        for i, (key, _, svg) in enumerate(views)
+    )
+    return f'<div class="graph-box" id="{escape(id_)}">{tools}{bodies}</div>'
+
+
+def gold_names(data: SiteData, names: Iterable[str] | None = None) -> set[str]:
+    pool = data.tables if names is None else names
+    return {n for n in pool if n in data.tables and data.tables[n].layer is Layer.GOLD}
 
 
 def related(data: SiteData, name: str) -> set[str]:
@@ -381,21 +426,38 @@ def lineage_page(data: SiteData, generated: str) -> str:
         "<h1>Lineage</h1>"
         f'<p class="lead">Every source file through staged, bronze and silver to the gold '
         f"tables ({n_files} file(s), {len(data.tables)} table(s)). Blue edges are foreign keys "
-        "(a dimension checked by a fact), dashed ones lookups. Click a node to open its page.</p>"
-        '<p class="legend"><span>'
-        + pill("file")
-        + " source file</span><span>"
-        + pill("staged")
-        + "</span><span>"
-        + pill("bronze")
-        + "</span><span>"
-        + pill("silver")
-        + "</span><span>"
-        + pill("gold")
-        + "</span></p>"
-        f'<div class="scroll" id="lineage-graph">{lineage_svg(data, None, "")}</div>'
+        "(a dimension checked by a fact), dashed ones lookups. Click a box to focus it and its "
+        "neighbours, again to open its page; <em>around this table</em> keeps only what it "
+        "comes from and what it feeds.</p>"
+        '<p class="legend">'
+        + "".join(
+            f"<span>{pill(text, kind)}</span>"
+            for text, kind in (
+                ("source file", "file"),
+                ("staged", ""),
+                ("bronze", ""),
+                ("silver", ""),
+                ("gold", ""),
+            )
+        )
+        + "</p>"
+        + graph_box(
+            "lineage-graph",
+            [
+                ("all", "all layers", lineage_svg(data, None, "", ident="all")),
+                ("gold", "gold only", lineage_svg(data, gold_names(data), "", ident="gold")),
+            ],
+        )
     )
-    return page("Lineage", body, root="", here="lineage.html", generated=generated, wide=True)
+    return page(
+        "Lineage",
+        body,
+        root="",
+        here="lineage.html",
+        generated=generated,
+        wide=True,
+        scripts=["assets/graph.js"],
+    )
 
 
 # ---------------------------------------------------------------- model (ER diagram)
@@ -448,7 +510,7 @@ def model_svg(data: SiteData) -> str:
         )
         for r in rels
     ]
-    return render_svg(nodes, edges, css_class="graph er")
+    return render_svg(nodes, edges, css_class="graph er", ident="model")
 
 
 def model_page(data: SiteData, generated: str) -> str:
@@ -469,13 +531,21 @@ def model_page(data: SiteData, generated: str) -> str:
         f'<p class="lead">The gold star schema: {n_gold} table(s), {len(rels)} foreign key(s). '
         "Each box lists the grain (PK), the foreign keys (FK) and the columns they reference; "
         "an arrow goes from a dimension's key to the column of the table that refers to it.</p>"
-        f'<div class="scroll" id="model-graph">{model_svg(data)}</div>'
-        "<h2>Foreign keys</h2>"
+        + graph_box("model-graph", [("all", "gold tables", model_svg(data))])
+        + "<h2>Foreign keys</h2>"
         + grid(
             ["table", "column", "references", "column", "cardinality"], rows, id_="relationships"
         )
     )
-    return page("Model", body, root="", here="model.html", generated=generated, wide=True)
+    return page(
+        "Model",
+        body,
+        root="",
+        here="model.html",
+        generated=generated,
+        wide=True,
+        scripts=["assets/graph.js"],
+    )
 
 
 # ---------------------------------------------------------------- glossary
@@ -523,10 +593,112 @@ def glossary_page(data: SiteData, generated: str) -> str:
 # ---------------------------------------------------------------- quality
 
 
+# What a rule's action means for the rows it counted: quarantined (an error in the data),
+# kept with a warning, or an intended, declared correction (a recode, an unpivot's reshape).
+SEVERITY = {
+    "cast": "error",
+    "drop": "error",
+    "fk": "error",
+    "fail": "error",
+    "warn": "warning",
+    "recode": "intended",
+    "reshape": "intended",
+}
+SEVERITY_LABELS = {
+    "error": "Errors: rows quarantined",
+    "warning": "Warnings: rows kept, a rule flagged them",
+    "intended": "Intended corrections: declared recodes and reshapes",
+    "other": "Other rules",
+}
+
+
+def severity(action: str) -> str:
+    return SEVERITY.get(action, "other")
+
+
+def _quality_holder(data: SiteData, q: Any) -> str:
+    """The page that shows a rule's rows: the gold table, else the layer's table."""
+    if q.layer == Layer.GOLD.value:
+        return q.table_name if q.table_name in data.tables else ""
+    name = f"{q.layer}.{q.table_name}"
+    return name if name in data.tables else ""
+
+
+def _quality_count(data: SiteData, q: Any, rows: int, samples: set[tuple]) -> str:
+    """A count, coloured by severity and linked to the sample rows where there are some."""
+    text = f'<span class="sev-{severity(q.action)}">{fmt_int(rows)}</span>'
+    if not rows:
+        return "0"
+    holder = _quality_holder(data, q)
+    if (q.layer, q.table_name, q.batch_id, q.rule) in samples and holder:
+        href = table_href(holder) + "#" + quarantine_anchor(q.batch_id, q.rule)
+        return f'<a class="sample" href="{href}" title="sample rows">{text}</a>'
+    if holder:
+        return f'<a href="{table_href(holder)}" title="the table">{text}</a>'
+    return text
+
+
+def _quality_summary(data: SiteData, by_source: dict[str, list[Any]], samples: set) -> str:
+    """The latest batch of every source: the rules that caught rows, by severity."""
+    found: dict[str, list[list[str]]] = defaultdict(list)
+    checks = 0
+    for source in sorted(by_source):
+        records = by_source[source]
+        latest = max(records, key=lambda q: q.checked_at).batch_id
+        for q in records:
+            if q.batch_id != latest:
+                continue
+            checks += 1
+            if not q.rows:
+                continue
+            holder = _quality_holder(data, q)
+            share = q.share_of_rows_in
+            share = "" if share is None else ("<0.1%" if 0 < share < 0.001 else f"{share:.1%}")
+            found[severity(q.action)].append(
+                [
+                    escape(source),
+                    pill(q.layer),
+                    table_link(data, holder) if holder else escape(q.table_name),
+                    f"<code>{escape(q.rule)}</code> <span class=muted>{escape(q.action)}</span>",
+                    _quality_count(data, q, q.rows, samples),
+                    share,
+                ]
+            )
+    counts = ", ".join(
+        f'<span class="sev-{sev}">{sum(len(r) for r in [found[sev]])} '
+        f"{SEVERITY_LABELS[sev].split(':')[0].lower()}</span>"
+        for sev in ("error", "warning", "intended")
+    )
+    head = (
+        f'<p id="quality-counts">In the latest batch of each source ({len(by_source)} '
+        f"source(s), {fmt_int(checks)} rule check(s)), rules that caught rows: {counts}. "
+        "Every other check caught 0 rows. A number links to the quarantined rows' sample "
+        "(or to the table when the rows were kept).</p>"
+    )
+    blocks = []
+    for sev in ("error", "warning", "intended", "other"):
+        if not found[sev]:
+            continue
+        blocks.append(
+            f'<h3 class="sev-{sev}" id="summary-{sev}">{escape(SEVERITY_LABELS[sev])} '
+            f"({len(found[sev])})</h3>"
+            + grid(
+                ["source", "layer", "table", "rule", "rows", "share of rows in"],
+                found[sev],
+                numeric=(4, 5),
+                id_=f"summary-{sev}-table",
+            )
+        )
+    if not blocks:
+        blocks.append("<p>No rule caught a row in the latest batch of any source.</p>")
+    return '<h2 id="summary">Summary</h2>' + head + "".join(blocks)
+
+
 def quality_page(data: SiteData, generated: str) -> str:
     by_source: dict[str, list[Any]] = defaultdict(list)
     for q in data.quality:
         by_source[q.source].append(q)
+    samples = {(q.layer, q.table_name, q.batch_id, q.reason) for q in data.quarantine}
     sections = []
     for source in sorted(by_source):
         records = by_source[source]
@@ -534,15 +706,22 @@ def quality_page(data: SiteData, generated: str) -> str:
             dict.fromkeys(q.batch_id for q in sorted(records, key=lambda q: q.checked_at))
         )
         cells: dict[tuple[str, str, str, str], dict[str, int]] = defaultdict(dict)
+        first: dict[tuple[str, str, str, str], dict[str, Any]] = defaultdict(dict)
         for q in records:
             key = (q.layer, q.table_name, q.rule, q.action)
             cells[key][q.batch_id] = cells[key].get(q.batch_id, 0) + q.rows
+            first[key].setdefault(q.batch_id, q)
         order = {lyr.value: i for i, lyr in enumerate(Layer)}
-        rows = []
+        rows, zero = [], []
         for key in sorted(cells, key=lambda k: (order.get(k[0], 9), k[1], k[2])):
             layer, table, rule, action = key
+            if not any(cells[key].values()):
+                zero.append(
+                    f"<code>{escape(rule)}</code> <span class=muted>({escape(layer)})</span>"
+                )
+                continue
             counts = [
-                (f'<span class="bad">{fmt_int(cells[key][b])}</span>' if cells[key][b] else "0")
+                _quality_count(data, first[key][b], cells[key][b], samples)
                 if b in cells[key]
                 else ""
                 for b in batches
@@ -552,16 +731,34 @@ def quality_page(data: SiteData, generated: str) -> str:
                     escape(layer),
                     escape(table),
                     f"<code>{escape(rule)}</code>",
-                    escape(action),
+                    f'<span class="sev-{severity(action)}">{escape(action)}</span>',
                     *counts,
                 ]
             )
         headers = ["layer", "table", "rule", "action", *batches]
-        sections.append(
-            f'<h2 id="source-{slug(source)}">{escape(source)}</h2>'
-            f'<p class="muted">rows per rule and batch (oldest batch first); blank: the rule '
-            "did not run for that batch.</p>"
+        table = (
+            '<div class="scroll">'
             + grid(headers, rows, numeric=range(4, 4 + len(batches)))
+            + "</div>"
+            if rows
+            else ""
+        )
+        zeros = (
+            f'<p class="zeros muted">0 rows in every batch ({len(zero)} check(s)): '
+            + ", ".join(zero)
+            + "</p>"
+            if zero
+            else ""
+        )
+        said = (
+            f"{len(batches)} batch(es), oldest first; the rules that caught rows in some batch "
+            "(blank: the rule did not run for that batch)."
+            if rows
+            else f"{len(batches)} batch(es); no rule caught a row."
+        )
+        sections.append(
+            f'<h3 id="source-{slug(source)}">{escape(source)}</h3>'
+            f'<p class="muted">{said}</p>' + table + zeros
         )
     files = []
     for f in data.failed_files:
@@ -583,12 +780,15 @@ def quality_page(data: SiteData, generated: str) -> str:
         )
     body = (
         "<h1>Quality</h1>"
-        f'<p class="lead">Every rule each transition applied, with the rows it caught per batch '
-        f"({len(data.quality)} check(s) in {len(by_source)} source(s)); and every file that "
-        "failed as a whole.</p>"
-        + ("".join(sections) or "<p>No transitions logged yet.</p>")
+        f'<p class="lead">What the rules caught, summary first: errors (rows quarantined), '
+        "warnings (rows kept) and intended corrections (declared recodes and reshapes, which "
+        "are not errors), then every file that failed as a whole, then each source's rules per "
+        f"batch ({len(data.quality)} check(s) in {len(by_source)} source(s)).</p>"
+        + (_quality_summary(data, by_source, samples) if by_source else "")
         + '<h2 id="failed-files">Failed files</h2>'
         + ("".join(files) or "<p>No file in quarantine.</p>")
+        + '<h2 id="by-source">Rules per source and batch</h2>'
+        + ("".join(sections) or "<p>No transitions logged yet.</p>")
     )
     return page("Quality", body, root="", here="quality.html", generated=generated)
 
@@ -603,7 +803,7 @@ def _column_link(data: SiteData, table: str, column: str, ref: str, root: str) -
     href = table_href(table, root)
     if any(c.name == column for c in meta.columns):
         href += f"#{column_anchor(column)}"
-    return f'<a data-ref="{escape(ref)}" href="{href}">{escape(column)}</a>'
+    return f'<a data-ref="{escape(ref)}" href="{href}">{ident(column)}</a>'
 
 
 def _source_column_html(data: SiteData, column: ColumnMetadata, root: str) -> str:
@@ -622,7 +822,7 @@ def _source_column_html(data: SiteData, column: ColumnMetadata, root: str) -> st
         if table.startswith(FILE_PREFIX):
             head = f"{pill('file')} <code>{escape(table[len(FILE_PREFIX) :])}</code>"
         elif table in data.tables:
-            head = f'<a href="{table_href(table, root)}">{escape(table)}</a>'
+            head = f'<a href="{table_href(table, root)}">{ident(table)}</a>'
         else:
             head = f"<code>{escape(table)}</code>"
         kinds = sorted({s.subtype.lower() for s in sources if s.subtype != "IDENTITY"})
@@ -640,6 +840,7 @@ def _source_column_html(data: SiteData, column: ColumnMetadata, root: str) -> st
 def _columns_html(data: SiteData, meta: TableMetadata) -> str:
     terms = {t.term_id: t for t in data.glossary}
     fks = {r["column"]: r for r in data.relationships if r["table"] == meta.table_name}
+    grain = set(grain_of(data, meta.table_name))
     rows = []
     for c in meta.columns:
         term = terms.get(c.glossary_term_id or "")
@@ -649,6 +850,11 @@ def _columns_html(data: SiteData, meta: TableMetadata) -> str:
             else ""
         )
         fk = fks.get(c.name)
+        pk_html = (
+            '<br><span class="pill pk" title="part of the grain">PK</span>'
+            if c.name in grain
+            else ""
+        )
         fk_html = (
             "<br>FK &rarr; "
             + table_link(
@@ -664,7 +870,8 @@ def _columns_html(data: SiteData, meta: TableMetadata) -> str:
         )
         rows.append(
             [
-                f'<a id="{column_anchor(c.name)}"></a><code>{escape(c.name)}</code>{fk_html}',
+                f'<a id="{column_anchor(c.name)}"></a><code>{ident(c.name)}</code>{pk_html}'
+                f"{fk_html}",
                 f"<code>{escape(c.data_type)}</code>",
                 "yes" if c.nullable else "no",
                 escape(c.description),
@@ -838,10 +1045,44 @@ def _quarantine_html(data: SiteData, name: str) -> str:
     return upstream + "<h3>Quarantined from this table, by batch</h3>" + summary + samples
 
 
+def _table_graph(data: SiteData, name: str) -> str:
+    """The table's lineage around it (to the source files and down to what it feeds), and the
+    gold tables among them (the star this table belongs to)."""
+    around = related(data, name)
+    views = [("around", "around this table", lineage_svg(data, around, "../", name, "around"))]
+    gold = gold_names(data, around)
+    if len(gold) > 1:
+        views.append(("gold", "gold only", lineage_svg(data, gold, "../", name, "gold")))
+    return graph_box("table-lineage", views)
+
+
+RECORD_GRAIN = ("_source_file", "_source_row")
+
+
+def grain_of(data: SiteData, name: str) -> list[str]:
+    """The columns one row is unique on: a gold table's declared grain (its primary key), or
+    for the layers before gold the source record (a row per record of the source file)."""
+    meta = data.tables[name]
+    if meta.layer is Layer.GOLD:
+        return list(data.model.get("tables", {}).get(name, {}).get("grain") or [])
+    return [c for c in RECORD_GRAIN if any(col.name == c for col in meta.columns)]
+
+
+def _grain_html(data: SiteData, name: str) -> str:
+    grain = grain_of(data, name)
+    if not grain:
+        return '<span class="muted">not declared</span>'
+    cols = ", ".join(f'<a href="#{column_anchor(c)}"><code>{escape(c)}</code></a>' for c in grain)
+    if data.tables[name].layer is Layer.GOLD:
+        return f"one row per {cols} (primary key)"
+    return f"one row per source record: {cols}"
+
+
 def table_page(data: SiteData, name: str, generated: str) -> str:
     meta = data.tables[name]
     batch, at = _batch_info(data, name)
     fields = [
+        ("grain", f'<span id="grain">{_grain_html(data, name)}</span>'),
         ("layer", pill(meta.layer.value)),
         ("domain", escape(meta.domain)),
         ("rows", fmt_int(meta.row_count)),
@@ -897,9 +1138,7 @@ def table_page(data: SiteData, name: str, generated: str) -> str:
         + '</td></tr><tr><th>downstream</th><td id="downstream">'
         + _table_links(meta.downstream_tables, data)
         + "</td></tr></table></div>"
-        + '<div class="scroll" id="table-lineage">'
-        + lineage_svg(data, related(data, name), "../", focus=name)
-        + "</div>"
+        + _table_graph(data, name)
         + '<h2 id="transitions-heading">Transitions (latest batch)</h2>'
         + _transitions_html(data, name)
         + '<h2 id="quarantine-heading">Quarantine</h2><div id="quarantine-section">'
@@ -908,4 +1147,4 @@ def table_page(data: SiteData, name: str, generated: str) -> str:
         + '<h2 id="trend-heading">Rows and quarantine across batches</h2>'
         + _trend_html(data, name)
     )
-    return page(name, body, root="../", here="", generated=generated)
+    return page(name, body, root="../", here="", generated=generated, scripts=["assets/graph.js"])
