@@ -54,7 +54,7 @@ def test_real_fact_cops_employment_page(browser, real_site):
     nodes = graph_nodes(browser, page, "#table-lineage")
     edges = set(graph_edges(browser, "#table-lineage"))
     chain = [
-        "file:employment_emploi_*_noc2021.csv",  # the spec's file: its newest release
+        "file:employment_emploi_2024_2033_noc2021.csv",  # the release loaded
         "staged.cops_employment",
         "bronze.cops_employment",
         "silver.cops_employment",
