@@ -112,7 +112,7 @@ def child(args: argparse.Namespace) -> int:
     _patch_http(clock)
     import flows.pipeline as pipeline
     import jobforge_core.catalog.rebuild as rebuild
-    import jobforge_core.site as site
+    import jobforge_core.site.refresh as refresh
     import tasks.catalog as catalog_task
 
     clock.wrap(pipeline, "plan_sources", "plan_sources")
@@ -152,14 +152,13 @@ def child(args: argparse.Namespace) -> int:
 def catalog(args: argparse.Namespace) -> int:
     """The catalog rebuild alone on a data root a run left, timed in parts."""
     clock = _Clock()
-    from jobforge_core.config import PipelineConfig
-    from jobforge_core.spec import load_specs
-
     import jobforge_core.catalog.rebuild as rebuild
     import jobforge_core.site as site
+    from jobforge_core.common.config import PipelineConfig
+    from jobforge_core.sources.spec import load_specs
 
     clock.wrap(rebuild, "build_store", "store")
-    clock.wrap(site, "build_site", "site")
+    clock.wrap(refresh, "build_site", "site")  # the site is built after the catalog
     from flows.pipeline import _spec_dirs
 
     specs = load_specs(_spec_dirs([args.spec_dir]))
@@ -167,7 +166,7 @@ def catalog(args: argparse.Namespace) -> int:
     totals = []
     for _ in range(args.repeats):
         started = time.perf_counter()
-        report = rebuild.rebuild_catalog(cfg, specs)
+        report = refresh.refresh_catalog(cfg, specs)
         totals.append(time.perf_counter() - started)
     Path(args.result).write_text(
         json.dumps(

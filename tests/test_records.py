@@ -242,8 +242,8 @@ LINE_ENDS = [b"h\na\n", b"h\na", b"h\na\n\n", b"h\n\na\n", b"h\r\na\r\n", b"h\r\
 def test_line_count_of_the_nul_scan_agrees_with_the_line_scan(tmp_path: Path, data: bytes):
     """The record check takes its line count from the reader's NUL scan (one read of the file,
     no memory map): it must count exactly the lines polars' line scan reads."""
-    from jobforge_core.readers import scan_bytes
-    from jobforge_core.records import _lines, count_lines
+    from jobforge_core.sources.readers import scan_bytes
+    from jobforge_core.sources.records import _lines, count_lines
 
     path = tmp_path / "t.csv"
     path.write_bytes(data)
