@@ -112,7 +112,6 @@ def child(args: argparse.Namespace) -> int:
     _patch_http(clock)
     import flows.pipeline as pipeline
     import jobforge_core.catalog.rebuild as rebuild
-    import jobforge_core.site.refresh as refresh
     import tasks.catalog as catalog_task
 
     clock.wrap(pipeline, "plan_sources", "plan_sources")
@@ -153,7 +152,6 @@ def catalog(args: argparse.Namespace) -> int:
     """The catalog rebuild alone on a data root a run left, timed in parts."""
     clock = _Clock()
     import jobforge_core.catalog.rebuild as rebuild
-    import jobforge_core.site as site
     from jobforge_core.common.config import PipelineConfig
     from jobforge_core.sources.spec import load_specs
 
