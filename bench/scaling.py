@@ -112,16 +112,17 @@ def child(args: argparse.Namespace) -> int:
     _patch_http(clock)
     import flows.pipeline as pipeline
     import jobforge_core.catalog.rebuild as rebuild
+    import jobforge_core.site.refresh as refresh
     import tasks.catalog as catalog_task
 
     clock.wrap(pipeline, "plan_sources", "plan_sources")
     clock.wrap(pipeline, "run_chains", "run_chains (tasks submitted and awaited)")
-    clock.wrap(pipeline, "foreign_key_orphans", "foreign key check")
+    clock.wrap(pipeline, "publish", "publish (foreign keys of the snapshot, commit)")
     clock.wrap(pipeline, "await_recorded", "await_recorded (task runs recorded)")
     clock.wrap(pipeline, "_finish", "finish (run artifacts)")
-    clock.wrap(catalog_task, "rebuild_catalog", "catalog rebuild (in the task)")
+    clock.wrap(catalog_task, "refresh_catalog", "catalog rebuild (in the task)")
     clock.wrap(rebuild, "build_store", "catalog: DuckDB store")
-    clock.wrap(site, "build_site", "catalog: site build")
+    clock.wrap(refresh, "build_site", "catalog: site build")
     names = json.loads(Path(args.names).read_text())
     sys.argv = ["jobforge", "run", "--force", "--format", "json", "--runner", args.runner]
     sys.argv += ["--data-root", args.data_root, "--source-dir", args.source_dir]
@@ -152,6 +153,7 @@ def catalog(args: argparse.Namespace) -> int:
     """The catalog rebuild alone on a data root a run left, timed in parts."""
     clock = _Clock()
     import jobforge_core.catalog.rebuild as rebuild
+    import jobforge_core.site.refresh as refresh
     from jobforge_core.common.config import PipelineConfig
     from jobforge_core.sources.spec import load_specs
 
