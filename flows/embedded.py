@@ -170,7 +170,7 @@ def _schema_is_current() -> bool:
 PR_SET_PDEATHSIG = 1
 
 
-def _dies_with(parent: int) -> Any:
+def dies_with(parent: int) -> Any:
     """For the server's process, run before it starts: the kernel sends it SIGTERM when this
     command's thread that spawned it ends, even by kill -9 (15 of 15 killed runs left a
     server listening, 186 MB, until the machine rebooted). Linux only; elsewhere None."""
@@ -282,7 +282,7 @@ class EmbeddedServer:
         env["PREFECT__SERVER_FINAL"] = "1"
         if _schema_is_current():
             env["PREFECT_API_DATABASE_MIGRATE_ON_START"] = "false"
-        return cls(port, subprocess.Popen(command, env=env, preexec_fn=_dies_with(os.getpid())))
+        return cls(port, subprocess.Popen(command, env=env, preexec_fn=dies_with(os.getpid())))
 
     def wait_ready(self, timeout: float) -> None:
         """Until `/health` answers and the routes are warm (`_warm_routes`); a port taken

@@ -8,24 +8,14 @@ An orphaned Prefect server from a killed suite was found serving an hour later.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import subprocess
 import sys
 import threading
 
-PR_SET_PDEATHSIG = 1
+from flows.embedded import dies_with
+
 _installed = threading.Event()
-
-
-def _arm(parent: int) -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def install() -> None:
@@ -43,10 +33,11 @@ def install() -> None:
             original(self, *args, **kwargs)
             return
         given = kwargs.get("preexec_fn")
-        parent = os.getpid()
+        arm = dies_with(os.getpid())  # the same signal as Prefect's server of `jobforge run`
 
         def preexec() -> None:
-            _arm(parent)
+            if arm is not None:
+                arm()
             if given is not None:
                 given()
 

@@ -38,6 +38,7 @@ from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.errors import JobForgeError
 from jobforge_core.common.models import utc_now
 from jobforge_core.history.batches import batch_of
+from jobforge_core.run.checksums import sha256_file, stat_of
 from jobforge_core.run.state import mark_incomplete, read_state
 from jobforge_core.sources.spec import SourceSpec
 
@@ -132,17 +133,8 @@ def gold_file(cfg: PipelineConfig, table: str) -> Path | None:
     return files.get(table)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _stat(path: Path) -> list[int]:
-    st = path.stat()
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+_sha256 = sha256_file
+_stat = stat_of
 
 
 def _working_versions(
