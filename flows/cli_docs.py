@@ -72,7 +72,9 @@ def docs(data_root: str | None, out: str | None, serve: bool, port: int) -> Resu
     rows = [{"site": str(site), "index": str(index), "pages": pages, "url": index.as_uri()}]
     if server is not None:
         note(f"site written: {index} ({pages} pages)")
-        _serve(server, site)
+        from jobforge_core.site.serve import serve
+
+        serve(server, site, announce=note)
         return Result([], notes=["stopped serving"])
     return Result(
         [Section.fields("site", rows[0])],
@@ -84,10 +86,10 @@ def _bind(port: int) -> Any:
     """The loopback server on `port`, bound; a port in use is a usage error (exit 2)."""
     import errno
 
-    from jobforge_core.site.serve import HOST, make_server
+    from jobforge_core.site.serve import HOST, bind
 
     try:
-        return make_server(Path("."), port)
+        return bind(port)
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
             why = "is in use" if exc.errno == errno.EADDRINUSE else "is not allowed"
@@ -96,25 +98,3 @@ def _bind(port: int) -> Any:
                 "(--port 0 picks a free one)"
             ) from None
         raise
-
-
-def _serve(server: Any, site: Path) -> None:
-    """Serve the site's files until interrupted; a folder is no page (no directory listing)."""
-    import functools
-
-    from jobforge_core.site.serve import _QuietHandler
-
-    class Files(_QuietHandler):
-        def list_directory(self, path: Any) -> None:
-            self.send_error(404, "Not Found")
-            return None
-
-    server.RequestHandlerClass = functools.partial(Files, directory=str(site))
-    host, bound = server.server_address[:2]
-    note(f"serving {site} at http://{host}:{bound}/ (Ctrl-C to stop)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()

@@ -7,6 +7,7 @@ the whole network. Only the site's folder is served, read-only.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,18 +16,25 @@ HOST = "127.0.0.1"
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
+    """The site's files, without a log line per request; a folder is no page (no listing)."""
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib name)
         pass
 
+    def list_directory(self, path: str | os.PathLike[str]) -> None:
+        self.send_error(404, "Not Found")
+        return None
 
-def make_server(site: Path, port: int) -> ThreadingHTTPServer:
-    handler = functools.partial(_QuietHandler, directory=str(site))
-    return ThreadingHTTPServer((HOST, port), handler)
+
+def bind(port: int) -> ThreadingHTTPServer:
+    """The loopback server, bound to `port` before anything is built (a port in use is then
+    the caller's usage error, with nothing written); `serve` says which folder it serves."""
+    return ThreadingHTTPServer((HOST, port), _QuietHandler)
 
 
-def serve_site(site: Path, port: int, announce: Callable[[str], None] = print) -> None:
-    """Serve until interrupted (Ctrl-C); `announce` gets the URL once the port is bound."""
-    server = make_server(site, port)
+def serve(server: ThreadingHTTPServer, site: Path, announce: Callable[[str], None] = print) -> None:
+    """Serve `site` until interrupted (Ctrl-C); `announce` gets the URL."""
+    server.RequestHandlerClass = functools.partial(_QuietHandler, directory=str(site))
     host, bound = server.server_address[:2]
     announce(f"serving {site} at http://{host}:{bound}/ (Ctrl-C to stop)")
     try:
