@@ -38,7 +38,7 @@ from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.errors import JobForgeError
 from jobforge_core.common.models import utc_now
 from jobforge_core.history.batches import batch_of
-from jobforge_core.run.checksums import sha256_file, stat_of
+from jobforge_core.run.checksums import intact, sha256_file, stat_of
 from jobforge_core.run.state import mark_incomplete, read_state
 from jobforge_core.sources.spec import SourceSpec
 
@@ -133,10 +133,6 @@ def gold_file(cfg: PipelineConfig, table: str) -> Path | None:
     return files.get(table)
 
 
-_sha256 = sha256_file
-_stat = stat_of
-
-
 def _working_versions(
     cfg: PipelineConfig,
     specs: dict[str, SourceSpec],
@@ -154,7 +150,7 @@ def _working_versions(
             path = cfg.table_path(Layer.GOLD, out.table)
             if not path.is_file():
                 continue
-            stat = _stat(path)
+            stat = stat_of(path)
             old = previous.get(out.table)
             if old is not None and old.working_stat == stat:
                 found[out.table] = old
@@ -163,7 +159,7 @@ def _working_versions(
             if recorded and list(recorded[1:]) == stat:
                 sha = recorded[0]
             else:
-                sha = _sha256(path)
+                sha = sha256_file(path)
                 if recorded and sha != recorded[0]:
                     damaged.append(
                         f"{path} is not the file its run wrote (checksum differs): damaged "
@@ -185,6 +181,11 @@ def _working_versions(
     return found
 
 
+def _recorded(entry: PublishedTable) -> list:
+    """The entry as run/checksums records a file: [sha256, size, mtime_ns]."""
+    return [entry.sha256, *entry.working_stat[:2]]
+
+
 def damaged_published(cfg: PipelineConfig, full: bool = False) -> dict[str, str]:
     """Published tables whose file is missing or not what was published: table -> why.
 
@@ -196,7 +197,7 @@ def damaged_published(cfg: PipelineConfig, full: bool = False) -> dict[str, str]
         path = cfg.data_root / entry.file
         if not path.is_file():
             found[table] = f"{path} is missing"
-        elif (full or _stat(path)[:2] != entry.working_stat[:2]) and _sha256(path) != entry.sha256:
+        elif sha256_file(path) != entry.sha256 if full else not intact(path, _recorded(entry)):
             found[table] = f"{path} does not match its checksum in snapshot {snap.id}"
     return found
 
@@ -271,7 +272,7 @@ def _is_new(table: str, entry: PublishedTable, previous: Mapping[str, PublishedT
 def _link_into_place(cfg: PipelineConfig, table: str, entry: PublishedTable) -> PublishedTable:
     relative = Path(PUBLISHED) / "files" / table / f"{entry.sha256[:16]}.parquet"
     target = cfg.data_root / relative
-    if not target.is_file() or _sha256(target) != entry.sha256:  # absent, or damaged
+    if not target.is_file() or sha256_file(target) != entry.sha256:  # absent, or damaged
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = temp_path_for(target)
         source = cfg.table_path(Layer.GOLD, table)
@@ -279,7 +280,7 @@ def _link_into_place(cfg: PipelineConfig, table: str, entry: PublishedTable) -> 
             os.link(source, temp)
         except OSError:  # another file system, or no hard links: copy
             shutil.copyfile(source, temp)
-        if _sha256(temp) != entry.sha256:  # replaced since it was audited
+        if sha256_file(temp) != entry.sha256:  # replaced since it was audited
             temp.unlink()
             raise SnapshotDamaged(f"{source} changed while it was being published")
         os.replace(temp, target)
