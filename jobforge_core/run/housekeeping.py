@@ -116,19 +116,25 @@ def exclusive_run(
 def stale_temps(cfg: PipelineConfig) -> list[Path]:
     """Temp files and snapshot folders under the directories JobForge owns."""
     root = cfg.data_root
+    source = cfg.resolved_source_dir().resolve()
     found = [p for p in root.glob(".*.tmp*") if TEMP_NAME.match(p.name)]
+    found = [p for p in found if not p.resolve().is_relative_to(source)]  # maybe a user's file
     for name in _OWNED:
         top = root / name
         if not top.is_dir():
             continue
+        # A source directory inside this owned folder holds the user's files, not ours; an
+        # owned folder inside the source directory (source dir = data root) is still ours.
+        spared = source if source.is_relative_to(top.resolve()) else None
         for folder, dirs, files in os.walk(top):
             here = Path(folder)
             for d in [d for d in dirs if TEMP_NAME.match(d)]:
                 found.append(here / d)
                 dirs.remove(d)  # a snapshot folder goes whole
             found += [here / f for f in files if TEMP_NAME.match(f)]
-    source = cfg.resolved_source_dir().resolve()
-    return sorted(p for p in found if not p.resolve().is_relative_to(source))
+        if spared is not None:
+            found = [p for p in found if not p.resolve().is_relative_to(spared)]
+    return sorted(found)
 
 
 def remove_stale_temps(cfg: PipelineConfig) -> list[Path]:
