@@ -319,6 +319,8 @@ def publish(
     mending = {t: previous.pop(t) for t in sorted(set(previous) & (repair or set()))}
     damaged: list[str] = []
     working = _working_versions(cfg, specs, previous, damaged)
+    for table in retired or set():  # retired on purpose: its working file must not return
+        working.pop(table, None)
     failed_tables = {
         out.table for name in failed_sources or set() if name in specs for out in specs[name].gold
     }

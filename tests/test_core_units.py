@@ -1,0 +1,608 @@
+"""Direct tests of the invariant code that the CLI and flow tests reach only slowly (issue 29):
+publishing, pins, checksums, atomic writes, schema drift, the catalog stamp, the data-root
+lock and its temp sweep, source snapshots, the source registry, kept batches and transition
+logs, the spec's fingerprint and thresholds.
+
+No Prefect and no subprocess: these run against every mutant of `tests/mutation.py`'s scope,
+so each must take well under a second or two. Every test checks a promise of the README or
+DESIGN.md by its outcome (what is published, kept, refused, left on disk).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import SAMPLES
+from helpers import run_plain
+
+from jobforge_core.catalog import stamp
+from jobforge_core.checks.schema_drift import schema_changes, type_name
+from jobforge_core.common import atomic
+from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.history import batches
+from jobforge_core.history.transition_logs import read_logs, write_log
+from jobforge_core.run import checksums, housekeeping, pins, publish, registry
+from jobforge_core.run.pipeline import plan_sources, run_source
+from jobforge_core.run.state import read_state
+from jobforge_core.sources import snapshot
+from jobforge_core.sources.spec import SourceSpec, Thresholds, load_specs
+
+DIM, FACT = "noc_structure", "cops_employment"
+NOC_FILE = "noc_structure_en.csv"
+DROPPED_UNIT = "72020"  # a unit group the COPS sample names
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> PipelineConfig:
+    """The dimension and one fact built (no Prefect), on a writable copy of the samples."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in (NOC_FILE, "employment_emploi_2024_2033_noc2021.csv"):
+        shutil.copy(SAMPLES / name, source / name)
+    cfg = PipelineConfig(data_root=tmp_path / "data", source_dir=source)
+    run_plain(cfg, [DIM, FACT])
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def specs() -> dict[str, SourceSpec]:
+    every = load_specs([])
+    return {DIM: every[DIM], FACT: every[FACT]}
+
+
+def _build_alone(cfg: PipelineConfig, spec: SourceSpec) -> None:
+    """Rebuild one source without its dependents following (as after a failed dependent)."""
+    for plan in plan_sources({spec.name: spec}, cfg, [spec.name], force=True).values():
+        run_source(plan, cfg)
+
+
+def _retitle(cfg: PipelineConfig, n: int) -> None:
+    path = cfg.resolved_source_dir() / NOC_FILE
+    text = path.read_text(encoding="utf-8-sig")
+    path.write_text(text.replace("Crew supervisors", f"Crew supervisors ({n})"), encoding="utf-8")
+
+
+def _drop_unit(cfg: PipelineConfig, code: str = DROPPED_UNIT) -> None:
+    path = cfg.resolved_source_dir() / NOC_FILE
+    lines = path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith(f"5,Unit Group,{code},")]
+    assert len(kept) == len(lines) - 1
+    path.write_text("\ufeff" + "".join(kept), encoding="utf-8")
+
+
+# --- publish: write-audit-publish ---------------------------------------------------------
+
+
+def test_publish_links_every_table_content_addressed_and_points_current_at_it(root, specs):
+    report = publish.publish(root, specs, note="first")
+    snap = report.snapshot
+    assert snap is not None and snap.parent is None and snap.note == "first"
+    tables = {"dim_noc", "dim_noc_structure", "fact_cops_employment", "agg_cops_employment"}
+    assert set(snap.tables) == tables and sorted(report.published) == sorted(tables)
+    assert publish.current_snapshot(root) == snap
+    assert (root.data_root / "published" / "CURRENT").read_text() == snap.id + "\n"
+    for table, entry in snap.tables.items():
+        working = root.table_path(Layer.GOLD, table)
+        published = root.data_root / entry.file
+        assert entry.file == f"published/files/{table}/{entry.sha256[:16]}.parquet"
+        assert checksums.sha256_file(published) == entry.sha256
+        assert published.stat().st_ino == working.stat().st_ino  # linked, not copied
+        assert entry.rows == pl.read_parquet(published).height
+        assert entry.batch_id == batches.batch_of(working)
+        assert entry.source == (DIM if table.startswith("dim") else FACT)
+        assert publish.gold_file(root, table) == published
+    assert publish.gold_file(root, "no_such_table") is None
+    assert publish.published_files(root) == {
+        t: root.data_root / e.file for t, e in snap.tables.items()
+    }
+
+
+def test_a_root_that_never_published_reads_its_working_gold(root):
+    assert publish.current_snapshot(root) is None and publish.published_files(root) is None
+    assert publish.gold_file(root, "dim_noc") == root.table_path(Layer.GOLD, "dim_noc")
+    assert publish.gold_file(root, "no_such_table") is None
+
+
+def test_publishing_again_with_nothing_changed_keeps_the_snapshot(root, specs):
+    first = publish.publish(root, specs).snapshot
+    again = publish.publish(root, specs)
+    assert again.snapshot == first and again.published == [] and again.held_back == []
+    assert len(publish.snapshots(root)) == 1
+
+
+def test_a_dimension_that_drops_a_code_a_fact_names_is_held_back(root, specs):
+    first = publish.publish(root, specs).snapshot
+    _drop_unit(root)
+    _build_alone(root, specs[DIM])
+    report = publish.publish(root, specs, failed_sources={FACT})
+    snap = report.snapshot
+    assert snap.parent == first.id
+    assert snap.tables["dim_noc"] == first.tables["dim_noc"]  # the old version stays
+    (why,) = report.held_back
+    assert why.startswith(f"dim_noc batch {batches.batch_of(root.table_path('gold', 'dim_noc'))}")
+    assert "row(s) of fact_cops_employment (its source failed) name noc_code values it drops" in why
+    assert DROPPED_UNIT in why and snap.held_back == [why]
+    assert report.orphans == []
+    # what is published holds every foreign key
+    files = publish.published_files(root)
+    dim = pl.read_parquet(files["dim_noc"])["noc_code"].to_list()
+    assert DROPPED_UNIT in dim
+
+
+def test_a_new_fact_naming_codes_the_published_dimension_lacks_is_held_back(root, specs):
+    """The published dimension lacks a code (published alone) that the fact's new version
+    names: the fact, not the dimension, is the new version held back."""
+    publish.publish(root, {DIM: specs[DIM]})
+    _drop_unit(root)
+    _build_alone(root, specs[DIM])
+    reduced = publish.publish(root, {DIM: specs[DIM]}).snapshot
+    report = publish.publish(root, specs)
+    assert "fact_cops_employment" not in report.snapshot.tables
+    assert report.snapshot.tables["dim_noc"] == reduced.tables["dim_noc"]
+    batch = batches.batch_of(root.table_path(Layer.GOLD, "fact_cops_employment"))
+    assert any(
+        h.startswith(f"fact_cops_employment batch {batch} not published: ")
+        and "row(s) of fact_cops_employment name noc_code values dim_noc does not hold" in h
+        and DROPPED_UNIT in h
+        for h in report.held_back
+    ), report.held_back
+
+
+def test_a_working_file_damaged_at_rest_is_not_published_and_its_source_rebuilds(root, specs):
+    path = root.table_path(Layer.GOLD, "fact_cops_employment")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    report = publish.publish(root, specs)
+    assert "fact_cops_employment" not in report.snapshot.tables
+    assert any("is not the file its run wrote" in h for h in report.held_back)
+    assert read_state(root, FACT).complete is False
+    assert read_state(root, DIM).complete is True
+
+
+def test_damaged_published_files_are_found_by_stat_or_by_hash(root, specs):
+    snap = publish.publish(root, specs).snapshot
+    assert publish.damaged_published(root) == {} == publish.damaged_published(root, full=True)
+    entry = snap.tables["dim_noc"]
+    path = root.data_root / entry.file
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0xFF  # same size, mtime put back: only a hash sees it
+    path.unlink()  # break the hard link: the working file stays intact
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert publish.damaged_published(root) == {}
+    assert set(publish.damaged_published(root, full=True)) == {"dim_noc"}
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert "does not match its checksum" in publish.damaged_published(root)["dim_noc"]
+    gone = root.data_root / snap.tables["dim_noc_structure"].file
+    gone.unlink()
+    assert publish.damaged_published(root)["dim_noc_structure"] == f"{gone} is missing"
+    publish.mark_for_repair(root, {"dim_noc": "x"})
+    assert read_state(root, DIM).complete is False and read_state(root, FACT).complete
+
+
+def test_repair_relinks_the_working_version_of_a_damaged_published_table(root, specs):
+    snap = publish.publish(root, specs).snapshot
+    path = root.data_root / snap.tables["dim_noc"].file
+    path.unlink()
+    report = publish.publish(root, specs, repair={"dim_noc"})
+    assert report.snapshot.id != snap.id
+    assert checksums.sha256_file(path) == snap.tables["dim_noc"].sha256
+    assert "dim_noc" in report.published
+
+
+def test_a_retired_table_leaves_published_gold(root, specs):
+    publish.publish(root, specs)
+    report = publish.publish(root, specs, retired={"agg_cops_employment"})
+    assert "agg_cops_employment" not in report.snapshot.tables  # even with a working file
+    assert report.published == ["agg_cops_employment"]
+    assert "fact_cops_employment" in report.snapshot.tables
+
+
+def test_old_snapshots_and_the_files_only_they_name_are_pruned(root, specs, monkeypatch):
+    monkeypatch.setattr(publish, "SNAPSHOT_RETENTION", 2)
+    ids, files = [], []
+    for n in range(3):
+        _retitle(root, n)
+        _build_alone(root, specs[DIM])
+        snap = publish.publish(root, {DIM: specs[DIM]}).snapshot
+        ids.append(snap.id)
+        files.append(root.data_root / snap.tables["dim_noc"].file)
+    kept = [s.id for s in publish.snapshots(root)]
+    assert kept == ids[1:] and publish.current_snapshot(root).id == ids[-1]
+    assert not files[0].exists() and files[1].exists() and files[2].exists()
+    assert not (root.data_root / "published" / "snapshots" / f"{ids[0]}.json").exists()
+
+
+def test_a_damaged_manifest_is_named_and_skipped_in_the_list(root, specs):
+    snap = publish.publish(root, specs).snapshot
+    manifest = root.data_root / "published" / "snapshots" / f"{snap.id}.json"
+    manifest.write_text("{not json")
+    assert publish.snapshots(root) == []
+    with pytest.raises(publish.SnapshotDamaged, match=str(manifest)):
+        publish.current_snapshot(root)
+
+
+# --- pins ---------------------------------------------------------------------------------
+
+
+def test_pins_last_until_unpinned_and_a_damaged_file_pins_nothing(cfg):
+    assert pins.read_pins(cfg) == {}
+    assert pins.update_pins(cfg, {}, []) == {} and not pins.pins_path(cfg).exists()
+    assert pins.update_pins(cfg, {"a": "a1.csv", "b": "b1.csv"}, []) == {
+        "a": "a1.csv",
+        "b": "b1.csv",
+    }
+    assert pins.update_pins(cfg, {"c": "c1.csv"}, ["a"]) == {"b": "b1.csv", "c": "c1.csv"}
+    assert pins.read_pins(cfg) == {"b": "b1.csv", "c": "c1.csv"}
+    assert pins.update_pins(cfg, {}, ["b", "c"]) == {} and pins.read_pins(cfg) == {}
+    assert json.loads(pins.pins_path(cfg).read_text()) == {}
+    pins.pins_path(cfg).write_text("[1, 2]")
+    assert pins.read_pins(cfg) == {}
+    pins.pins_path(cfg).write_text("{broken")
+    assert pins.read_pins(cfg) == {}
+    pins.pins_path(cfg).write_text('{"a": 3}')
+    assert pins.read_pins(cfg) == {"a": "3"}
+
+
+# --- checksums and atomic writes ---------------------------------------------------------
+
+
+def test_a_file_is_intact_by_its_stat_or_its_hash(tmp_path: Path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * (3 << 20))  # more than one read chunk
+    recorded = checksums.fingerprint(path)
+    assert recorded[1:] == checksums.stat_of(path) and len(recorded) == 4
+    assert checksums.intact(path, recorded)
+    os.utime(path, ns=(0, 5))  # stat differs, bytes the same: hashed, intact
+    assert checksums.intact(path, recorded)
+    path.write_bytes(b"y" * (3 << 20))
+    assert not checksums.intact(path, recorded)
+    assert not checksums.intact(tmp_path / "absent", recorded)
+
+
+def test_an_atomic_write_that_fails_leaves_the_target_and_no_temp(tmp_path: Path):
+    target = tmp_path / "sub" / "t.json"
+    atomic.write_json(target, {"é": 1})
+    assert target.read_bytes() == '{\n  "é": 1\n}\n'.encode()
+    with pytest.raises(RuntimeError), atomic.atomic_target(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert json.loads(target.read_text(encoding="utf-8")) == {"é": 1}
+    assert [p.name for p in target.parent.iterdir()] == ["t.json"]
+    temp = atomic.temp_path_for(target)
+    assert temp.parent == target.parent and housekeeping.TEMP_NAME.match(temp.name)
+    atomic.write_text(target, "plain")
+    assert target.read_text() == "plain"
+
+
+def test_sink_all_commits_nothing_when_a_plan_fails(tmp_path: Path):
+    good, bad = tmp_path / "good.parquet", tmp_path / "bad.parquet"
+    good.write_bytes(b"old")
+    plans = {
+        good: pl.LazyFrame({"a": [1, 2]}),
+        bad: pl.LazyFrame({"a": ["x"]}).select(pl.col("a").cast(pl.Int64, strict=True)),
+    }
+    with pytest.raises(pl.exceptions.PolarsError):
+        atomic.sink_all(plans)
+    assert good.read_bytes() == b"old" and not bad.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.parquet"]
+    temps = atomic.sink_all({good: pl.LazyFrame({"a": [1, 2, 3]})})
+    assert good.read_bytes() == b"old"
+    atomic.commit(temps)
+    assert atomic.parquet_rows(good) == 3 and list(tmp_path.iterdir()) == [good]
+    temps = atomic.sink_all({good: pl.LazyFrame({"a": [1]})})
+    atomic.discard(temps)
+    assert atomic.parquet_rows(good) == 3 and list(tmp_path.iterdir()) == [good]
+
+
+# --- schema drift ------------------------------------------------------------------------
+
+
+def test_schema_changes_name_added_removed_and_retyped_columns_in_order(tmp_path: Path):
+    before, after = tmp_path / "b.parquet", tmp_path / "a.parquet"
+    pl.DataFrame({"k": ["1"], "gone": [1], "kept": [1], "t": [1]}).write_parquet(before)
+    new = pl.DataFrame({"k": ["1"], "kept": [1], "t": ["x"], "new2": [1.0], "new1": [True]})
+    new.write_parquet(after)
+    changes = [
+        (c.table_name, c.column, c.change, c.old_type, c.new_type)
+        for c in schema_changes("tbl", before, after)
+    ]
+    assert changes == [
+        ("tbl", "new2", "added", None, "Float64"),
+        ("tbl", "new1", "added", None, "Boolean"),
+        ("tbl", "gone", "removed", "Int64", None),
+        ("tbl", "t", "type_changed", "Int64", "String"),
+    ]
+    assert schema_changes("tbl", before, before) == []
+    assert type_name(pl.Enum(["b1"])) == "String" == type_name(pl.Categorical())
+    assert type_name(pl.Int32()) == "Int32"
+
+
+# --- the catalog stamp -------------------------------------------------------------------
+
+
+def test_the_stamp_says_current_only_for_what_the_last_rebuild_saw(root, specs):
+    assert not stamp.catalog_is_current(root, specs)  # no store, no stamp
+    inputs = stamp.catalog_inputs(root, specs)
+    assert inputs["sources"] == {n: read_state(root, n).batch_id for n in (DIM, FACT)}
+    assert inputs["snapshot"] is None
+    root.store_path().parent.mkdir(parents=True, exist_ok=True)
+    import duckdb
+
+    with duckdb.connect(str(root.store_path())) as con:
+        con.execute("CREATE SCHEMA catalog; CREATE TABLE catalog.tables AS SELECT 1 AS x")
+    root.catalog_schemas_path().mkdir(parents=True, exist_ok=True)
+    (root.catalog_schemas_path() / "model.json").write_text("{}")
+    stamp.write_stamp(root, inputs)
+    assert stamp.catalog_is_current(root, specs)
+    described = {**specs, DIM: specs[DIM].model_copy(update={"description": "other"})}
+    assert not stamp.catalog_is_current(root, described)  # descriptions shape the catalog
+    publish.publish(root, specs)
+    assert not stamp.catalog_is_current(root, specs)  # a new snapshot to describe
+    stamp.write_stamp(root, stamp.catalog_inputs(root, specs))
+    assert stamp.catalog_is_current(root, specs)
+    (root.catalog_schemas_path() / "model.json").write_text("{trunc")
+    assert not stamp.catalog_is_current(root, specs)
+    (root.catalog_schemas_path() / "model.json").write_text("{}")
+    stamp.stamp_path(root).write_text("{trunc")
+    assert not stamp.catalog_is_current(root, specs)
+    stamp.invalidate(root)
+    assert not stamp.stamp_path(root).exists() and not stamp.catalog_is_current(root, specs)
+
+
+# --- the data-root lock and the temp sweep -----------------------------------------------
+
+
+def _hold(cfg: PipelineConfig, holder: str) -> int:
+    cfg.data_root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(cfg.data_root / housekeeping.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{holder}\n".encode(), 0)
+    return fd
+
+
+def test_a_run_held_root_is_refused_at_once_naming_the_holder(cfg):
+    fd = _hold(cfg, "4242 (jobforge run)")
+    try:
+        with (
+            pytest.raises(housekeeping.RunInProgress) as err,
+            housekeeping.exclusive_run(cfg, wait_short=30),
+        ):
+            pass
+        assert str(err.value) == (
+            f"another JobForge run holds {cfg.data_root.resolve()} (process 4242, jobforge "
+            "run); wait for it to finish, then run again"
+        )
+    finally:
+        os.close(fd)
+    with housekeeping.exclusive_run(cfg, holder="jobforge docs") as stale:
+        assert stale == []
+        lock = (cfg.data_root / housekeeping.LOCK_FILE).read_text()
+        assert lock == f"{os.getpid()} (jobforge docs)\n"
+        with housekeeping.exclusive_run(cfg) as again:  # re-entrant in one process
+            assert again == stale
+        fd = os.open(cfg.data_root / housekeeping.LOCK_FILE, os.O_RDWR)
+        try:  # still held after the inner exit
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+    os.close(_hold(cfg, "1 (jobforge run)"))  # released at the end
+
+
+def test_a_short_holder_is_waited_for_and_a_long_wait_is_refused(cfg):
+    fd = _hold(cfg, "77 (jobforge docs)")
+    threading.Timer(0.3, os.close, [fd]).start()
+    with housekeeping.exclusive_run(cfg, wait_short=20):
+        pass  # got it once the short holder let go
+    fd = _hold(cfg, "77 (jobforge catalog)")
+    try:
+        with (
+            pytest.raises(housekeeping.RunInProgress, match=r"process 77, jobforge catalog"),
+            housekeeping.exclusive_run(cfg, wait_short=0.2),
+        ):
+            pass
+    finally:
+        os.close(fd)
+    fd = _hold(cfg, "")
+    try:
+        with (
+            pytest.raises(housekeeping.RunInProgress, match=r"\(process unknown, a JobForge"),
+            housekeeping.exclusive_run(cfg, wait_short=0.2),
+        ):
+            pass
+    finally:
+        os.close(fd)
+
+
+def test_entering_the_root_sweeps_what_a_killed_run_left_and_only_that(cfg):
+    root = cfg.data_root
+    left = [
+        root / ".jobforge.duckdb.0123456789ab.tmp",
+        root / "gold" / ".dim_noc.parquet.0123456789ab.tmp",
+        root / "catalog" / "lineage" / ".x.json.abcdefabcdef.tmp",
+        root / "history" / "gold" / "t" / ".b.parquet.abcdefabcdef.tmp.wal",
+    ]
+    folder = root / "staged" / ".noc.snapshot.aaaaaaaaaaaa.tmp"
+    kept = [
+        root / "gold" / "dim_noc.parquet",
+        root / "gold" / ".dim_noc.parquet.0123456789.tmp",  # 10 hex: not our name
+        root / "elsewhere" / ".x.json.abcdefabcdef.tmp",  # not a folder JobForge owns
+    ]
+    for path in [*left, *kept, folder / "noc.csv"]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    with housekeeping.exclusive_run(cfg) as stale:
+        assert sorted(stale) == sorted([*left, folder])
+    assert not any(p.exists() for p in [*left, folder]) and all(p.exists() for p in kept)
+
+
+# --- source snapshots --------------------------------------------------------------------
+
+
+def test_unusable_sources_are_described_and_never_raise(tmp_path: Path):
+    assert snapshot.describe_unusable(tmp_path / "absent") == "source file not found"
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    assert snapshot.describe_unusable(tmp_path / "link") == (
+        f"dangling symbolic link (points to {tmp_path / 'target'}, which does not exist)"
+    )
+    assert snapshot.describe_unusable(tmp_path) == "is a directory, not a file"
+    os.mkfifo(tmp_path / "fifo")
+    fifo = "is a FIFO (named pipe), not a regular file"
+    assert snapshot.describe_unusable(tmp_path / "fifo") == fifo
+    assert snapshot.inspect(tmp_path / "absent") == snapshot.Inspection(
+        "missing", "source file not found"
+    )
+    assert snapshot.inspect(tmp_path / "fifo").sha256 == "unreadable"
+    with pytest.raises(OSError, match="FIFO"):
+        snapshot.open_regular(tmp_path / "fifo")
+    with pytest.raises(IsADirectoryError):
+        snapshot.open_regular(tmp_path)
+    (tmp_path / "f.csv").write_bytes(b"a,b\n")
+    assert snapshot.describe_unusable(tmp_path / "f.csv") is None
+    assert snapshot.inspect(tmp_path / "f.csv") == snapshot.Inspection(
+        checksums.sha256_file(tmp_path / "f.csv")
+    )
+
+
+def test_a_snapshot_is_a_hashed_copy_in_its_own_temp_folder(tmp_path: Path):
+    source = tmp_path / "f.csv"
+    source.write_bytes(b"z" * ((1 << 20) + 7))
+    work = tmp_path / "work"
+    copy, sha = snapshot.take_snapshot(source, work, "lbl")
+    assert copy.read_bytes() == source.read_bytes() and copy.name == "f.csv"
+    assert sha == checksums.sha256_file(source)
+    assert copy.parent.parent == work and housekeeping.TEMP_NAME.match(copy.parent.name)
+    assert copy.parent.name.startswith(".lbl.snapshot.")
+    snapshot.drop_snapshot(copy)
+    assert list(work.iterdir()) == []
+    snapshot.drop_snapshot(None)
+    with pytest.raises(snapshot.SourceUnreadable):
+        snapshot.take_snapshot(tmp_path / "absent", work, "lbl")
+    assert list(work.iterdir()) == []
+
+
+# --- the source registry -----------------------------------------------------------------
+
+
+def test_recorded_specs_keep_undeclared_sources_and_a_damaged_record_is_skipped(cfg, specs):
+    registry.record_spec(cfg, specs[DIM])
+    registry.record_spec(cfg, specs[FACT])
+    assert registry.recorded_specs(cfg) == specs
+    (registry.registry_path(cfg) / "broken.json").write_text('{"spec": {"name": 1}}')
+    assert registry.recorded_specs(cfg) == specs
+    declared = {DIM: specs[DIM].model_copy(update={"description": "declared"})}
+    known, kept = registry.known_specs(cfg, declared)
+    assert kept == [FACT] and known[DIM].description == "declared" and known[FACT] == specs[FACT]
+    assert registry.kept_lines(known, kept) == [
+        f"{out.table}: built by spec '{FACT}', not declared in this run: kept as it is"
+        for out in specs[FACT].gold
+    ]
+    registry.forget_spec(cfg, FACT)
+    assert set(registry.recorded_specs(cfg)) == {DIM}
+
+
+# --- kept batches and transition logs ----------------------------------------------------
+
+
+def _table(cfg: PipelineConfig, batch: str, rows: int = 1) -> Path:
+    path = cfg.table_path(Layer.SILVER, "t")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = pl.DataFrame({"_batch_id": [batch] * rows, "v": list(range(rows))})
+    with atomic.atomic_target(path) as tmp:  # as the layers write: a new inode
+        frame.with_columns(pl.col("_batch_id").cast(pl.Enum([batch]))).write_parquet(tmp)
+    return path
+
+
+def test_a_replaced_batch_is_kept_rolled_back_or_undone(cfg):
+    assert batches.keep_previous(cfg, Layer.SILVER, "t", "b1") is None  # no table yet
+    current = _table(cfg, "b1", rows=2)
+    assert batches.keep_previous(cfg, Layer.SILVER, "t", "b1") is None  # same batch again
+    kept = batches.keep_previous(cfg, Layer.SILVER, "t", "b2")
+    assert kept == batches.Kept(
+        Layer.SILVER, "t", "b1", batches.history_file(cfg, "silver", "t", "b1"), True
+    )
+    assert kept.file.stat().st_ino == current.stat().st_ino
+    again = batches.keep_previous(cfg, Layer.SILVER, "t", "b2")
+    assert again.created is False
+    batches.undo_keep(cfg, again)  # not created by it: stays
+    assert kept.file.exists()
+    _table(cfg, "b2", rows=5)  # the new batch replaced the table
+    batches.undo_keep(cfg, kept)  # replaced after all: the link is b1's only copy
+    assert kept.file.exists()
+    batches.roll_back(cfg, kept)
+    assert batches.batch_of(current) == "b1" and atomic.parquet_rows(current) == 2
+    assert not kept.file.exists()
+    kept = batches.keep_previous(cfg, Layer.SILVER, "t", "b3")
+    batches.undo_keep(cfg, kept)  # b3 failed before replacing: the link goes
+    assert not kept.file.exists()
+
+
+def test_versions_are_newest_first_and_prune_keeps_the_newest(cfg):
+    for n, batch in enumerate(["b1", "b2", "b3", "b4"]):
+        path = _table(cfg, batch, rows=n + 1)
+        kept = batches.keep_previous(cfg, Layer.SILVER, "t", f"b{n + 2}")
+        os.utime(kept.file, ns=(n * 10**9, n * 10**9))
+    found = batches.versions(cfg, Layer.SILVER, "t")
+    assert [(v.batch_id, v.current) for v in found] == [
+        ("b4", True),
+        ("b3", False),
+        ("b2", False),
+        ("b1", False),
+    ]
+    assert found[0].file == path and found[0].rows() == 4
+    removed = batches.prune(cfg, Layer.SILVER, "t", 2)
+    assert [p.stem for p in removed] == ["b2", "b1"]
+    assert [v.batch_id for v in batches.versions(cfg, Layer.SILVER, "t")] == ["b4", "b3"]
+    assert batches.prune(cfg, Layer.SILVER, "t", -1) and batches.versions(cfg, "silver", "t")
+    assert [v.batch_id for v in batches.versions(cfg, Layer.SILVER, "t")] == ["b4"]
+
+
+def test_a_damaged_transition_log_is_set_aside_and_the_others_read(root):
+    logs = list(read_logs(root))
+    assert len(logs) == 8
+    first = root.catalog_lineage_path() / f"{logs[0].transition_id}.json"
+    first.write_text("{truncated")
+    assert len(list(read_logs(root))) == 7
+    assert (root.catalog_lineage_path() / "damaged" / first.name).read_text() == "{truncated"
+    assert write_log(root, logs[0]) == str(first)
+    assert len(list(read_logs(root))) == 8
+
+
+# --- the spec: fingerprint and thresholds ------------------------------------------------
+
+
+def test_the_fingerprint_ignores_policies_and_follows_what_shapes_the_output(specs):
+    spec = specs[DIM]
+    fp = spec.fingerprint()
+    same = {"description": "x", "history_retention": 1, "spec_path": "/elsewhere.yaml"}
+    for field, value in same.items():
+        assert spec.model_copy(update={field: value}).fingerprint() == fp, field
+    shaped = {"version": "9", "on_schema_change": "fail", "key_columns": ["level"]}
+    for field, value in shaped.items():
+        assert spec.model_copy(update={field: value}).fingerprint() != fp, field
+
+
+def test_thresholds_are_shares_per_layer_with_the_default_for_the_rest():
+    assert Thresholds().quarantine_share("silver") == 0.1
+    per = Thresholds(max_quarantine_share={"bronze": 0.5})
+    assert per.quarantine_share("bronze") == 0.5 and per.quarantine_share("gold") == 0.1
+    assert Thresholds(max_quarantine_share=0).quarantine_share("gold") == 0
+    assert Thresholds(max_quarantine_share=1, max_row_drop_share=1).max_row_drop_share == 1
+    for bad in (-0.01, 1.01):
+        with pytest.raises(ValueError, match="a share is between 0 and 1"):
+            Thresholds(max_quarantine_share=bad)
+        with pytest.raises(ValueError, match="a share is between 0 and 1"):
+            Thresholds(max_row_drop_share=bad)
+        with pytest.raises(ValueError, match="a share is between 0 and 1"):
+            Thresholds(max_quarantine_share={"gold": bad})
