@@ -74,6 +74,34 @@ SCOPE: dict[str, list[str]] = {
         "jobforge_core.query.sql.x__run__*",
         "jobforge_core.query.sql.x_run_query__*",
     ],
+    "publish": [
+        "jobforge_core.run.publish.*",
+        "jobforge_core.run.checksums.*",
+        "jobforge_core.run.pins.*",
+        "jobforge_core.run.registry.*",
+        "jobforge_core.catalog.stamp.*",
+    ],
+    "history": [
+        "jobforge_core.history.batches.*",
+        "jobforge_core.history.transition_logs.*",
+        "jobforge_core.checks.schema_drift.*",
+    ],
+    "housekeeping": [
+        "jobforge_core.run.housekeeping.*",
+        "jobforge_core.common.atomic.*",
+        "jobforge_core.sources.snapshot.*",
+    ],
+    "spec": [  # thresholds, the fingerprint, schema evolution, the merge of kinds and overrides
+        "jobforge_core.sources.spec.xǁThresholdsǁ*",
+        "jobforge_core.sources.spec.xǁSourceSpecǁfingerprint__*",
+        "jobforge_core.sources.spec.xǁSourceSpecǁevolves__*",
+        "jobforge_core.sources.spec.xǁSourceSpecǁrequired__*",
+        "jobforge_core.sources.spec.x__expectation_key__*",
+        "jobforge_core.sources.spec.x__merge_rule_list__*",
+        "jobforge_core.sources.spec.x__deep_merge__*",
+        "jobforge_core.sources.spec.x_gold_dependencies__*",
+        "jobforge_core.sources.spec.x_gold_order__*",
+    ],
 }
 PATTERNS = [p for globs in SCOPE.values() for p in globs]
 # mutmut's exit codes (mutmut/stats.py): 1 and 3 kill, 0 survives
