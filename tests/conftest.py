@@ -18,6 +18,51 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "source"
+
+# The fast tier (`pytest -m fast`, issue 29): about a minute on a quiet 2-core machine, and it
+# reaches every module (`python tests/fast_tier.py` checks that, in CI). The direct tests of
+# the core, plus one file that drives every command of the CLI through a real Prefect run.
+FAST_TIER = {
+    "test_adhoc.py",
+    "test_atomic_encoding.py",
+    "test_bench_sections.py",
+    "test_cli_polish.py",
+    "test_core_units.py",
+    "test_declared_rules.py",
+    "test_declared_sources.py",
+    "test_expectations.py",
+    "test_explore_data_root_file.py",
+    "test_explore_ndjson.py",
+    "test_explore_numbers.py",
+    "test_explore_partial_failure.py",
+    "test_explore_spec_files.py",
+    "test_explore_spec_load.py",
+    "test_explore_spreadsheets.py",
+    "test_expression_guard.py",
+    "test_gold_links.py",
+    "test_gold_slices.py",
+    "test_gold_units.py",
+    "test_integrity.py",
+    "test_layout.py",
+    "test_openlineage_safety.py",
+    "test_planning.py",
+    "test_query_fence.py",
+    "test_quarantine.py",
+    "test_readers.py",
+    "test_readme_examples.py",
+    "test_reconcile_units.py",
+    "test_records.py",
+    "test_rowsets.py",
+    "test_spec_merge.py",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in FAST_TIER and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.fast)
+
+
 REAL = REPO.parent / "shared" / "data" / "real"
 
 
