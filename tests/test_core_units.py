@@ -32,7 +32,7 @@ from jobforge_core.run import checksums, housekeeping, pins, publish, registry
 from jobforge_core.run.pipeline import plan_sources, run_source
 from jobforge_core.run.state import read_state
 from jobforge_core.sources import snapshot
-from jobforge_core.sources.spec import SourceSpec, Thresholds, load_specs
+from jobforge_core.sources.spec import SourceSpec, Thresholds, _expectation_key, load_specs
 
 DIM, FACT = "noc_structure", "cops_employment"
 NOC_FILE = "noc_structure_en.csv"
@@ -106,6 +106,9 @@ def test_publish_links_every_table_content_addressed_and_points_current_at_it(ro
 
 def test_a_root_that_never_published_reads_its_working_gold(root):
     assert publish.current_snapshot(root) is None and publish.published_files(root) is None
+    assert publish.damaged_published(root) == {} == publish.damaged_published(root, full=True)
+    publish.mark_for_repair(root, {"dim_noc": "missing"})  # nothing published: nothing to mark
+    assert read_state(root, DIM).complete
     assert publish.gold_file(root, "dim_noc") == root.table_path(Layer.GOLD, "dim_noc")
     assert publish.gold_file(root, "no_such_table") is None
 
@@ -120,6 +123,7 @@ def test_publishing_again_with_nothing_changed_keeps_the_snapshot(root, specs):
 def test_a_dimension_that_drops_a_code_a_fact_names_is_held_back(root, specs):
     first = publish.publish(root, specs).snapshot
     _drop_unit(root)
+    _drop_unit(root, "72011")
     _build_alone(root, specs[DIM])
     report = publish.publish(root, specs, failed_sources={FACT})
     snap = report.snapshot
@@ -128,7 +132,7 @@ def test_a_dimension_that_drops_a_code_a_fact_names_is_held_back(root, specs):
     (why,) = report.held_back
     assert why.startswith(f"dim_noc batch {batches.batch_of(root.table_path('gold', 'dim_noc'))}")
     assert "row(s) of fact_cops_employment (its source failed) name noc_code values it drops" in why
-    assert DROPPED_UNIT in why and snap.held_back == [why]
+    assert why.endswith("values it drops (e.g. 72011, 72020)") and snap.held_back == [why]
     assert report.orphans == []
     # what is published holds every foreign key
     files = publish.published_files(root)
@@ -143,9 +147,10 @@ def test_a_new_fact_naming_codes_the_published_dimension_lacks_is_held_back(root
     _drop_unit(root)
     _build_alone(root, specs[DIM])
     reduced = publish.publish(root, {DIM: specs[DIM]}).snapshot
-    report = publish.publish(root, specs)
+    report = publish.publish(root, specs, failed_sources={FACT})
     assert "fact_cops_employment" not in report.snapshot.tables
     assert report.snapshot.tables["dim_noc"] == reduced.tables["dim_noc"]
+    assert not any("(its source failed)" in h for h in report.held_back)  # its own rows
     batch = batches.batch_of(root.table_path(Layer.GOLD, "fact_cops_employment"))
     assert any(
         h.startswith(f"fact_cops_employment batch {batch} not published: ")
@@ -235,6 +240,7 @@ def test_a_damaged_manifest_is_named_and_skipped_in_the_list(root, specs):
 
 
 def test_pins_last_until_unpinned_and_a_damaged_file_pins_nothing(cfg):
+    assert pins.pins_path(cfg) == cfg.data_root / "catalog" / "pins.json"  # as documented
     assert pins.read_pins(cfg) == {}
     assert pins.update_pins(cfg, {}, []) == {} and not pins.pins_path(cfg).exists()
     assert pins.update_pins(cfg, {"a": "a1.csv", "b": "b1.csv"}, []) == {
@@ -262,6 +268,9 @@ def test_a_file_is_intact_by_its_stat_or_its_hash(tmp_path: Path):
     recorded = checksums.fingerprint(path)
     assert recorded[1:] == checksums.stat_of(path) and len(recorded) == 4
     assert checksums.intact(path, recorded)
+    with pytest.MonkeyPatch.context() as mp:  # by stat: not read again
+        mp.setattr(checksums, "sha256_file", lambda p: pytest.fail("hashed an unchanged file"))
+        assert checksums.intact(path, recorded) and checksums.intact(path, recorded[:3])
     os.utime(path, ns=(0, 5))  # stat differs, bytes the same: hashed, intact
     assert checksums.intact(path, recorded)
     path.write_bytes(b"y" * (3 << 20))
@@ -333,6 +342,9 @@ def test_schema_changes_name_added_removed_and_retyped_columns_in_order(tmp_path
 def test_the_stamp_says_current_only_for_what_the_last_rebuild_saw(root, specs):
     assert not stamp.catalog_is_current(root, specs)  # no store, no stamp
     inputs = stamp.catalog_inputs(root, specs)
+    stamp.write_stamp(root, inputs)
+    assert not stamp.catalog_is_current(root, specs)  # a stamp, but no store
+    stamp.invalidate(root)
     assert inputs["sources"] == {n: read_state(root, n).batch_id for n in (DIM, FACT)}
     assert inputs["snapshot"] is None
     root.store_path().parent.mkdir(parents=True, exist_ok=True)
@@ -342,6 +354,7 @@ def test_the_stamp_says_current_only_for_what_the_last_rebuild_saw(root, specs):
         con.execute("CREATE SCHEMA catalog; CREATE TABLE catalog.tables AS SELECT 1 AS x")
     root.catalog_schemas_path().mkdir(parents=True, exist_ok=True)
     (root.catalog_schemas_path() / "model.json").write_text("{}")
+    assert not stamp.catalog_is_current(root, specs)  # a store, but no stamp
     stamp.write_stamp(root, inputs)
     assert stamp.catalog_is_current(root, specs)
     described = {**specs, DIM: specs[DIM].model_copy(update={"description": "other"})}
@@ -371,7 +384,11 @@ def _hold(cfg: PipelineConfig, holder: str) -> int:
     return fd
 
 
-def test_a_run_held_root_is_refused_at_once_naming_the_holder(cfg):
+def test_a_run_held_root_is_refused_at_once_naming_the_holder(cfg, monkeypatch):
+    def no_wait(seconds: float) -> None:
+        raise AssertionError("waited for a run")
+
+    monkeypatch.setattr(housekeeping.time, "sleep", no_wait)
     fd = _hold(cfg, "4242 (jobforge run)")
     try:
         with (
@@ -398,6 +415,16 @@ def test_a_run_held_root_is_refused_at_once_naming_the_holder(cfg):
         finally:
             os.close(fd)
     os.close(_hold(cfg, "1 (jobforge run)"))  # released at the end
+    fd = _hold(cfg, "")
+    os.pwrite(fd, b"\xff\xfe9 (jobforge run)\n", 0)  # not UTF-8: still named
+    try:
+        with (
+            pytest.raises(housekeeping.RunInProgress, match="process \ufffd\ufffd9, jobforge run"),
+            housekeeping.exclusive_run(cfg),
+        ):
+            pass
+    finally:
+        os.close(fd)
 
 
 def test_a_short_holder_is_waited_for_and_a_long_wait_is_refused(cfg):
@@ -445,6 +472,21 @@ def test_entering_the_root_sweeps_what_a_killed_run_left_and_only_that(cfg):
     with housekeeping.exclusive_run(cfg) as stale:
         assert sorted(stale) == sorted([*left, folder])
     assert not any(p.exists() for p in [*left, folder]) and all(p.exists() for p in kept)
+
+
+@pytest.mark.parametrize("inside", [".", "catalog/inbox"])
+def test_the_sweep_spares_a_source_dir_inside_the_root_and_cleans_around_it(tmp_path, inside):
+    root = tmp_path / "data"
+    cfg = PipelineConfig(data_root=root, source_dir=root / inside)
+    users = [root / inside / ".notes.0123456789ab.tmp", root / inside / ".d.0123456789ab.tmp"]
+    ours = [root / "catalog" / ".t.json.0123456789ab.tmp", root / "gold" / ".g.0123456789ab.tmp"]
+    for path in [*users, *ours]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    assert housekeeping.stale_temps(cfg) == sorted(ours)
+    with housekeeping.exclusive_run(cfg) as stale:
+        assert stale == sorted(ours)
+    assert all(p.exists() for p in users) and not any(p.exists() for p in ours)
 
 
 # --- source snapshots --------------------------------------------------------------------
@@ -495,12 +537,16 @@ def test_a_snapshot_is_a_hashed_copy_in_its_own_temp_folder(tmp_path: Path):
 # --- the source registry -----------------------------------------------------------------
 
 
-def test_recorded_specs_keep_undeclared_sources_and_a_damaged_record_is_skipped(cfg, specs):
+def test_recorded_specs_keep_undeclared_sources_and_a_damaged_record_is_skipped(cfg, specs, caplog):
     registry.record_spec(cfg, specs[DIM])
     registry.record_spec(cfg, specs[FACT])
     assert registry.recorded_specs(cfg) == specs
-    (registry.registry_path(cfg) / "broken.json").write_text('{"spec": {"name": 1}}')
-    assert registry.recorded_specs(cfg) == specs
+    broken = registry.registry_path(cfg) / "broken.json"
+    broken.write_text('{"spec": {"name": 1}}')
+    with _jobforge_log(caplog):
+        assert registry.recorded_specs(cfg) == specs
+    (line,) = _logged(caplog, "source_record_damaged")
+    assert f"file='{broken}'" in line and "error='2 validation errors for SourceSpec'" in line
     declared = {DIM: specs[DIM].model_copy(update={"description": "declared"})}
     known, kept = registry.known_specs(cfg, declared)
     assert kept == [FACT] and known[DIM].description == "declared" and known[FACT] == specs[FACT]
@@ -509,10 +555,23 @@ def test_recorded_specs_keep_undeclared_sources_and_a_damaged_record_is_skipped(
         for out in specs[FACT].gold
     ]
     registry.forget_spec(cfg, FACT)
+    registry.forget_spec(cfg, FACT)  # forgetting twice is fine
     assert set(registry.recorded_specs(cfg)) == {DIM}
 
 
 # --- kept batches and transition logs ----------------------------------------------------
+
+
+def _jobforge_log(caplog: pytest.LogCaptureFixture):
+    """The structlog lines of the `jobforge` logger, as key=value text."""
+    from jobforge_core.common.logs import configure_logging
+
+    configure_logging()
+    return caplog.at_level("WARNING", logger="jobforge")
+
+
+def _logged(caplog: pytest.LogCaptureFixture, event: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if f"event='{event}'" in r.getMessage()]
 
 
 def _table(cfg: PipelineConfig, batch: str, rows: int = 1) -> Path:
@@ -568,15 +627,46 @@ def test_versions_are_newest_first_and_prune_keeps_the_newest(cfg):
     assert [v.batch_id for v in batches.versions(cfg, Layer.SILVER, "t")] == ["b4"]
 
 
-def test_a_damaged_transition_log_is_set_aside_and_the_others_read(root):
+def test_a_damaged_transition_log_is_set_aside_and_the_others_read(root, caplog):
     logs = list(read_logs(root))
     assert len(logs) == 8
-    first = root.catalog_lineage_path() / f"{logs[0].transition_id}.json"
+    lineage = root.catalog_lineage_path()
+    first, second = (lineage / f"{log.transition_id}.json" for log in logs[:2])
     first.write_text("{truncated")
-    assert len(list(read_logs(root))) == 7
-    assert (root.catalog_lineage_path() / "damaged" / first.name).read_text() == "{truncated"
+    with _jobforge_log(caplog):
+        assert len(list(read_logs(root))) == 7
+    kept = lineage / "damaged" / first.name
+    assert kept.read_text() == "{truncated"
+    (line,) = [
+        r.getMessage() for r in caplog.records if "damaged_record_set_aside" in r.getMessage()
+    ]
+    assert line.startswith("event='damaged_record_set_aside' ")
+    assert f"file='{first}' kept_as='{kept}' error='1 validation error for" in line
+    second.write_text("")  # a second one: the damaged/ folder exists already
+    assert len(list(read_logs(root))) == 6 and (lineage / "damaged" / second.name).exists()
     assert write_log(root, logs[0]) == str(first)
-    assert len(list(read_logs(root))) == 8
+    assert len(list(read_logs(root))) == 7
+
+
+def test_a_damaged_log_on_a_read_only_root_is_skipped_where_it_is(root, caplog, monkeypatch):
+    import errno
+
+    from jobforge_core.history import transition_logs
+
+    def read_only(*args: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    lineage = root.catalog_lineage_path()
+    damaged = sorted(lineage.glob("*.json"))[0]
+    damaged.write_text("{")
+    monkeypatch.setattr(transition_logs.os, "replace", read_only)  # root ignores chmod
+    with _jobforge_log(caplog):
+        assert len(list(read_logs(root))) == 7
+    assert damaged.exists()
+    (line,) = [
+        r.getMessage() for r in caplog.records if "damaged_record_set_aside" in r.getMessage()
+    ]
+    assert f"kept_as='{damaged}'" in line
 
 
 # --- the spec: fingerprint and thresholds ------------------------------------------------
@@ -606,3 +696,8 @@ def test_thresholds_are_shares_per_layer_with_the_default_for_the_rest():
             Thresholds(max_row_drop_share=bad)
         with pytest.raises(ValueError, match="a share is between 0 and 1"):
             Thresholds(max_quarantine_share={"gold": bad})
+
+
+def test_an_expectation_is_merged_by_its_id_else_by_rule_and_column():
+    assert _expectation_key({"id": "titles", "rule": "not_null", "column": "t"}) == "titles"
+    assert _expectation_key({"rule": "not_null", "column": "t"}) == "not_null_t"
