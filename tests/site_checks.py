@@ -227,8 +227,8 @@ def glossary_use_problems(browser: Browser, data_root: Path, site: Path) -> list
             if first["table_name"] != "dim_oasis_descriptor" or not first["row_count"]:
                 problems.append(f"{t['term_id']}: first use {first}, not its dimension row")
     with duckdb.connect(str(data_root / "jobforge.duckdb"), read_only=True) as con:
-        empty = con.sql("SELECT count(*) FROM catalog.glossary WHERE len(used_by) = 0")
-        if empty.fetchone()[0]:
+        empty = con.execute("SELECT count(*) FROM catalog.glossary WHERE len(used_by) = 0")
+        if empty.fetchall()[0][0]:
             problems.append("catalog.glossary has terms with no use")
     browser.open((site / "glossary.html").as_uri())
     if "not used by" in browser.js("document.body.innerText"):
