@@ -36,7 +36,8 @@ class ExpectedFailures(logging.Filter):
       of a deployment run (`run_flow(return_type="result")`), which logs "Engine execution
       exited with unexpected exception" and the whole traceback into the flow run's logs and
       the worker's output. When `exc` says it is expected (`expected_failure`: a failed source,
-      a spec error), that record is dropped: the run's final state already says it, in one line.
+      a spec error, bad data), that record is dropped: the run's final state already says it,
+      in one line. Any other record carrying such an exception is kept as a one-line warning.
     - A task run failed on purpose (`failed_on_purpose`) is logged by Prefect at ERROR; it
       is a WARNING here. A task that raised something unexpected keeps its ERROR and traceback.
     """
@@ -44,12 +45,19 @@ class ExpectedFailures(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if exc is not None and getattr(exc, "expected_failure", False):
-            return False
+            if "unexpected exception" in str(record.msg):
+                return False  # the engine's final re-raise: untrue, and said by the state
+            # any other report of it: one line, a warning, no traceback
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            return True
+        task_run_id = getattr(record, "task_run_id", None)
         if (
             record.levelno >= logging.ERROR
-            and getattr(record, "task_run_id", None) in _FAILED_ON_PURPOSE
+            and task_run_id in _FAILED_ON_PURPOSE
             and str(record.msg).startswith("Finished in state")
         ):
+            _FAILED_ON_PURPOSE.discard(task_run_id)  # its last line: the set stays small
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
