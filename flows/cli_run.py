@@ -22,7 +22,7 @@ from typing import Any
 from flows.cli_read import did_you_mean
 from flows.embedded import EmbeddedServer, startup_timeout
 from flows.render import jobforge_command
-from flows.results import Result, Section, UsageError, our_words
+from flows.results import Result, Section, UsageError, our_words, spec_error_line
 from jobforge_core.common.config import PipelineConfig
 from jobforge_core.common.errors import SpecError
 
@@ -47,20 +47,6 @@ class RunRequest:
     # each declared source's gold dependencies: why a source not named ran (it follows them)
     depends: dict[str, list[str]] | None = None
     summary: str = "short"
-
-
-def spec_error_line(exc: SpecError) -> str:
-    """One line for a spec error: the file, then each invalid field and why."""
-    from pydantic import ValidationError
-
-    cause = exc.__cause__
-    if isinstance(cause, ValidationError):
-        head = str(exc).splitlines()[0].rstrip(":")
-        fields = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(spec)'}: {e['msg']}" for e in cause.errors()
-        )
-        return f"{head}: {fields}"
-    return " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
 
 
 def preflight(

@@ -53,10 +53,12 @@ def name_flow_run() -> None:
         return
     from prefect.client.orchestration import get_client
 
-    from flows.naming import run_name
+    from flows.naming import is_jobforge_name, run_name
 
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(run_id)
+        if is_jobforge_name(run.name):  # named at creation: the name it ends with
+            return
         flow = client.read_flow(run.flow_id)
         when = run.expected_start_time or run.created
         client.set_flow_run_name(run.id, run_name(flow.name, run.parameters, when))

@@ -3,6 +3,11 @@
 One function for both places a name is given: the flow's `flow_run_name` (every run) and
 the deployment pull step (`flows.deploy_steps`), which names a worker's run before anything
 can fail, so that a run that crashes early does not keep Prefect's random name.
+
+A run created with a JobForge name (`prefect deployment run ... --flow-run-name
+"jobforge-..."`, see docs/prefect-runs.md) keeps it: the name it was created with is the name
+it ends with. Prefect 3.9's server gives any other run a random name at creation (a deployment
+has no name template); the pull step replaces it as soon as a worker takes the run.
 """
 
 from __future__ import annotations
@@ -27,3 +32,8 @@ def run_name(flow_name: str, parameters: dict[str, Any], when: datetime) -> str:
             what += "-forced"
     stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f"jobforge-{what}-{stamp}"
+
+
+def is_jobforge_name(name: str | None) -> bool:
+    """A name JobForge gave, or that the run's creator gave in JobForge's shape: kept."""
+    return bool(name) and str(name).startswith("jobforge-") and len(str(name)) > len("jobforge-")

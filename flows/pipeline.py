@@ -12,13 +12,15 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from flows.chains import run_chains, unwalked
-from flows.naming import run_name
+from flows.naming import is_jobforge_name, run_name
 from flows.recorded import await_recorded
+from flows.results import spec_error_line
 from flows.run_log import current_run_log, run_log
 from flows.runners import runner_from_settings
 from flows.summary import RunFailed, markdown, source_summary
 from jobforge_core.catalog.stamp import catalog_is_current
 from jobforge_core.common.config import Layer, PipelineConfig
+from jobforge_core.common.errors import SpecError
 from jobforge_core.common.logs import get_logger
 from jobforge_core.common.models import LayerTransitionLog
 from jobforge_core.run.housekeeping import exclusive_run
@@ -49,14 +51,15 @@ def _pinned(cfg: PipelineConfig, specs: dict[str, Any]) -> dict[str, Path]:
     pins = load_settings().releases
     unknown = sorted(set(pins) - set(specs))
     if unknown:
-        from jobforge_core.common.errors import SpecError
-
         raise SpecError(f"project file pins a release of unknown source(s) {unknown}")
     base = cfg.resolved_source_dir()
     return {name: Path(f) if Path(f).is_absolute() else base / f for name, f in pins.items()}
 
 
 def _run_name() -> str:
+    current = flow_run.get_name()
+    if is_jobforge_name(current):  # given at creation (or by the pull step): kept
+        return str(current)
     return run_name(
         flow_run.get_flow_name() or "",
         flow_run.get_parameters(),
@@ -242,6 +245,14 @@ def _finish(
     return Completed(message=f"{len(summaries)} source(s) processed", data=result)
 
 
+def spec_failed(exc: SpecError) -> State:
+    """An invalid spec ends the run `Failed` before any work, in one line, as `jobforge run`
+    says it (exit 2 there): returned, not raised, so Prefect logs no traceback for it; the
+    error is the state's data, so a direct call of the flow still raises it."""
+    attach_run_logging()  # installs the filter that keeps the engine's final raise quiet
+    return Failed(message=spec_error_line(exc), data=exc)
+
+
 @flow(
     name="jobforge",
     flow_run_name=_run_name,
@@ -262,10 +273,13 @@ def jobforge_flow(
     `files` maps a source to the file to load instead of its spec's (a given release); the
     source stays on it until `unpin` names it.
     """
-    with run_log(data_root):
-        return run_sources(
-            sources, data_root, source_dir, spec_dirs, force, files=files, unpin=unpin
-        )
+    try:
+        with run_log(data_root):
+            return run_sources(
+                sources, data_root, source_dir, spec_dirs, force, files=files, unpin=unpin
+            )
+    except SpecError as exc:
+        return spec_failed(exc)
 
 
 @flow(
@@ -282,15 +296,21 @@ def medallion_flow(
     force: bool = False,
 ) -> State:
     """One source through the four layers."""
-    with run_log(data_root):
-        return run_sources([source], data_root, source_dir, spec_dirs, force)
+    try:
+        with run_log(data_root):
+            return run_sources([source], data_root, source_dir, spec_dirs, force)
+    except SpecError as exc:
+        return spec_failed(exc)
 
 
 @flow(name="catalog", flow_run_name=_run_name, log_prints=True)
-def catalog_flow(data_root: str | None = None, spec_dirs: list[str] | None = None) -> dict:
+def catalog_flow(data_root: str | None = None, spec_dirs: list[str] | None = None) -> dict | State:
     """Rebuild catalog JSONs, glossary, model schema and the DuckDB store from what is on disk."""
     attach_run_logging()
     cfg = PipelineConfig.from_settings(data_root=Path(data_root) if data_root else None)
-    specs = load_specs(_spec_dirs(spec_dirs))
+    try:
+        specs = load_specs(_spec_dirs(spec_dirs))
+    except SpecError as exc:
+        return spec_failed(exc)
     with exclusive_run(cfg, holder="jobforge catalog"):
         return rebuild_catalog_task(cfg, known_specs(cfg, specs)[0])

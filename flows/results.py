@@ -71,3 +71,17 @@ def our_words(text: str | None) -> str | None:
     if not text:
         return text
     return _PREFECT_WORDING.sub("", text).strip() or text
+
+
+def spec_error_line(exc: Exception) -> str:
+    """One line for a spec error: the file, then each invalid field and why."""
+    from pydantic import ValidationError
+
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        head = str(exc).splitlines()[0].rstrip(":")
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(spec)'}: {e['msg']}" for e in cause.errors()
+        )
+        return f"{head}: {fields}"
+    return " ".join(part.strip() for part in str(exc).splitlines() if part.strip())

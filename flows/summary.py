@@ -65,7 +65,10 @@ def source_summary(
 
 class RunFailed(Exception):
     """A run with a failed or skipped source: the flow run ends `Failed` with this exception,
-    which carries the run summary (`.summary`, the dict a completed run returns)."""
+    which carries the run summary (`.summary`, the dict a completed run returns). Expected:
+    a failed source is the run's result, not a fault (tasks/run_logging.ExpectedFailures)."""
+
+    expected_failure = True
 
     def __init__(self, message: str, summary: dict[str, Any]) -> None:
         super().__init__(message, summary)  # both in args: the exception pickles whole

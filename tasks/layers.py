@@ -18,7 +18,7 @@ from jobforge_core.common.models import LayerTransitionLog, RunOrigin
 from jobforge_core.run.pipeline import SourcePlan, run_transition
 from tasks.artifacts import publish_transition
 from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_transient_only
-from tasks.run_logging import attach_run_logging
+from tasks.run_logging import attach_run_logging, failed_on_purpose
 
 QUARANTINE_EVENT = "jobforge.source.quarantined"
 TEMPORARY_API_URL = "JOBFORGE_TEMPORARY_API_URL"  # set by flows/embedded.py (same name)
@@ -35,8 +35,10 @@ def _run(plan: SourcePlan, cfg: PipelineConfig, layer: Layer) -> LayerTransition
     try:
         result = run_transition(plan, cfg, layer, origin=run_origin())
     except DataError as exc:
-        log.error("source_quarantined", error=str(exc), row=exc.row, column=exc.column)
+        # a warning: bad data is the quarantine's expected path, not a fault (DESIGN 15)
+        log.warning("source_quarantined", error=str(exc), row=exc.row, column=exc.column)
         _emit_quarantine(plan, layer, exc)
+        failed_on_purpose(task_run.get_id())
         return Failed(message=str(exc), data=exc)
     log.info(
         "transition_completed",

@@ -183,3 +183,60 @@ def horizontal_overflow(browser: Browser, page: Path) -> int:
     """How many px the page is wider than the window (0: no horizontal scroll)."""
     browser.open(page.as_uri())
     return max(0, browser.js("document.documentElement.scrollWidth - window.innerWidth"))
+
+
+def glossary_use_problems(browser: Browser, data_root: Path, site: Path) -> list[str]:
+    """Issue 28: every glossary term is linked to the gold columns and rows that use it.
+
+    Checked against the gold parquet itself: each `descriptor_code` value of a gold table
+    belongs to a term (by the guide's name, as dim_oasis_descriptor has it) that lists that
+    table with the value's row count; each OaSIS descriptor term leads with its row of
+    dim_oasis_descriptor; no term is said to be unused; the glossary page shows the gold links.
+    """
+    import duckdb
+    import polars as pl
+
+    from jobforge_core.sources.glossary import descriptor_term_id
+
+    problems: list[str] = []
+    terms = json.loads((data_root / "catalog" / "glossary" / "glossary.json").read_text())
+    by_id = {t["term_id"]: t for t in terms}
+    problems += [f"{t['term_id']}: used by nothing" for t in terms if not t["used_by"]]
+    tables = catalog(data_root)
+    dim = pl.read_parquet(data_root / tables["dim_oasis_descriptor"].file_path)
+    code_term = {
+        code: descriptor_term_id(name)
+        for code, name in dim.select("descriptor_code", "descriptor_name").iter_rows()
+    }
+    for name, meta in tables.items():
+        if "." in name or "descriptor_code" not in {c.name for c in meta.columns}:
+            continue
+        rows = pl.read_parquet(data_root / meta.file_path, columns=["descriptor_code"])
+        counts = rows.drop_nulls().group_by("descriptor_code").len().iter_rows()
+        for code, n in counts:
+            term = by_id.get(code_term.get(code, ""))
+            if term is None:
+                problems.append(f"{name}: descriptor_code {code} has no glossary term")
+                continue
+            listed = {(u["table_name"], u["value"]): u["row_count"] for u in term["used_by"]}
+            if listed.get((name, code)) != n:
+                problems.append(f"{term['term_id']}: {name} {code} {n} rows, listed {listed}")
+    for t in terms:
+        if t["term_id"].startswith("oasis:") and t["used_by"]:
+            first = t["used_by"][0]
+            if first["table_name"] != "dim_oasis_descriptor" or not first["row_count"]:
+                problems.append(f"{t['term_id']}: first use {first}, not its dimension row")
+    with duckdb.connect(str(data_root / "jobforge.duckdb"), read_only=True) as con:
+        empty = con.execute("SELECT count(*) FROM catalog.glossary WHERE len(used_by) = 0")
+        if empty.fetchall()[0][0]:
+            problems.append("catalog.glossary has terms with no use")
+    browser.open((site / "glossary.html").as_uri())
+    if "not used by" in browser.js("document.body.innerText"):
+        problems.append("glossary.html says a term is not used")
+    unlinked = browser.js(
+        "Array.from(document.querySelectorAll('#glossary tbody tr')).filter(tr =>"
+        " tr.cells[0].innerText.includes('oasis:') && !tr.cells[4].querySelector("
+        " 'a[href*=\"tables/dim_oasis_descriptor.html\"]')).map(tr => tr.cells[0].innerText)"
+    )
+    problems += [f"glossary.html: {t!r} has no link to dim_oasis_descriptor" for t in unlinked]
+    return problems

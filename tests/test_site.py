@@ -7,6 +7,7 @@ twice; the 500-table case builds a synthetic catalog.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ import pytest
 from site_checks import (
     catalog,
     crawl,
+    glossary_use_problems,
     gold_tables,
     graph_crossings,
     graph_edges,
@@ -337,6 +339,23 @@ def test_glossary_and_quality_pages(browser, sample_site):
         "document.getElementById('source-oasis_interests').parentElement.innerText"
     )
     assert browser.js("document.documentElement.scrollHeight") < 5000
+
+
+def test_every_glossary_term_links_to_the_gold_columns_and_rows_using_it(browser, sample_site):
+    """Issue 28: descriptor terms linked only to wide staged/bronze/silver columns, never to
+    dim_oasis_descriptor or the facts; 181 of 447 terms said "not used by a column"."""
+    data_root, site = sample_site
+    assert glossary_use_problems(browser, data_root, site) == []
+    terms = json.loads((data_root / "catalog" / "glossary" / "glossary.json").read_text())
+    (reading,) = [t for t in terms if t["term_id"] == "oasis:reading-comprehension"]
+    gold = [(u["table_name"], u["value"]) for u in reading["used_by"] if u["value"]]
+    assert gold == [("dim_oasis_descriptor", "F01a01"), ("fact_oasis_skills", "F01a01")]
+    browser.open((site / "glossary.html").as_uri())
+    cell = browser.js(
+        "document.getElementById('term-oasis-reading-comprehension').closest('tr').cells[4]"
+        ".innerText.replaceAll('\\u00a0', ' ')"
+    )
+    assert cell.startswith("dim_oasis_descriptor 1 row(s)\nfact_oasis_skills 9 row(s)"), cell
 
 
 def test_every_page_fits_1400_px_without_horizontal_scroll(browser, sample_site):

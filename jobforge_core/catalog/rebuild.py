@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobforge_core.catalog.glossary_use import term_uses
 from jobforge_core.catalog.history_index import batch_versions
 from jobforge_core.catalog.quarantine_index import quarantine_counts
 from jobforge_core.catalog.stamp import catalog_inputs, invalidate
@@ -17,7 +18,12 @@ from jobforge_core.common.models import TableMetadata
 from jobforge_core.common.table_names import catalog_name, metadata_path
 from jobforge_core.history.transition_logs import read_logs
 from jobforge_core.run.publish import published_files
-from jobforge_core.sources.glossary import GUIDE_SOURCE, column_terms, descriptor_terms
+from jobforge_core.sources.glossary import (
+    GUIDE_SOURCE,
+    column_terms,
+    descriptor_codes,
+    descriptor_terms,
+)
 from jobforge_core.sources.model_schema import Relationship, relationships, write_model_schema
 from jobforge_core.sources.spec import GoldOutput, SourceSpec
 
@@ -61,10 +67,8 @@ def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> Catalo
     inputs = catalog_inputs(cfg, specs)
     invalidate(cfg)
     report = CatalogReport()
-    terms = column_terms(specs) + descriptor_terms(cfg.table_path(Layer.SILVER, GUIDE_SOURCE))
-    glossary_path = cfg.catalog_glossary_path() / "glossary.json"
-    write_json(glossary_path, [t.model_dump() for t in terms])
-    report.glossary_file = str(glossary_path)
+    guide = cfg.table_path(Layer.SILVER, GUIDE_SOURCE)
+    terms = column_terms(specs) + descriptor_terms(guide)
     ids = {t.term_id for t in terms}
     up: dict[str, list[str]] = defaultdict(list)
     down: dict[str, list[str]] = defaultdict(list)
@@ -102,6 +106,11 @@ def rebuild_catalog(cfg: PipelineConfig, specs: dict[str, SourceSpec]) -> Catalo
     for stale in cfg.catalog_tables_path().glob("*.json"):
         if stale.name not in written:
             stale.unlink(missing_ok=True)
+    # where each term is used, gold columns and rows first, once the tables are known
+    terms = term_uses(terms, report.tables, cfg.data_root, descriptor_codes(guide))
+    glossary_path = cfg.catalog_glossary_path() / "glossary.json"
+    write_json(glossary_path, [t.model_dump() for t in terms])
+    report.glossary_file = str(glossary_path)
     report.schema_file = write_model_schema(cfg, specs)
     catalog = CatalogRows(
         tables=report.tables,

@@ -12,13 +12,21 @@ from typing import Any
 class JobForgeError(Exception):
     """Base of everything JobForge raises on purpose."""
 
+    # An outcome the run reports as its result (a bad file, an invalid spec), not a fault of
+    # the software: the orchestrator logs it without an ERROR and a traceback.
+    expected_failure = False
+
 
 class SpecError(JobForgeError):
     """A source spec (YAML) is invalid; names the spec file and the field."""
 
+    expected_failure = True
+
 
 class DataError(JobForgeError):
     """Bad input: the file, or a row of it, cannot be processed. Never retried."""
+
+    expected_failure = True
 
     def __init__(
         self,

@@ -30,7 +30,10 @@ table.grid th, table.grid td { border-bottom:1px solid var(--line); padding:5px 
 table.grid th { background:var(--band); position:sticky; top:0; font-weight:600; }
 table.grid td { overflow-wrap:break-word; }
 table.grid td.nowrap { white-space:nowrap; }
-#glossary td:last-child { overflow-wrap:anywhere; }
+#glossary { table-layout:fixed; } #glossary td:last-child { overflow-wrap:anywhere; }
+#glossary th:nth-child(1) { width:18%; } #glossary th:nth-child(2) { width:11%; }
+#glossary th:nth-child(3) { width:30%; } #glossary th:nth-child(4) { width:16%; }
+#glossary th:nth-child(5) { width:25%; }
 #columns { table-layout:fixed; } #columns td { overflow-wrap:anywhere; }
 #columns th:nth-child(1) { width:19%; } #columns th:nth-child(2) { width:9%; }
 #columns th:nth-child(3) { width:6%; } #columns th:nth-child(4) { width:23%; }

@@ -25,6 +25,7 @@ from jobforge_core.common.table_names import split_name
 from jobforge_core.site.gather import SiteData
 from jobforge_core.site.graph import Edge, Node, render_svg
 from jobforge_core.sources.column_lineage import column_ref
+from jobforge_core.sources.glossary import TermUse
 
 LAYER_PAGES = {
     Layer.GOLD: "index.html",
@@ -560,16 +561,39 @@ def glossary_use(data: SiteData) -> dict[str, list[tuple[str, str]]]:
     return used
 
 
+def _term_use_link(use: Any) -> str:
+    href = f"{table_href(use.table_name)}#{column_anchor(use.column_name)}"
+    if use.value is None:
+        return f'<a href="{href}">{escape(use.table_name)}.{escape(use.column_name)}</a>'
+    rows = "rows" if use.row_count is None else f"{fmt_int(use.row_count)} row(s)"
+    where = f"{use.column_name} = '{use.value}'"
+    return (
+        f'<a href="{href}" title="{escape(where)}">{escape(use.table_name)}</a>'
+        f'&nbsp;<span class="muted">{rows}</span>'
+    )
+
+
+def _term_uses(t: Any, columns: list[tuple[str, str]]) -> str:
+    """Gold columns and rows first, one a line; the wide staged/bronze/silver columns folded
+    under one line. `columns`: the tables' own links, for a catalog built before `used_by`."""
+    uses = list(t.used_by) or [TermUse(table_name=table, column_name=col) for table, col in columns]
+    if not uses:
+        return '<span class="muted">not used by a column or a row</span>'
+    gold = [u for u in uses if "." not in u.table_name]
+    other = [u for u in uses if "." in u.table_name]
+    lines = [_term_use_link(u) for u in gold]
+    if other:
+        inner = "<br>".join(_term_use_link(u) for u in other)
+        summary = f"+{len(other)} upstream column(s)"
+        lines.append(f"<details><summary>{summary}</summary>{inner}</details>")
+    return "<br>".join(lines)
+
+
 def glossary_page(data: SiteData, generated: str) -> str:
     used = glossary_use(data)
     terms = sorted(data.glossary, key=lambda t: (t.category, t.term.lower()))
     blocks = []
     for t in terms:
-        where = used.get(t.term_id, [])
-        links = ", ".join(
-            f'<a href="{table_href(table)}#{column_anchor(col)}">{escape(table)}.{escape(col)}</a>'
-            for table, col in where
-        )
         blocks.append(
             [
                 f'<a id="{term_anchor(t.term_id)}"></a><strong>{escape(t.term)}</strong>'
@@ -577,14 +601,15 @@ def glossary_page(data: SiteData, generated: str) -> str:
                 escape(t.category),
                 escape(t.definition),
                 escape(t.source),
-                links or '<span class="muted">not used by a column</span>',
+                _term_uses(t, used.get(t.term_id, [])),
             ]
         )
     body = (
         "<h1>Glossary</h1>"
         f'<p class="lead">{len(terms)} term(s): OaSIS descriptors from the descriptor guide, '
-        "column terms from the specs and the provenance columns, each with the columns that "
-        "use it.</p>"
+        "column terms from the specs and the provenance columns, each with the gold columns "
+        "and rows that use it (a descriptor is a row of dim_oasis_descriptor and of the facts), "
+        "then the staged, bronze and silver columns.</p>"
         + grid(["term", "category", "definition", "source", "used in"], blocks, id_="glossary")
     )
     return page("Glossary", body, root="", here="glossary.html", generated=generated)

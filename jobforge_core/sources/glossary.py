@@ -20,12 +20,23 @@ PROVENANCE_DESCRIPTIONS = {
 }
 
 
+class TermUse(BaseModel):
+    """Where a term is used: a column named by it (`value` None), or the rows of a column that
+    carry it as a value (an OaSIS descriptor's code in `dim_oasis_descriptor` and the facts)."""
+
+    table_name: str
+    column_name: str
+    value: str | None = None
+    row_count: int | None = None
+
+
 class GlossaryTerm(BaseModel):
     term_id: str
     term: str
     definition: str = ""
     category: str = ""
     source: str = ""
+    used_by: list[TermUse] = []  # filled by the catalog rebuild, gold first
 
 
 def _slug(text: str) -> str:
@@ -92,3 +103,18 @@ def descriptor_terms(guide_silver: Path) -> list[GlossaryTerm]:
             ),
         )
     return list(terms.values())
+
+
+DESCRIPTOR_CODE = "descriptor_code"  # the gold column that carries a descriptor in its rows
+
+
+def descriptor_codes(guide_silver: Path) -> dict[str, str]:
+    """Each OaSIS descriptor code of the guide and the term it belongs to."""
+    if not guide_silver.is_file():
+        return {}
+    guide = pl.read_parquet(guide_silver, columns=["descriptor_code", "descriptor_name"])
+    return {
+        code: descriptor_term_id(name)
+        for code, name in guide.iter_rows()
+        if code is not None and name is not None
+    }
