@@ -701,3 +701,30 @@ def test_thresholds_are_shares_per_layer_with_the_default_for_the_rest():
 def test_an_expectation_is_merged_by_its_id_else_by_rule_and_column():
     assert _expectation_key({"id": "titles", "rule": "not_null", "column": "t"}) == "titles"
     assert _expectation_key({"rule": "not_null", "column": "t"}) == "not_null_t"
+
+
+def test_evolve_accepts_only_the_columns_an_output_unpivots():
+    """`on_schema_change: evolve` lets a release move the year columns of a COPS file or add
+    and drop descriptors of an OaSIS file, and nothing else (README "Releases")."""
+    every = load_specs([])
+    cops, skills = every["cops_employment"], every["oasis_skills"]
+    assert cops.evolves("2034") and cops.evolves("2023")
+    for fixed in ("Code", "code", "Occupation Name", "occupation_name_en", "Notes", "20345"):
+        assert not cops.evolves(fixed), fixed
+    assert skills.evolves("Reading Comprehension") and skills.evolves("Time Pressure2")
+    index = skills.gold[0].unpivot.index
+    for fixed in [*index, *skills.renames, *skills.renames.values(), "_source_row"]:
+        assert not skills.evolves(fixed), fixed
+    listed = cops.model_copy(
+        update={
+            "gold": [
+                cops.gold[0].model_copy(
+                    update={
+                        "unpivot": cops.gold[0].unpivot.model_copy(update={"columns": ["2024"]})
+                    }
+                )
+            ]
+        }
+    )
+    assert listed.evolves("2024") and not listed.evolves("2025")
+    assert not every["noc_structure"].evolves("Level")  # nothing unpivoted: nothing evolves
