@@ -30,7 +30,7 @@ from jobforge_core.history import batches
 from jobforge_core.history.transition_logs import read_logs, write_log
 from jobforge_core.run import checksums, housekeeping, pins, publish, registry
 from jobforge_core.run.pipeline import plan_sources, run_source
-from jobforge_core.run.state import read_state
+from jobforge_core.run.state import read_state, write_state
 from jobforge_core.sources import snapshot
 from jobforge_core.sources.spec import SourceSpec, Thresholds, _expectation_key, load_specs
 
@@ -167,9 +167,111 @@ def test_a_working_file_damaged_at_rest_is_not_published_and_its_source_rebuilds
     path.write_bytes(bytes(data))
     report = publish.publish(root, specs)
     assert "fact_cops_employment" not in report.snapshot.tables
+    assert "agg_cops_employment" in report.snapshot.tables  # the source's other table goes out
     assert any("is not the file its run wrote" in h for h in report.held_back)
     assert read_state(root, FACT).complete is False
     assert read_state(root, DIM).complete is True
+
+
+def test_a_run_recorded_checksum_spares_publishing_a_read_and_a_touch_is_not_damage(
+    root, specs, monkeypatch
+):
+    """Each working file's checksum was recorded by its run: publishing does not read the
+    files again; a file whose stat changed but not its bytes is hashed, found the same and
+    published, its new stat kept so that the next publish does not read it again."""
+    with monkeypatch.context() as mp:
+        mp.setattr(publish, "sha256_file", _no_hashing)
+        first = publish.publish(root, specs).snapshot
+    fact = root.table_path(Layer.GOLD, "fact_cops_employment")
+    agg = root.table_path(Layer.GOLD, "agg_cops_employment")
+    for path in (fact, agg):
+        os.utime(path, ns=(10**9, 10**9))
+    _retitle(root, 1)
+    _build_alone(root, specs[DIM])  # something moves, so a new snapshot is written
+    report = publish.publish(root, specs)
+    assert report.held_back == [] and sorted(report.published) == ["dim_noc", "dim_noc_structure"]
+    for table, path in (("fact_cops_employment", fact), ("agg_cops_employment", agg)):
+        entry = report.snapshot.tables[table]
+        assert entry.sha256 == first.tables[table].sha256 and entry.file == first.tables[table].file
+        assert entry.working_stat == checksums.stat_of(path)
+    with monkeypatch.context() as mp:
+        mp.setattr(publish, "sha256_file", _no_hashing)
+        assert publish.publish(root, specs).snapshot == report.snapshot
+
+
+def test_publishing_needs_neither_a_state_nor_a_recorded_checksum(root, specs):
+    """Tables built before checksums were recorded (or whose state is gone) are hashed."""
+    (root.state_path() / f"{FACT}.json").unlink()
+    state = read_state(root, DIM)
+    write_state(root, state.model_copy(update={"gold_files": {}}))
+    report = publish.publish(root, specs)
+    assert len(report.snapshot.tables) == 4 and report.held_back == []
+    os.unlink(root.table_path(Layer.GOLD, "fact_cops_employment"))  # a table not (yet) built
+    (root.state_path() / f"{FACT}.json").write_text("")
+    _retitle(root, 2)
+    _build_alone(root, specs[DIM])
+    again = publish.publish(root, specs)
+    assert "agg_cops_employment" in again.snapshot.tables
+    assert (
+        again.snapshot.tables["fact_cops_employment"]
+        == report.snapshot.tables["fact_cops_employment"]
+    )
+
+
+def test_orphans_already_published_are_reported_and_nothing_is_held_for_them(root, specs):
+    publish.publish(root, specs)
+    _drop_unit(root)
+    _build_alone(root, specs[DIM])
+    publish.publish(root, {DIM: specs[DIM]})  # published without the facts' keys checked
+    report = publish.publish(root, specs)
+    assert report.held_back == [] and report.published == []
+    (orphans,) = report.orphans
+    assert (orphans.table, orphans.column, orphans.references) == (
+        "fact_cops_employment",
+        "noc_code",
+        "dim_noc",
+    )
+    assert orphans.examples == [DROPPED_UNIT]
+
+
+def test_a_damaged_published_file_is_repaired_from_the_working_one(root, specs, monkeypatch):
+    first = publish.publish(root, specs).snapshot
+    kept = root.data_root / first.tables["dim_noc"].file
+    kept.unlink()  # damaged where it lies: the working file (its other link) is intact
+    kept.write_bytes(b"damaged")
+    monkeypatch.setattr(publish.os, "link", _no_link)  # another file system: copied
+    report = publish.publish(root, specs, repair={"dim_noc"})
+    assert report.snapshot.tables["dim_noc"].file == first.tables["dim_noc"].file
+    assert checksums.sha256_file(kept) == first.tables["dim_noc"].sha256
+    working = root.table_path(Layer.GOLD, "dim_noc")
+    assert kept.stat().st_ino != working.stat().st_ino  # a copy
+
+
+def test_a_working_file_replaced_after_its_audit_is_not_published(root, specs, monkeypatch):
+    """Between the audit and the link, a writer replaced the working file: refused."""
+    audit = publish.audit
+
+    def then_replaced(*args: object, **kwargs: object):
+        outcome = audit(*args, **kwargs)
+        path = root.table_path(Layer.GOLD, "dim_noc")
+        with atomic.atomic_target(path) as tmp:
+            shutil.copyfile(path, tmp)
+        return outcome
+
+    monkeypatch.setattr(publish, "audit", then_replaced)
+    with pytest.raises(publish.SnapshotDamaged, match="changed while it was being published"):
+        publish.publish(root, specs)
+    assert publish.current_snapshot(root) is None
+    left = (root.data_root / "published").rglob(".*.tmp")
+    assert not list(left)  # the refused link is not left behind
+
+
+def _no_hashing(path: Path) -> str:
+    raise AssertionError(f"{path} was read again")
+
+
+def _no_link(source: object, target: object) -> None:
+    raise OSError(18, "Invalid cross-device link")
 
 
 def test_damaged_published_files_are_found_by_stat_or_by_hash(root, specs):
@@ -230,8 +332,12 @@ def test_old_snapshots_and_the_files_only_they_name_are_pruned(root, specs, monk
 def test_a_damaged_manifest_is_named_and_skipped_in_the_list(root, specs):
     snap = publish.publish(root, specs).snapshot
     manifest = root.data_root / "published" / "snapshots" / f"{snap.id}.json"
+    _retitle(root, 1)
+    _build_alone(root, specs[DIM])
+    newer = publish.publish(root, specs).snapshot
     manifest.write_text("{not json")
-    assert publish.snapshots(root) == []
+    assert publish.snapshots(root) == [newer]  # the damaged older one is skipped, not the rest
+    (root.data_root / "published" / "CURRENT").write_text(snap.id)
     with pytest.raises(publish.SnapshotDamaged, match=str(manifest)):
         publish.current_snapshot(root)
 
@@ -310,6 +416,7 @@ def test_sink_all_commits_nothing_when_a_plan_fails(tmp_path: Path):
     assert atomic.parquet_rows(good) == 3 and list(tmp_path.iterdir()) == [good]
     temps = atomic.sink_all({good: pl.LazyFrame({"a": [1]})})
     atomic.discard(temps)
+    atomic.discard(temps)  # already gone: fine
     assert atomic.parquet_rows(good) == 3 and list(tmp_path.iterdir()) == [good]
 
 
@@ -605,26 +712,31 @@ def test_a_replaced_batch_is_kept_rolled_back_or_undone(cfg):
     kept = batches.keep_previous(cfg, Layer.SILVER, "t", "b3")
     batches.undo_keep(cfg, kept)  # b3 failed before replacing: the link goes
     assert not kept.file.exists()
+    _table(cfg, "b3")
+    batches.roll_back(cfg, kept)  # nothing kept to put back: the table stays
+    assert batches.batch_of(current) == "b3"
 
 
 def test_versions_are_newest_first_and_prune_keeps_the_newest(cfg):
-    for n, batch in enumerate(["b1", "b2", "b3", "b4"]):
+    names = ["b3", "b1", "b4", "b2"]  # written in this order: names do not sort by time
+    for n, batch in enumerate(names):
         path = _table(cfg, batch, rows=n + 1)
-        kept = batches.keep_previous(cfg, Layer.SILVER, "t", f"b{n + 2}")
-        os.utime(kept.file, ns=(n * 10**9, n * 10**9))
+        if n + 1 < len(names):
+            kept = batches.keep_previous(cfg, Layer.SILVER, "t", names[n + 1])
+            os.utime(kept.file, ns=(n * 10**9, n * 10**9))
     found = batches.versions(cfg, Layer.SILVER, "t")
-    assert [(v.batch_id, v.current) for v in found] == [
-        ("b4", True),
-        ("b3", False),
-        ("b2", False),
-        ("b1", False),
+    assert [(v.layer, v.table, v.batch_id, v.current) for v in found] == [
+        (Layer.SILVER, "t", "b2", True),
+        (Layer.SILVER, "t", "b4", False),
+        (Layer.SILVER, "t", "b1", False),
+        (Layer.SILVER, "t", "b3", False),
     ]
     assert found[0].file == path and found[0].rows() == 4
-    removed = batches.prune(cfg, Layer.SILVER, "t", 2)
-    assert [p.stem for p in removed] == ["b2", "b1"]
-    assert [v.batch_id for v in batches.versions(cfg, Layer.SILVER, "t")] == ["b4", "b3"]
+    removed = batches.prune(cfg, Layer.SILVER, "t", 1)
+    assert [p.stem for p in removed] == ["b1", "b3"]
+    assert [v.batch_id for v in batches.versions(cfg, Layer.SILVER, "t")] == ["b2", "b4"]
     assert batches.prune(cfg, Layer.SILVER, "t", -1) and batches.versions(cfg, "silver", "t")
-    assert [v.batch_id for v in batches.versions(cfg, Layer.SILVER, "t")] == ["b4"]
+    assert [v.batch_id for v in batches.versions(cfg, Layer.SILVER, "t")] == ["b2"]
 
 
 def test_a_damaged_transition_log_is_set_aside_and_the_others_read(root, caplog):
@@ -728,3 +840,19 @@ def test_evolve_accepts_only_the_columns_an_output_unpivots():
     )
     assert listed.evolves("2024") and not listed.evolves("2025")
     assert not every["noc_structure"].evolves("Level")  # nothing unpivoted: nothing evolves
+
+
+def test_a_versions_ingestion_time_is_its_first_rows(tmp_path: Path):
+    from datetime import UTC, datetime
+
+    from jobforge_core.common.provenance import INGESTED_AT
+
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    path = tmp_path / "v.parquet"
+    pl.DataFrame({INGESTED_AT: [at, at]}).write_parquet(path)
+    version = batches.TableVersion(Layer.GOLD, "t", "b", path, True)
+    assert version.ingested_at() == at and version.written_at() == path.stat().st_mtime
+    pl.DataFrame({INGESTED_AT: []}, schema={INGESTED_AT: pl.Datetime("us", "UTC")}).write_parquet(
+        path
+    )
+    assert version.ingested_at() is None
