@@ -30,6 +30,7 @@ FAST_TIER = {
     "test_core_units.py",
     "test_declared_rules.py",
     "test_declared_sources.py",
+    "test_deploy_steps.py",
     "test_expectations.py",
     "test_explore_data_root_file.py",
     "test_explore_ndjson.py",
