@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -35,6 +36,22 @@ from jobforge_core.sources import snapshot
 from jobforge_core.sources.spec import SourceSpec, Thresholds, _expectation_key, load_specs
 
 DIM, FACT = "noc_structure", "cops_employment"
+
+
+@pytest.fixture(autouse=True)
+def ascii_locale() -> Iterator[None]:
+    """Every test here runs under an ASCII locale (a minimal container): what JobForge writes
+    and reads back is UTF-8 whatever the machine's locale, so French text survives."""
+    import locale
+
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+
+
 NOC_FILE = "noc_structure_en.csv"
 DROPPED_UNIT = "72020"  # a unit group the COPS sample names
 
@@ -81,9 +98,13 @@ def _drop_unit(cfg: PipelineConfig, code: str = DROPPED_UNIT) -> None:
 
 
 def test_publish_links_every_table_content_addressed_and_points_current_at_it(root, specs):
-    report = publish.publish(root, specs, note="first")
+    report = publish.publish(root, specs, note="première publication")
     snap = report.snapshot
-    assert snap is not None and snap.parent is None and snap.note == "first"
+    assert snap is not None and snap.parent is None and snap.note == "première publication"
+    manifest = root.data_root / "published" / "snapshots" / f"{snap.id}.json"
+    written = json.loads(manifest.read_text(encoding="utf-8"))
+    assert written["created_at"] == snap.created_at.isoformat().replace("+00:00", "Z")
+    assert publish.snapshots(root) == [snap]
     tables = {"dim_noc", "dim_noc_structure", "fact_cops_employment", "agg_cops_employment"}
     assert set(snap.tables) == tables and sorted(report.published) == sorted(tables)
     assert publish.current_snapshot(root) == snap
@@ -115,6 +136,7 @@ def test_a_root_that_never_published_reads_its_working_gold(root):
 
 def test_publishing_again_with_nothing_changed_keeps_the_snapshot(root, specs):
     first = publish.publish(root, specs).snapshot
+    assert first.note == ""
     again = publish.publish(root, specs)
     assert again.snapshot == first and again.published == [] and again.held_back == []
     assert len(publish.snapshots(root)) == 1
@@ -232,6 +254,8 @@ def test_orphans_already_published_are_reported_and_nothing_is_held_for_them(roo
         "dim_noc",
     )
     assert orphans.examples == [DROPPED_UNIT]
+    retired = publish.publish(root, specs, retired={"agg_cops_employment"})
+    assert retired.published == ["agg_cops_employment"] and retired.orphans == report.orphans
 
 
 def test_a_damaged_published_file_is_repaired_from_the_working_one(root, specs, monkeypatch):
@@ -245,6 +269,10 @@ def test_a_damaged_published_file_is_repaired_from_the_working_one(root, specs, 
     assert checksums.sha256_file(kept) == first.tables["dim_noc"].sha256
     working = root.table_path(Layer.GOLD, "dim_noc")
     assert kept.stat().st_ino != working.stat().st_ino  # a copy
+    structure = report.snapshot.tables["dim_noc_structure"]
+    root.table_path(Layer.GOLD, "dim_noc_structure").unlink()
+    again = publish.publish(root, specs, repair={"dim_noc_structure"})
+    assert again.snapshot.tables["dim_noc_structure"] == structure  # nothing to put in its place
 
 
 def test_a_working_file_replaced_after_its_audit_is_not_published(root, specs, monkeypatch):
@@ -312,6 +340,14 @@ def test_a_retired_table_leaves_published_gold(root, specs):
     assert "agg_cops_employment" not in report.snapshot.tables  # even with a working file
     assert report.published == ["agg_cops_employment"]
     assert "fact_cops_employment" in report.snapshot.tables
+    root.table_path(Layer.GOLD, "dim_noc_structure").unlink()  # as `jobforge retire` leaves it
+    report = publish.publish(root, specs, retired={"dim_noc_structure"})
+    # (the aggregate is back: retiring it above left its working file, which `retire` removes)
+    assert set(report.snapshot.tables) == {
+        "dim_noc",
+        "fact_cops_employment",
+        "agg_cops_employment",
+    }
 
 
 def test_old_snapshots_and_the_files_only_they_name_are_pruned(root, specs, monkeypatch):
@@ -353,8 +389,11 @@ def test_pins_last_until_unpinned_and_a_damaged_file_pins_nothing(cfg):
         "a": "a1.csv",
         "b": "b1.csv",
     }
-    assert pins.update_pins(cfg, {"c": "c1.csv"}, ["a"]) == {"b": "b1.csv", "c": "c1.csv"}
-    assert pins.read_pins(cfg) == {"b": "b1.csv", "c": "c1.csv"}
+    assert pins.update_pins(cfg, {"c": "données/c1.csv"}, ["a"]) == {
+        "b": "b1.csv",
+        "c": "données/c1.csv",
+    }
+    assert pins.read_pins(cfg) == {"b": "b1.csv", "c": "données/c1.csv"}
     assert pins.update_pins(cfg, {}, ["b", "c"]) == {} and pins.read_pins(cfg) == {}
     assert json.loads(pins.pins_path(cfg).read_text()) == {}
     pins.pins_path(cfg).write_text("[1, 2]")
@@ -395,8 +434,10 @@ def test_an_atomic_write_that_fails_leaves_the_target_and_no_temp(tmp_path: Path
     assert [p.name for p in target.parent.iterdir()] == ["t.json"]
     temp = atomic.temp_path_for(target)
     assert temp.parent == target.parent and housekeeping.TEMP_NAME.match(temp.name)
-    atomic.write_text(target, "plain")
-    assert target.read_text() == "plain"
+    atomic.write_text(target, "façade")
+    assert target.read_bytes() == "façade".encode()
+    atomic.write_json(target, {"at": Path("/données")})  # what JSON cannot hold, as text
+    assert json.loads(target.read_bytes()) == {"at": "/données"}
 
 
 def test_sink_all_commits_nothing_when_a_plan_fails(tmp_path: Path):
@@ -464,8 +505,15 @@ def test_the_stamp_says_current_only_for_what_the_last_rebuild_saw(root, specs):
     assert not stamp.catalog_is_current(root, specs)  # a store, but no stamp
     stamp.write_stamp(root, inputs)
     assert stamp.catalog_is_current(root, specs)
-    described = {**specs, DIM: specs[DIM].model_copy(update={"description": "other"})}
+    moved = {
+        n: s.model_copy(update={"spec_path": f"/elsewhere/{n}.yaml"}) for n, s in specs.items()
+    }
+    assert stamp.catalog_is_current(root, moved)  # where the spec files lie shapes nothing
+    described = {**specs, DIM: specs[DIM].model_copy(update={"description": "autre: été"})}
     assert not stamp.catalog_is_current(root, described)  # descriptions shape the catalog
+    stamp.write_stamp(root, stamp.catalog_inputs(root, described))
+    assert stamp.catalog_is_current(root, described)
+    assert stamp.stamp_path(root) == root.data_root / "catalog" / "catalog_state.json"
     publish.publish(root, specs)
     assert not stamp.catalog_is_current(root, specs)  # a new snapshot to describe
     stamp.write_stamp(root, stamp.catalog_inputs(root, specs))
@@ -636,18 +684,48 @@ def test_a_snapshot_is_a_hashed_copy_in_its_own_temp_folder(tmp_path: Path):
     snapshot.drop_snapshot(copy)
     assert list(work.iterdir()) == []
     snapshot.drop_snapshot(None)
-    with pytest.raises(snapshot.SourceUnreadable):
+    with pytest.raises(snapshot.SourceUnreadable) as err:
         snapshot.take_snapshot(tmp_path / "absent", work, "lbl")
+    assert (err.value.errno, err.value.filename) == (2, str(tmp_path / "absent"))
+    assert err.value.strerror == "No such file or directory"
     assert list(work.iterdir()) == []
+
+
+def test_a_read_error_half_way_is_the_sources_and_a_write_error_the_stores(
+    tmp_path: Path, monkeypatch
+):
+    import errno
+    import io
+
+    source = tmp_path / "f.csv"
+    source.write_bytes(b"a,b\n")
+
+    class Failing(io.BytesIO):
+        def read(self, size: int = -1) -> bytes:
+            raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(snapshot, "open_regular", lambda path: Failing())
+        with pytest.raises(snapshot.SourceUnreadable) as err:
+            snapshot.take_snapshot(source, tmp_path / "work", "lbl")
+    assert (err.value.errno, err.value.strerror) == (errno.EIO, "Input/output error")
+    assert err.value.filename == str(source)
+    assert list((tmp_path / "work").iterdir()) == []
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the work folder should be")
+    with pytest.raises(snapshot.StorageError, match=r"cannot write the snapshot of f.csv under"):
+        snapshot.take_snapshot(source, blocked, "lbl")
 
 
 # --- the source registry -----------------------------------------------------------------
 
 
 def test_recorded_specs_keep_undeclared_sources_and_a_damaged_record_is_skipped(cfg, specs, caplog):
+    specs = {**specs, DIM: specs[DIM].model_copy(update={"description": "Structure (été)"})}
     registry.record_spec(cfg, specs[DIM])
     registry.record_spec(cfg, specs[FACT])
     assert registry.recorded_specs(cfg) == specs
+    assert registry.registry_path(cfg) == cfg.data_root / "catalog" / "sources"
     broken = registry.registry_path(cfg) / "broken.json"
     broken.write_text('{"spec": {"name": 1}}')
     with _jobforge_log(caplog):
@@ -717,6 +795,15 @@ def test_a_replaced_batch_is_kept_rolled_back_or_undone(cfg):
     assert batches.batch_of(current) == "b3"
 
 
+def test_a_kept_batch_is_copied_where_links_are_not_possible(cfg, monkeypatch):
+    current = _table(cfg, "b1", rows=3)
+    monkeypatch.setattr(batches.os, "link", _no_link)
+    kept = batches.keep_previous(cfg, Layer.SILVER, "t", "b2")
+    assert kept.file.read_bytes() == current.read_bytes()
+    assert kept.file.stat().st_ino != current.stat().st_ino
+    assert [p.name for p in kept.file.parent.iterdir()] == ["b1.parquet"]
+
+
 def test_versions_are_newest_first_and_prune_keeps_the_newest(cfg):
     names = ["b3", "b1", "b4", "b2"]  # written in this order: names do not sort by time
     for n, batch in enumerate(names):
@@ -756,8 +843,14 @@ def test_a_damaged_transition_log_is_set_aside_and_the_others_read(root, caplog)
     assert f"file='{first}' kept_as='{kept}' error='1 validation error for" in line
     second.write_text("")  # a second one: the damaged/ folder exists already
     assert len(list(read_logs(root))) == 6 and (lineage / "damaged" / second.name).exists()
-    assert write_log(root, logs[0]) == str(first)
+    french = logs[0].model_copy(update={"errors": ["colonne « Libellé » absente"]})
+    assert write_log(root, french) == str(first)
     assert len(list(read_logs(root))) == 7
+    assert (
+        next(log for log in read_logs(root) if log.transition_id == french.transition_id) == french
+    )
+    written = json.loads(first.read_text(encoding="utf-8"))
+    assert written["started_at"] == french.started_at.isoformat().replace("+00:00", "Z")
 
 
 def test_a_damaged_log_on_a_read_only_root_is_skipped_where_it_is(root, caplog, monkeypatch):
@@ -856,3 +949,10 @@ def test_a_versions_ingestion_time_is_its_first_rows(tmp_path: Path):
         path
     )
     assert version.ingested_at() is None
+
+
+def test_required_columns_default_to_the_renamed_headers(specs):
+    spec = specs[DIM]
+    assert spec.required() == list(spec.renames)
+    assert spec.model_copy(update={"required_columns": ["Level"]}).required() == ["Level"]
+    assert spec.model_copy(update={"required_columns": []}).required() == []
