@@ -91,16 +91,12 @@ SCOPE: dict[str, list[str]] = {
         "jobforge_core.common.atomic.*",
         "jobforge_core.sources.snapshot.*",
     ],
-    "spec": [  # thresholds, the fingerprint, schema evolution, the merge of kinds and overrides
+    "spec": [  # thresholds, the fingerprint, schema evolution, required columns
         "jobforge_core.sources.spec.xǁThresholdsǁ*",
         "jobforge_core.sources.spec.xǁSourceSpecǁfingerprint__*",
         "jobforge_core.sources.spec.xǁSourceSpecǁevolves__*",
         "jobforge_core.sources.spec.xǁSourceSpecǁrequired__*",
         "jobforge_core.sources.spec.x__expectation_key__*",
-        "jobforge_core.sources.spec.x__merge_rule_list__*",
-        "jobforge_core.sources.spec.x__deep_merge__*",
-        "jobforge_core.sources.spec.x_gold_dependencies__*",
-        "jobforge_core.sources.spec.x_gold_order__*",
     ],
 }
 PATTERNS = [p for globs in SCOPE.values() for p in globs]
