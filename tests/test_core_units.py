@@ -756,7 +756,10 @@ def _jobforge_log(caplog: pytest.LogCaptureFixture):
 
 
 def _logged(caplog: pytest.LogCaptureFixture, event: str) -> list[str]:
-    return [r.getMessage() for r in caplog.records if f"event='{event}'" in r.getMessage()]
+    """Each distinct line once: after a Prefect test in the same process, the `jobforge`
+    logger may reach the capture through two handlers."""
+    lines = [r.getMessage() for r in caplog.records if f"event='{event}'" in r.getMessage()]
+    return list(dict.fromkeys(lines))
 
 
 def _table(cfg: PipelineConfig, batch: str, rows: int = 1) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,7 +51,7 @@ def sink_all(plans: dict[Path, pl.LazyFrame]) -> dict[Path, Path]:
     """
     import polars as pl
 
-    temps = {target: temp_path_for(target) for target in plans}
+    temps = {target: _temp_in_own_folder(target) for target in plans}
     sinks = [lf.sink_parquet(temps[t], lazy=True) for t, lf in plans.items()]
     # Common-subplan elimination lets several outputs share one read; within a single plan it
     # turned the slices of a chunked unpivot into slices of one cached, fully buffered scan.
@@ -63,14 +64,32 @@ def sink_all(plans: dict[Path, pl.LazyFrame]) -> dict[Path, Path]:
     return temps
 
 
+def _temp_in_own_folder(target: Path) -> Path:
+    """A temp file alone in a hidden temp folder beside target. When one plan of `sink_all`
+    fails, polars may still be opening another plan's file after the error reached us (a
+    `.bad.parquet.<hex>.tmp` appeared after `discard` in one run of two): removing the folder
+    makes such a late write fail instead of leaving a file behind."""
+    folder = temp_path_for(target)
+    folder.mkdir()
+    return folder / target.name
+
+
+def _drop_own_folder(tmp: Path) -> None:
+    folder = tmp.parent
+    if folder.name.startswith(f".{tmp.name}.") and folder.name.endswith(".tmp"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def commit(temps: dict[Path, Path]) -> None:
     for target, tmp in temps.items():
         os.replace(tmp, target)
+        _drop_own_folder(tmp)
 
 
 def discard(temps: dict[Path, Path]) -> None:
     for tmp in temps.values():
         tmp.unlink(missing_ok=True)
+        _drop_own_folder(tmp)
 
 
 def parquet_rows(path: Path) -> int:
