@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from jobforge_core.common.atomic import atomic_target, parquet_rows, write_json
+from jobforge_core.common.atomic import atomic_target, commit, discard, parquet_rows, write_json
 from jobforge_core.common.config import PipelineConfig
 from jobforge_core.common.models import utc_now
 from jobforge_core.common.provenance import QUARANTINE_REASON
@@ -19,10 +18,10 @@ def commit_row_quarantine(tmp: Path, target: Path) -> int:
     """Keep a quarantine file only when it holds rows; an empty one would only be noise."""
     rows = parquet_rows(tmp)
     if rows == 0:
-        tmp.unlink(missing_ok=True)
+        discard({target: tmp})
         target.unlink(missing_ok=True)  # a re-run of the same batch that now quarantines nothing
     else:
-        os.replace(tmp, target)
+        commit({target: tmp})
     return rows
 
 
