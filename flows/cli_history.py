@@ -48,7 +48,16 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="key column (repeatable); default: the gold table's declared grain",
     )
     diff.add_argument(
-        "--sample", type=int, default=5, metavar="N", help="sample rows of each kind (default 5)"
+        "--sample",
+        type=int,
+        default=10,
+        metavar="N",
+        help="the largest changed values shown, and values listed per key (default 10)",
+    )
+    diff.add_argument(
+        "--window",
+        metavar="COLUMN",
+        help="the key column whose values move between releases (default: an integer year)",
     )
 
     restore = sub.add_parser(
@@ -103,7 +112,13 @@ def dispatch(args: argparse.Namespace) -> Result:
         return verify(args.data_root)
     if args.command == "diff":
         return diff(
-            args.data_root, args.table, args.from_batch, args.to_batch, args.key, args.sample
+            args.data_root,
+            args.table,
+            args.from_batch,
+            args.to_batch,
+            args.key,
+            args.sample,
+            args.window,
         )
     if args.command == "restore":
         if args.snapshot:
@@ -193,6 +208,7 @@ def diff(
     to_batch: str | None,
     key: list[str] | None,
     sample: int,
+    window: str | None = None,
 ) -> Result:
     from flows.cli_read import config
     from jobforge_core.run.audit import diff_table
@@ -204,7 +220,8 @@ def diff(
     single = _single_batch(cfg, table, from_batch, to_batch)
     if single is not None:
         return single
-    d = diff_table(cfg, table, from_batch, to_batch, key, sample)
+    c = diff_table(cfg, table, from_batch, to_batch, key, sample, window)
+    d = c.diff
     summary = {
         "table": table,
         "key": d.key,
@@ -212,27 +229,53 @@ def diff(
         "to_batch": d.to_batch,
         "rows_from": d.rows_from,
         "rows_to": d.rows_to,
-        "added": d.added,
-        "removed": d.removed,
-        "changed": d.changed,
-        "unchanged": d.unchanged,
+        **c.rows,
         "columns_added": d.columns_added,
         "columns_removed": d.columns_removed,
     }
-    by_column = [{"column": c, "rows_changed": n} for c, n in d.changes_by_column.items()]
+    by_column = [{"column": col, "rows_changed": n} for col, n in d.changes_by_column.items()]
     return Result(
         [
             Section.fields("diff", summary),
+            Section.fields("window", c.window or {}, title="the window that moved"),
+            Section("by_key", c.by_key, title="per key column", max_width=90),
+            Section("measures", c.measures, title="per measure: the values changed, summed"),
+            Section("values", c.values, title="per key value: the changes, summed"),
+            Section("changed", c.changed, title="the largest changed values"),
             Section("changes_by_column", by_column, title="rows changed per column"),
-            Section("added", d.sample_added, title="sample of added rows", max_width=40),
-            Section("removed", d.sample_removed, title="sample of removed rows", max_width=40),
-            Section("changed", d.sample_changed, title="sample of changed values", max_width=40),
+            Section("quarantined", c.quarantined, title="rows of the new batch in quarantine"),
         ],
-        notes=[
-            f"{d.added} added, {d.removed} removed, {d.changed} changed, "
-            f"{d.unchanged} unchanged (by {', '.join(d.key)})"
-        ],
+        notes=diff_story(table, c),
     )
+
+
+def diff_story(table: str, c: Any) -> list[str]:
+    """The diff in a few sentences, for people (stderr; the sections carry the numbers)."""
+    lines = []
+    if c.window:
+        w = c.window
+        span = "-".join(map(str, w["from"])) + " -> " + "-".join(map(str, w["to"]))
+        lines.append(
+            f"{w['column']} window {span}: {w['rows_dropped']} row(s) of {w['dropped']} "
+            f"dropped, {w['rows_added']} row(s) of {w['added']} added (not counted below)"
+        )
+    for k in c.by_key:
+        part = f"{k['column']}: {k['added']} added, {k['removed']} removed, {k['changed']} changed"
+        if k["quarantined"]:
+            part += f", {k['quarantined']} in quarantine (not in gold)"
+        lines.append(part)
+    for m in c.measures:
+        lines.append(
+            f"{m['column']}: {m['rows_changed']} value(s) changed, total {m['delta']:+,} "
+            f"({m['pct']:+}%)"
+        )
+    r = c.rows
+    lines.append(
+        f"rows: {r['added']} added, {r['removed']} removed, {r['changed']} changed, "
+        f"{r['unchanged']} unchanged, {r['quarantined_in_new_batch']} of the new batch in "
+        f"quarantine (by {', '.join(c.diff.key)})"
+    )
+    return lines
 
 
 def _single_batch(

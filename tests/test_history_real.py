@@ -111,16 +111,17 @@ def test_diff_reports_exactly_the_changed_and_the_added_rows(releases):
     assert summary["key"] == ["noc_code", "year"]
     assert summary["unchanged"] == summary["rows_from"] - 1
     assert diff["changes_by_column"] == [{"column": "employment", "rows_changed": 1}]
-    assert diff["changed"] == [
-        {
-            "noc_code": CHANGED,
-            "year": 2024,
-            "column": "employment",
-            "from": old_value,
-            "to": new_value,
-        }
-    ]
-    assert {row["noc_code"] for row in diff["added"]} == {ADDED}
+    (changed,) = diff["changed"]
+    assert (changed["noc_code"], changed["year"], changed["column"]) == (
+        CHANGED,
+        2024,
+        "employment",
+    )
+    assert (changed["from"], changed["to"]) == (old_value, new_value)
+    assert changed["delta"] == new_value - old_value
+    assert changed["label"] == "Software architects and design engineers"  # from dim_noc
+    (noc,) = diff["by_key"]
+    assert noc["added"] == 1 and noc["added_values"][0].startswith(f"{ADDED} ")
     batches = _batches(cfg)
     explicit = jobforge(
         "diff",

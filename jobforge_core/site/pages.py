@@ -734,7 +734,7 @@ def quality_page(data: SiteData, generated: str) -> str:
         first: dict[tuple[str, str, str, str], dict[str, Any]] = defaultdict(dict)
         for q in records:
             key = (q.layer, q.table_name, q.rule, q.action)
-            cells[key][q.batch_id] = cells[key].get(q.batch_id, 0) + q.rows
+            cells[key][q.batch_id] = q.rows  # one record per batch: a re-run is not added
             first[key].setdefault(q.batch_id, q)
         order = {lyr.value: i for i, lyr in enumerate(Layer)}
         rows, zero = [], []
@@ -760,7 +760,14 @@ def quality_page(data: SiteData, generated: str) -> str:
                     *counts,
                 ]
             )
-        headers = ["layer", "table", "rule", "action", *batches]
+        rejected = {q.batch_id for q in records if q.batch_status == "rejected"}
+        headers = [
+            "layer",
+            "table",
+            "rule",
+            "action",
+            *(f"{b} (rejected)" if b in rejected else b for b in batches),
+        ]
         table = (
             '<div class="scroll">'
             + grid(headers, rows, numeric=range(4, 4 + len(batches)))
