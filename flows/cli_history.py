@@ -178,7 +178,7 @@ def table_name(cfg: Any, name: str) -> str:
 
 def history(data_root: str | None, table: str) -> Result:
     from flows.cli_read import config
-    from jobforge_core.run.audit import table_history
+    from jobforge_core.run.audit import table_history, table_releases
 
     cfg = config(data_root)
     table = table_name(cfg, table)
@@ -198,7 +198,23 @@ def history(data_root: str | None, table: str) -> Result:
         notes = [f"{len(rows)} batches of {table}; compare two: jobforge diff {table}"]
     else:
         notes = [f"1 batch of {table}: nothing to compare yet (jobforge diff needs two)"]
-    return Result([Section("batches", rows, columns=view, max_width=40)], notes=notes)
+    releases = table_releases(rows)
+    if releases:
+        now = next((r for r in releases if r["current"]), releases[0])
+        notes.insert(0, f"current release: {now['release']} ({now['file_date'] or 'file gone'})")
+    return Result(
+        [
+            Section("batches", rows, columns=view, max_width=40),
+            Section(
+                "releases",
+                releases,
+                title="releases (source files), newest first",
+                columns=["release", "file_date", "current", "batches", "source_sha256"],
+                max_width=70,
+            ),
+        ],
+        notes=notes,
+    )
 
 
 def diff(

@@ -30,6 +30,7 @@ from jobforge_core.common.fence import inside, under_root
 from jobforge_core.common.settings import DEFAULT_QUERY_MEMORY_LIMIT, DEFAULT_QUERY_TIMEOUT_S
 from jobforge_core.common.table_names import (
     HISTORY_SCHEMA,
+    QUARANTINE_SCHEMA,
     history_view_name,
     is_identifier,
     split_name,
@@ -223,6 +224,13 @@ def _load_store(
             ).fetchall():
                 layer, table = split_name(table_name)
                 views.setdefault((HISTORY_SCHEMA, history_view_name(layer, table)), []).append(rel)
+        if "quarantine" in names:  # row quarantine of every batch: quarantine.<table>
+            for layer, table_name, rel in con.execute(
+                f"SELECT DISTINCT layer, table_name, file_path FROM {catalog}.quarantine "
+                "ORDER BY file_path"
+            ).fetchall():
+                name = history_view_name(Layer(layer), table_name)
+                views.setdefault((QUARANTINE_SCHEMA, name), []).append(rel)
         con.execute(f"CREATE SCHEMA {CATALOG_SCHEMA}")
         # The catalog tables are copied in when the SQL may read them (it names the schema,
         # or introspects); a plain query of gold tables skips the copies.

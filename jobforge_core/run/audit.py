@@ -104,6 +104,35 @@ def table_history(cfg: PipelineConfig, name: str) -> list[dict[str, Any]]:
     return rows
 
 
+def table_releases(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The releases behind a table's batches (from `table_history`), newest first: the file,
+    its date (its modification time, while it is still there), its SHA-256 and its batches.
+    One file is one release; it may have several batches (a spec change, a re-run)."""
+    from datetime import UTC, datetime
+
+    releases: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        if not row["source_file"]:
+            continue
+        path = Path(row["source_file"])
+        release = releases.setdefault(
+            (str(path), row["source_sha256"] or ""),
+            {
+                "release": path.name,
+                "file_date": datetime.fromtimestamp(path.stat().st_mtime, UTC).date().isoformat()
+                if path.is_file()
+                else None,
+                "current": False,
+                "batches": [],
+                "source_sha256": row["source_sha256"],
+                "path": str(path),
+            },
+        )
+        release["batches"].append(row["batch_id"])
+        release["current"] = release["current"] or row["status"] == "current"
+    return list(releases.values())
+
+
 def _logged_rows(log: LayerTransitionLog | None, layer: Layer, table: str) -> int | None:
     if log is None:
         return None
