@@ -357,18 +357,35 @@ def _publish(
 
 
 def _next_run(cfg: Any, spec: Any, batch: str) -> str:
-    """What the next plain run will do with the source, said truthfully."""
+    """What the next plain run will do with the source, said truthfully: planned as that run
+    plans it, in the folder the restored release came from, with the pins in force."""
+    from jobforge_core.common.settings import load_settings
+    from jobforge_core.run.pins import read_pins
     from jobforge_core.run.pipeline import plan_sources
+    from jobforge_core.run.state import read_state
 
+    state = read_state(cfg, spec.name)
+    folder = Path(state.source_file).parent if state and state.source_file else None
+    plan_cfg = cfg
+    if folder is not None and folder.is_dir() and folder != cfg.resolved_source_dir():
+        plan_cfg = cfg.model_copy(update={"source_dir": folder})
+    run = "jobforge run" + (f" --source-dir {folder}" if plan_cfg is not cfg else "")
+    pinned = load_settings().releases.get(spec.name) or read_pins(cfg).get(spec.name)
+    files = {}
+    if pinned:
+        path = Path(pinned)
+        files[spec.name] = path if path.is_absolute() else plan_cfg.resolved_source_dir() / path
     try:
-        plan = plan_sources({spec.name: spec}, cfg, [spec.name])[spec.name]
+        plan = plan_sources({spec.name: spec}, plan_cfg, [spec.name], files=files)[spec.name]
     except Exception:  # the file is unreadable or gone: the run will say so itself
-        return "the next `jobforge run` reports its file"
+        return f"the next `{run}` reports its file"
+    how = "its pinned release" if pinned else "its newest release"
     if plan.batch_id == batch:
-        return f"its file is that batch: the next `jobforge run` keeps it ({plan.source_path})"
+        return f"{how} is that batch: the next `{run}` keeps it ({plan.source_path})"
     return (
-        f"its file {plan.source_path} is another batch ({plan.batch_id}): the next "
-        f"`jobforge run` loads it again; pin this one with --file {spec.name}=FILE"
+        f"{how} {plan.source_path} is another batch ({plan.batch_id}): the next `{run}` loads "
+        f"it again; to stay on this one, pin its file: {run} --file {spec.name}="
+        f"{state.source_file if state and state.source_file else 'FILE'}"
     )
 
 
@@ -387,9 +404,8 @@ def restore(data_root: str | None, source: str, batch: str, spec_dirs: list[str]
     with _holding(cfg, "jobforge restore"):
         logs = _restore_or_hint(cfg, specs[source], batch)
         if not logs:
-            return Result(
-                [Section("restored", [], title=f"{source} restored to {batch}")],
-                notes=[f"{source} already holds batch {batch} in every layer: nothing to do"],
+            return Result(  # one line, no table: nothing moved
+                notes=[f"{source} already holds batch {batch} in every layer: nothing to do"]
             )
         held = _publish(cfg, specs, f"restore {source} {batch}")
     rows = [

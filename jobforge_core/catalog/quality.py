@@ -28,6 +28,11 @@ _LEGACY_ACTIONS = {
 }
 
 
+# The rule of a batch that failed as a whole, with no rule of its own (its error is in the
+# transition's `errors` and `jobforge quarantine`).
+REJECTED = "batch_rejected"
+
+
 class QualityRecord(BaseModel):
     """One rule applied by one transition to one table."""
 
@@ -82,7 +87,17 @@ def quality_records(logs: Iterable[LayerTransitionLog]) -> list[QualityRecord]:
     rejected = {log.batch_id for log in kept if log.status is TransitionStatus.FAILED}
     records = []
     for log in kept:
-        for check in log.rule_checks or _legacy_checks(log):
+        found = log.rule_checks or _legacy_checks(log)
+        if log.status is TransitionStatus.FAILED and not any(c.action == "fail" for c in found):
+            # failed as a whole (a missing column, an unreadable file): no rule counted rows,
+            # yet the batch must read as rejected, not as clean
+            found = [
+                *found,
+                RuleCheck(
+                    table_name=log.source_name, rule=REJECTED, action="fail", rows=log.row_count_in
+                ),
+            ]
+        for check in found:
             rows_in, share = check.share(log.row_count_in)
             records.append(
                 QualityRecord(

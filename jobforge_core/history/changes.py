@@ -22,7 +22,13 @@ from typing import Any
 import polars as pl
 
 from jobforge_core.common.provenance import QUARANTINE_REASON
-from jobforge_core.history.diff import KEY_HASH, TableDiff, diff_files, key_hash
+from jobforge_core.history.diff import (
+    KEY_HASH,
+    TableDiff,
+    diff_files,
+    key_hash,
+    text_if_dictionary,
+)
 
 
 @dataclass
@@ -201,7 +207,7 @@ def _measures(
     )
     pairs = old.select(
         KEY_HASH,
-        *[pl.col(c).cast(pl.String) for c in key],
+        *text_if_dictionary(old_lf, key),
         *[pl.col(m).cast(pl.Float64).alias(f"{m}__from") for m in measures],
     ).join(
         new.select(KEY_HASH, *[pl.col(m).cast(pl.Float64).alias(f"{m}__to") for m in measures]),
@@ -240,9 +246,10 @@ def _measures(
         .collect(engine="streaming")
     )
     first = entity[0] if entity else key[0]
-    names = _labels(sorted(set(top[first])), labels.get(first)) if len(top) else {}
+    names = _labels(sorted(set(top[first].cast(pl.String))), labels.get(first))
     out.changed = [
-        _tidy({**r, "label": names.get(r[first], "")}, key=[*key, "label"]) for r in top.to_dicts()
+        _tidy({**r, "label": names.get(str(r[first]), "")}, key=[*key, "label"])
+        for r in top.to_dicts()
     ]
     per_value = (
         cells.group_by(first, "column")
@@ -257,9 +264,9 @@ def _measures(
         .head(max(sample, 1) * 5)
         .collect(engine="streaming")
     )
-    names = _labels(sorted(set(per_value[first])), labels.get(first))
+    names = _labels(sorted(set(per_value[first].cast(pl.String))), labels.get(first))
     out.values = [
-        _tidy({**r, "label": names.get(r[first], "")}, key=[first, "label"])
+        _tidy({**r, "label": names.get(str(r[first]), "")}, key=[first, "label"])
         for r in per_value.to_dicts()
     ]
 

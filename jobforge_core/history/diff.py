@@ -58,6 +58,11 @@ def _text_if_dictionary(lf: pl.LazyFrame, columns: list[str]) -> list[pl.Expr]:
     ]
 
 
+def text_if_dictionary(lf: pl.LazyFrame, columns: list[str]) -> list[pl.Expr]:
+    """The columns, Enum and Categorical ones as text (public: changes.py reads keys so)."""
+    return _text_if_dictionary(lf, columns)
+
+
 def key_hash(lf: pl.LazyFrame, key: list[str]) -> pl.Expr:
     """The 64-bit hash of a row's key, as `diff_files` matches rows (changes.py reads rows
     back by it)."""

@@ -499,25 +499,33 @@ def _batch_of(cfg: PipelineConfig, meta: TableMetadata) -> str | None:
     return None
 
 
-def lineage_chain(cfg: PipelineConfig, name: str) -> list[LayerTransitionLog]:
+def lineage_chain(
+    cfg: PipelineConfig, name: str, *, restores: bool = False
+) -> list[LayerTransitionLog]:
     """source file -> ... -> this table: the latest successful transition of each layer for the
-    batch the table holds now."""
+    batch the table holds now. A `restore` moved a kept file back and built nothing: the chain
+    is the batch's own transitions (its source file and SHA-256, not the history file), a
+    restore only where a layer has none. `restores`: the restore transitions instead."""
     meta = resolve_table(cfg, name)
     source, batch = _source_of(cfg, meta), _batch_of(cfg, meta)
     order = list(Layer)[: list(Layer).index(meta.layer) + 1]
     from jobforge_core.common.models import TransitionStatus
     from jobforge_core.history.transition_logs import read_logs
 
-    latest: dict[Layer, LayerTransitionLog] = {}
+    latest: dict[tuple[bool, Layer], LayerTransitionLog] = {}
     for log in read_logs(cfg):
         if log.source_name != source or log.batch_id != batch:
             continue
         if log.status is TransitionStatus.FAILED or log.target_layer not in order:
             continue
-        held = latest.get(log.target_layer)
+        key = (log.source_layer == "restore", log.target_layer)
+        held = latest.get(key)
         if held is None or (log.completed_at and held.completed_at < log.completed_at):
-            latest[log.target_layer] = log
-    return [latest[layer] for layer in order if layer in latest]
+            latest[key] = log
+    if restores:
+        return [latest[(True, layer)] for layer in order if (True, layer) in latest]
+    own = [latest.get((False, layer)) or latest.get((True, layer)) for layer in order]
+    return [log for log in own if log is not None]
 
 
 def row_lineage(
