@@ -189,7 +189,8 @@ def test_quarantined_rows_are_queryable_in_sql(story, capsys):
 def _fk_quality(capsys, root: str, batch: str) -> list[dict]:
     sql = (
         "SELECT batch_id, rows, rows_in, share_of_rows_in, batch_status FROM catalog.quality "
-        f"WHERE table_name = 'fact_cops_employment' AND rule = 'foreign_key' AND batch_id = '{batch}'"
+        "WHERE table_name = 'fact_cops_employment' AND rule = 'foreign_key' "
+        f"AND batch_id = '{batch}'"
     )
     code, out = _json(capsys, "query", sql, "--data-root", root)
     assert code == 0
