@@ -227,6 +227,7 @@ def diff(
     window: str | None = None,
 ) -> Result:
     from flows.cli_read import config
+    from jobforge_core.history.changes import story
     from jobforge_core.run.audit import diff_table
 
     if sample < 0:
@@ -237,61 +238,39 @@ def diff(
     if single is not None:
         return single
     c = diff_table(cfg, table, from_batch, to_batch, key, sample, window)
-    d = c.diff
-    summary = {
-        "table": table,
-        "key": d.key,
-        "from_batch": d.from_batch,
-        "to_batch": d.to_batch,
-        "rows_from": d.rows_from,
-        "rows_to": d.rows_to,
-        **c.rows,
-        "columns_added": d.columns_added,
-        "columns_removed": d.columns_removed,
+    found = c.as_dict(table)
+    titles = {
+        "window": "the window that moved",
+        "by_key": "per key column",
+        "measures": "per measure: the values changed, summed",
+        "values": "per key value: the changes, summed",
+        "changed": "the largest changed values",
+        "changes_by_column": "rows changed per column",
+        "quarantined": "rows of the new batch in quarantine",
     }
-    by_column = [{"column": col, "rows_changed": n} for col, n in d.changes_by_column.items()]
-    return Result(
-        [
-            Section.fields("diff", summary),
-            Section.fields("window", c.window or {}, title="the window that moved"),
-            Section("by_key", c.by_key, title="per key column", max_width=90),
-            Section("measures", c.measures, title="per measure: the values changed, summed"),
-            Section("values", c.values, title="per key value: the changes, summed"),
-            Section("changed", c.changed, title="the largest changed values"),
-            Section("changes_by_column", by_column, title="rows changed per column"),
-            Section("quarantined", c.quarantined, title="rows of the new batch in quarantine"),
-        ],
-        notes=diff_story(table, c),
-    )
-
-
-def diff_story(table: str, c: Any) -> list[str]:
-    """The diff in a few sentences, for people (stderr; the sections carry the numbers)."""
-    lines = []
-    if c.window:
-        w = c.window
-        span = "-".join(map(str, w["from"])) + " -> " + "-".join(map(str, w["to"]))
-        lines.append(
-            f"{w['column']} window {span}: {w['rows_dropped']} row(s) of {w['dropped']} "
-            f"dropped, {w['rows_added']} row(s) of {w['added']} added (not counted below)"
-        )
-    for k in c.by_key:
-        part = f"{k['column']}: {k['added']} added, {k['removed']} removed, {k['changed']} changed"
-        if k["quarantined"]:
-            part += f", {k['quarantined']} in quarantine (not in gold)"
-        lines.append(part)
-    for m in c.measures:
-        lines.append(
-            f"{m['column']}: {m['rows_changed']} value(s) changed, total {m['delta']:+,} "
-            f"({m['pct']:+}%)"
-        )
-    r = c.rows
-    lines.append(
-        f"rows: {r['added']} added, {r['removed']} removed, {r['changed']} changed, "
-        f"{r['unchanged']} unchanged, {r['quarantined_in_new_batch']} of the new batch in "
-        f"quarantine (by {', '.join(c.diff.key)})"
-    )
-    return lines
+    sections = [Section.fields("diff", found["diff"])]
+    sections.append(Section.fields("window", found["window"], title=titles["window"]))
+    lists = ("added_values", "removed_values", "quarantined_values")
+    for key in list(titles)[1:]:
+        columns = [c for c in found[key][0] if c not in lists] if found[key] else None
+        sections.append(Section(key, found[key], title=titles[key], columns=columns))
+        if key == "by_key":  # for people: the values themselves, one line each
+            listed = [
+                {"column": row["column"], "what": what[: -len("_values")], "values": row[what]}
+                for row in found["by_key"]
+                for what in lists
+                if row[what]
+            ]
+            sections.append(
+                Section(
+                    "by_key_values",
+                    listed,
+                    title="the key values added, removed, in quarantine",
+                    max_width=None,
+                    formats=("table",),
+                )
+            )
+    return Result(sections, notes=story(found))
 
 
 def _single_batch(

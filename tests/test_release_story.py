@@ -276,3 +276,37 @@ def test_history_names_the_releases(story, capsys):
         (rel.COPS_1, False, [story["first"]["fact_cops_employment"]]),
     ]
     assert all(len(r["file_date"]) == 10 for r in out["releases"])  # YYYY-MM-DD
+
+
+def test_the_site_says_what_changed_in_the_last_release(story, browser):
+    """The table page links to a "what changed" page: the diff of the current batch against
+    the previous kept one, the same sentences as `jobforge diff`, within 1,400 px."""
+    from site_checks import horizontal_overflow
+
+    site = story["cfg"].data_root / "docs"
+    table = (site / "tables" / "fact_cops_employment.html").read_text(encoding="utf-8")
+    assert 'id="what-changed" href="../changes/fact_cops_employment.html"' in table
+    page = site / "changes" / "fact_cops_employment.html"
+    browser.open(page.as_uri())
+    said = browser.js("[...document.querySelectorAll('#changes-story li')].map(e => e.textContent)")
+    assert said[:2] == [
+        "year window 2023-2033 -> 2024-2034: 8 row(s) of [2023] dropped, 5 row(s) of [2034] "
+        "added (not counted below)",
+        "noc_code: 0 added, 3 removed, 3 changed, 2 in quarantine (not in gold)",
+    ]
+    first = browser.js(
+        "[...document.querySelectorAll('#changed-table tbody tr:first-child td')]"
+        ".map(e => e.textContent)"
+    )
+    before = rel.cops_value(story["source"], "72010", 2033)
+    assert first == [
+        "72010",
+        "2033",
+        "Crew supervisors - machining, tooling and metal fabrication trades",
+        "employment",
+        f"{before:,}",
+        f"{before + 1000:,}",
+        "1,000",
+        f"{round(1000 / before * 100, 2)}",
+    ]
+    assert horizontal_overflow(browser, page) == 0

@@ -51,6 +51,33 @@ class ReleaseChanges:
     changed: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
 
+    def as_dict(self, table: str) -> dict[str, Any]:
+        """The sections `jobforge diff --format json` prints and the site's "what changed"
+        page shows: one shape for both."""
+        d = self.diff
+        return {
+            "diff": {
+                "table": table,
+                "key": d.key,
+                "from_batch": d.from_batch,
+                "to_batch": d.to_batch,
+                "rows_from": d.rows_from,
+                "rows_to": d.rows_to,
+                **self.rows,
+                "columns_added": d.columns_added,
+                "columns_removed": d.columns_removed,
+            },
+            "window": self.window or {},
+            "by_key": self.by_key,
+            "measures": self.measures,
+            "values": self.values,
+            "changed": self.changed,
+            "changes_by_column": [
+                {"column": c, "rows_changed": n} for c, n in d.changes_by_column.items()
+            ],
+            "quarantined": self.quarantined,
+        }
+
 
 def _distinct(lf: pl.LazyFrame, column: str) -> set[Any]:
     return set(
@@ -168,6 +195,36 @@ def release_changes(
             for r, n in rows.iter_rows()
         ]
     return out
+
+
+def story(found: dict[str, Any]) -> list[str]:
+    """The diff in a few sentences, for people (stderr; the sections carry the numbers); the
+    site's "what changed" page says the same sentences."""
+    lines = []
+    if found["window"]:
+        w = found["window"]
+        span = "-".join(map(str, w["from"])) + " -> " + "-".join(map(str, w["to"]))
+        lines.append(
+            f"{w['column']} window {span}: {w['rows_dropped']} row(s) of {w['dropped']} "
+            f"dropped, {w['rows_added']} row(s) of {w['added']} added (not counted below)"
+        )
+    for k in found["by_key"]:
+        part = f"{k['column']}: {k['added']} added, {k['removed']} removed, {k['changed']} changed"
+        if k["quarantined"]:
+            part += f", {k['quarantined']} in quarantine (not in gold)"
+        lines.append(part)
+    for m in found["measures"]:
+        lines.append(
+            f"{m['column']}: {m['rows_changed']} value(s) changed, total {m['delta']:+,} "
+            f"({'n/a' if m['pct'] is None else format(m['pct'], '+')}%)"
+        )
+    r = found["diff"]
+    lines.append(
+        f"rows: {r['added']} added, {r['removed']} removed, {r['changed']} changed, "
+        f"{r['unchanged']} unchanged, {r['quarantined_in_new_batch']} of the new batch in "
+        f"quarantine (by {', '.join(r['key'])})"
+    )
+    return lines
 
 
 def _named(value: str, names: dict[str, str]) -> str:

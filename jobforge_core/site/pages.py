@@ -22,6 +22,7 @@ from jobforge_core.common.models import (
     TransitionStatus,
 )
 from jobforge_core.common.table_names import split_name
+from jobforge_core.site.changes import changes_href
 from jobforge_core.site.gather import SiteData
 from jobforge_core.site.graph import Edge, Node, render_svg
 from jobforge_core.sources.column_lineage import column_ref
@@ -1140,6 +1141,13 @@ def table_page(data: SiteData, name: str, generated: str) -> str:
         ("retention", f"{meta.retention_days} days" if meta.retention_days else ""),
         ("schema version", escape(meta.schema_version)),
         ("last batch", f"<code>{escape(batch)}</code> {escape(fmt_time(at))}"),
+        (
+            "last release",
+            f'<a id="what-changed" href="{changes_href(name, "../")}">what changed</a> '
+            "(against the previous kept batch)"
+            if name in data.changes
+            else "",
+        ),
         ("transform", f"<code>{escape(meta.transform_script)}</code>"),
         ("business purpose", escape(meta.business_purpose)),
     ]
