@@ -79,6 +79,51 @@ class ReleaseChanges:
         }
 
 
+def _values(lf: pl.LazyFrame, column: str) -> pl.LazyFrame:
+    """The distinct values of a column, as text, lazily (joined, counted, never a Python set:
+    a one-column key of 10M rows has 10M values)."""
+    return lf.select(pl.col(column).cast(pl.String)).unique()
+
+
+def _listed(values: pl.LazyFrame, column: str, n: int) -> list[str]:
+    return values.sort(column).head(n).collect(engine="streaming")[column].to_list()
+
+
+def _key_column(
+    column: str,
+    old_lf: pl.LazyFrame,
+    new_lf: pl.LazyFrame,
+    q_lf: pl.LazyFrame | None,
+    touched_by: list[pl.LazyFrame],
+    sample: int,
+) -> dict[str, Any]:
+    """A key column's values added, removed (not to quarantine), changed (some row of the
+    value added, removed or changed while the value is on both sides) and in quarantine."""
+    old_v, new_v = _values(old_lf, column), _values(new_lf, column)
+    q_v = _values(q_lf, column) if q_lf is not None else new_v.head(0)
+    added = new_v.join(old_v, on=column, how="anti")
+    removed = old_v.join(new_v, on=column, how="anti").join(q_v, on=column, how="anti")
+    to_q = q_v.join(new_v, on=column, how="anti")
+    touched = (
+        pl.concat([_values(lf, column) for lf in touched_by])
+        .unique()
+        .join(old_v, on=column, how="semi")
+        .join(new_v, on=column, how="semi")
+    )
+    return {
+        "column": column,
+        "from": _count(old_v),
+        "to": _count(new_v),
+        "added": _count(added),
+        "removed": _count(removed),
+        "changed": _count(touched),
+        "quarantined": _count(to_q),
+        "added_values": _listed(added, column, sample),  # the first `sample` of each
+        "removed_values": _listed(removed, column, sample),
+        "quarantined_values": _listed(to_q, column, sample),
+    }
+
+
 def _distinct(lf: pl.LazyFrame, column: str) -> set[Any]:
     return set(
         lf.select(pl.col(column).cast(pl.String)).unique().collect(engine="streaming")[column]
@@ -162,34 +207,20 @@ def release_changes(
     }
     changed_lf = keyed(new_lf, changed_h)
     for column in entity:
-        old_v, new_v = _distinct(old_lf, column), _distinct(new_lf, column)
-        q_v = _distinct(q_lf, column) if q_lf is not None else set()
-        touched = set()
-        for lf in (changed_lf, added_rest, removed_rest):
-            touched |= _distinct(lf, column)
-        added = sorted(new_v - old_v)
-        removed = sorted(old_v - new_v - q_v)
-        to_q = sorted(q_v - new_v)
-        names = _labels(added + removed + to_q, labels.get(column))
         out.by_key.append(
-            {
-                "column": column,
-                "from": len(old_v),
-                "to": len(new_v),
-                "added": len(added),
-                "removed": len(removed),
-                "changed": len(touched & old_v & new_v),
-                "quarantined": len(to_q),
-                "added_values": [_named(v, names) for v in added],
-                "removed_values": [_named(v, names) for v in removed],
-                "quarantined_values": [_named(v, names) for v in to_q],
-            }
+            _key_column(
+                column, old_lf, new_lf, q_lf, [changed_lf, added_rest, removed_rest], sample
+            )
         )
+        shown = {k: v for k, v in out.by_key[-1].items() if k.endswith("_values")}
+        names = _labels([v for vs in shown.values() for v in vs], labels.get(column))
+        for k, vs in shown.items():
+            out.by_key[-1][k] = [_named(v, names) for v in vs]
     _measures(out, old_lf, new_lf, changed_h, key, entity, labels, sample)
     if q_lf is not None:
         by_rule = q_lf.group_by(QUARANTINE_REASON).len().sort(QUARANTINE_REASON)
         rows = by_rule.collect(engine="streaming")
-        values = {c: sorted(_distinct(q_lf, c)) for c in entity}
+        values = {c: _listed(_values(q_lf, c), c, sample) for c in entity}
         out.quarantined = [
             {"rule": r, "rows": n, **{f"{c}_values": v[:sample] for c, v in values.items()}}
             for r, n in rows.iter_rows()
