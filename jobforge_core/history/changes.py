@@ -189,7 +189,8 @@ def release_changes(
         in_window = {"dropped": wcol.is_in(w["dropped"]), "added": wcol.is_in(w["added"])}
         w["rows_dropped"] = _count(removed_lf.filter(in_window["dropped"]))
         w["rows_added"] = _count(added_lf.filter(in_window["added"]))
-        out.window = {"column": window, **w}
+        if w["dropped"] or w["added"]:  # said only when the window moved
+            out.window = {"column": window, **w}
     removed_rest = removed_lf.filter(~in_window["dropped"])
     added_rest = added_lf.filter(~in_window["added"])
     quarantined_keys = pl.Series(KEY_HASH, [], pl.UInt64)
@@ -313,7 +314,7 @@ def _measures(
         ]
     ).with_columns(
         (pl.col("to") - pl.col("from")).alias("delta"),
-        ((pl.col("to") - pl.col("from")) / pl.col("from").abs() * 100).round(2).alias("pct"),
+        _pct(pl.col("to") - pl.col("from"), pl.col("from")),
     )
     totals = (
         cells.group_by("column")
@@ -323,7 +324,7 @@ def _measures(
             pl.col("to").sum().alias("sum_to"),
             pl.col("delta").sum().alias("delta"),
         )
-        .with_columns((pl.col("delta") / pl.col("sum_from").abs() * 100).round(2).alias("pct"))
+        .with_columns(_pct(pl.col("delta"), pl.col("sum_from")))
         .sort("column")
         .collect(engine="streaming")
     )
@@ -347,7 +348,7 @@ def _measures(
             pl.col("to").sum().alias("to"),
             pl.col("delta").sum().alias("delta"),
         )
-        .with_columns((pl.col("delta") / pl.col("from").abs() * 100).round(2).alias("pct"))
+        .with_columns(_pct(pl.col("delta"), pl.col("from")))
         .sort(pl.col("delta").abs(), first, descending=[True, False])
         .head(max(sample, 1) * 5)
         .collect(engine="streaming")
@@ -357,6 +358,11 @@ def _measures(
         _tidy({**r, "label": names.get(str(r[first]), "")}, key=[first, "label"])
         for r in per_value.to_dicts()
     ]
+
+
+def _pct(delta: pl.Expr, base: pl.Expr) -> pl.Expr:
+    """delta as a % of base, 2 decimals; none from 0 (no infinity in JSON)."""
+    return pl.when(base != 0).then((delta / base.abs() * 100).round(2)).alias("pct")
 
 
 def _tidy(row: dict[str, Any], key: list[str] | None = None) -> dict[str, Any]:
