@@ -262,6 +262,11 @@ def test_a_rejected_release_is_shown_as_rejected(story, capsys):
         html = (cfg.data_root / "docs" / "quality.html").read_text(encoding="utf-8")
         (rejected,) = [b for b, s in statuses.items() if s == "rejected"]
         assert f"{rejected} (rejected)" in html
+        zeros = html.split('class="zeros muted"')[1:]  # "0 rows in every batch": not a rejection
+        assert "batch_rejected" in html and not any(
+            "batch_rejected" in z.split("</p>")[0] for z in zeros
+        )
+        assert '<span class="sev-error">rejected</span>' in html
     finally:
         third.unlink()
 

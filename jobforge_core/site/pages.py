@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from jobforge_core.catalog.quality import REJECTED
 from jobforge_core.common.config import Layer
 from jobforge_core.common.models import (
     ColumnMetadata,
@@ -664,6 +665,14 @@ def _quality_count(data: SiteData, q: Any, rows: int, samples: set[tuple]) -> st
     return text
 
 
+def _batch_cell(data: SiteData, q: Any, rows: int, samples: set[tuple]) -> str:
+    """A rule's count in one batch; a batch that failed as a whole reads "rejected", never 0."""
+    count = _quality_count(data, q, rows, samples)
+    if q.rule != REJECTED:
+        return count
+    return '<span class="sev-error">rejected</span>' + (f" ({count})" if rows else "")
+
+
 def _quality_summary(data: SiteData, by_source: dict[str, list[Any]], samples: set) -> str:
     """The latest batch of every source: the rules that caught rows, by severity."""
     found: dict[str, list[list[str]]] = defaultdict(list)
@@ -741,15 +750,13 @@ def quality_page(data: SiteData, generated: str) -> str:
         rows, zero = [], []
         for key in sorted(cells, key=lambda k: (order.get(k[0], 9), k[1], k[2])):
             layer, table, rule, action = key
-            if not any(cells[key].values()):
+            if not any(cells[key].values()) and rule != REJECTED:  # a rejection is never "0"
                 zero.append(
                     f"<code>{escape(rule)}</code> <span class=muted>({escape(layer)})</span>"
                 )
                 continue
             counts = [
-                _quality_count(data, first[key][b], cells[key][b], samples)
-                if b in cells[key]
-                else ""
+                _batch_cell(data, first[key][b], cells[key][b], samples) if b in cells[key] else ""
                 for b in batches
             ]
             rows.append(
