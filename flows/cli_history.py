@@ -249,7 +249,10 @@ def diff(
         "quarantined": "rows of the new batch in quarantine",
     }
     sections = [Section.fields("diff", found["diff"])]
-    sections.append(Section.fields("window", found["window"], title=titles["window"]))
+    window = Section.fields("window", found["window"], title=titles["window"])
+    if not found["window"]:  # no year window, or it did not move: nothing to say to people
+        window.formats = ("csv", "json")
+    sections.append(window)
     lists = ("added_values", "removed_values", "quarantined_values")
     for key in list(titles)[1:]:
         columns = [c for c in found[key][0] if c not in lists] if found[key] else None

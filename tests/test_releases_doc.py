@@ -15,7 +15,10 @@ from tests import releases as rel
 
 REPO = Path(__file__).parent.parent
 PAGE = REPO / "docs" / "releases.md"
-BUILDERS = {rel.COPS_2: rel.cops_next}
+BUILDERS = {
+    rel.COPS_2: rel.cops_next,
+    rel.SKILLS_2: lambda source: rel.skills_release(source, rel.SKILLS_2, "Digital Literacy"),
+}
 
 
 def page_commands() -> list[str]:
@@ -57,6 +60,7 @@ def test_every_command_of_the_releases_page_runs(prefect_harness, tmp_path, monk
         "noc_code: 0 added, 3 removed, 3 changed, 2 in quarantine (not in gold)",
         "employment: 3 value(s) changed, total +1,400 (+1.06%)",
         "nothing to do",
+        "descriptor_code: 0 added, 1 removed, 2 changed",
     ):
         assert said in page
         assert any(said in out for outs in outputs.values() for out in outs), said
@@ -65,3 +69,6 @@ def test_every_command_of_the_releases_page_runs(prefect_harness, tmp_path, monk
     assert again.strip().endswith("nothing to do")
     (lineage,) = outputs["lineage fact_cops_employment"]
     assert "employment_emploi_2024_2033_noc2021.csv" in lineage and "restored_at" in lineage
+    (skills,) = outputs["diff fact_oasis_skills"]
+    assert "descriptor_code  removed  F01a04 Digital Literacy" in skills
+    assert "descriptor_code  removed  F01a04 Digital Literacy" in page
