@@ -2,8 +2,9 @@
 
 `python -m bench.diff --rows 10000000` writes two COPS-like long tables (code x year:
 employment, with provenance), the second one with 0.1% of values revised, 0.01% of keys
-removed and as many added, then diffs them by (noc_code, year) as `jobforge diff` does and
-prints wall time, peak RSS (VmHWM, reset before the diff) and the counts found, as JSON.
+removed and as many added, then diffs them by (noc_code, year) as `jobforge diff` does (the
+release story of history/changes.py, year as the window; `--rows-only`: the row diff alone)
+and prints wall time, peak RSS (VmHWM, reset before the diff) and the counts found, as JSON.
 Generated files go to --work-dir (default /tmp/jobforge-bench/diff), never the repository.
 """
 
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/jobforge-bench/diff"))
+    parser.add_argument("--rows-only", action="store_true", help="diff_files alone")
     args = parser.parse_args(argv)
+    from jobforge_core.history.changes import release_changes
     from jobforge_core.history.diff import diff_files
 
     before = args.work_dir / f"release1-{args.rows}.parquet"
@@ -56,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
             write_release(path, args.rows, release)
     reset = _reset_peak()
     start = time.perf_counter()
-    diff = diff_files(before, after, ["noc_code", "year"], sample=5)
+    key = ["noc_code", "year"]
+    if args.rows_only:
+        diff, story = diff_files(before, after, key, sample=5), None
+    else:
+        story = release_changes(before, after, key, window="year", sample=5)
+        diff = story.diff
     seconds = time.perf_counter() - start
     result = {
         "rows": args.rows,
@@ -67,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         "removed": diff.removed,
         "changed": diff.changed,
         "changes_by_column": diff.changes_by_column,
+        "by_key": [
+            {k: v for k, v in row.items() if not k.endswith("_values")}
+            for row in (story.by_key if story else [])
+        ],
         "file_mib": round((before.stat().st_size + after.stat().st_size) / 2**20, 1),
     }
     print(json.dumps(result, indent=2))

@@ -48,7 +48,16 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="key column (repeatable); default: the gold table's declared grain",
     )
     diff.add_argument(
-        "--sample", type=int, default=5, metavar="N", help="sample rows of each kind (default 5)"
+        "--sample",
+        type=int,
+        default=10,
+        metavar="N",
+        help="the largest changed values shown, and values listed per key (default 10)",
+    )
+    diff.add_argument(
+        "--window",
+        metavar="COLUMN",
+        help="the key column whose values move between releases (default: an integer year)",
     )
 
     restore = sub.add_parser(
@@ -103,7 +112,13 @@ def dispatch(args: argparse.Namespace) -> Result:
         return verify(args.data_root)
     if args.command == "diff":
         return diff(
-            args.data_root, args.table, args.from_batch, args.to_batch, args.key, args.sample
+            args.data_root,
+            args.table,
+            args.from_batch,
+            args.to_batch,
+            args.key,
+            args.sample,
+            args.window,
         )
     if args.command == "restore":
         if args.snapshot:
@@ -163,7 +178,7 @@ def table_name(cfg: Any, name: str) -> str:
 
 def history(data_root: str | None, table: str) -> Result:
     from flows.cli_read import config
-    from jobforge_core.run.audit import table_history
+    from jobforge_core.run.audit import table_history, table_releases
 
     cfg = config(data_root)
     table = table_name(cfg, table)
@@ -183,7 +198,23 @@ def history(data_root: str | None, table: str) -> Result:
         notes = [f"{len(rows)} batches of {table}; compare two: jobforge diff {table}"]
     else:
         notes = [f"1 batch of {table}: nothing to compare yet (jobforge diff needs two)"]
-    return Result([Section("batches", rows, columns=view, max_width=40)], notes=notes)
+    releases = table_releases(rows)
+    if releases:
+        now = next((r for r in releases if r["current"]), releases[0])
+        notes.insert(0, f"current release: {now['release']} ({now['file_date'] or 'file gone'})")
+    return Result(
+        [
+            Section("batches", rows, columns=view, max_width=40),
+            Section(
+                "releases",
+                releases,
+                title="releases (source files), newest first",
+                columns=["release", "file_date", "current", "batches", "source_sha256"],
+                max_width=70,
+            ),
+        ],
+        notes=notes,
+    )
 
 
 def diff(
@@ -193,8 +224,10 @@ def diff(
     to_batch: str | None,
     key: list[str] | None,
     sample: int,
+    window: str | None = None,
 ) -> Result:
     from flows.cli_read import config
+    from jobforge_core.history.changes import story
     from jobforge_core.run.audit import diff_table
 
     if sample < 0:
@@ -204,35 +237,43 @@ def diff(
     single = _single_batch(cfg, table, from_batch, to_batch)
     if single is not None:
         return single
-    d = diff_table(cfg, table, from_batch, to_batch, key, sample)
-    summary = {
-        "table": table,
-        "key": d.key,
-        "from_batch": d.from_batch,
-        "to_batch": d.to_batch,
-        "rows_from": d.rows_from,
-        "rows_to": d.rows_to,
-        "added": d.added,
-        "removed": d.removed,
-        "changed": d.changed,
-        "unchanged": d.unchanged,
-        "columns_added": d.columns_added,
-        "columns_removed": d.columns_removed,
+    c = diff_table(cfg, table, from_batch, to_batch, key, sample, window)
+    found = c.as_dict(table)
+    titles = {
+        "window": "the window that moved",
+        "by_key": "per key column",
+        "measures": "per measure: the values changed, summed",
+        "values": "per key value: the changes, summed",
+        "changed": "the largest changed values",
+        "changes_by_column": "rows changed per column",
+        "quarantined": "rows of the new batch in quarantine",
     }
-    by_column = [{"column": c, "rows_changed": n} for c, n in d.changes_by_column.items()]
-    return Result(
-        [
-            Section.fields("diff", summary),
-            Section("changes_by_column", by_column, title="rows changed per column"),
-            Section("added", d.sample_added, title="sample of added rows", max_width=40),
-            Section("removed", d.sample_removed, title="sample of removed rows", max_width=40),
-            Section("changed", d.sample_changed, title="sample of changed values", max_width=40),
-        ],
-        notes=[
-            f"{d.added} added, {d.removed} removed, {d.changed} changed, "
-            f"{d.unchanged} unchanged (by {', '.join(d.key)})"
-        ],
-    )
+    sections = [Section.fields("diff", found["diff"])]
+    window = Section.fields("window", found["window"], title=titles["window"])
+    if not found["window"]:  # no year window, or it did not move: nothing to say to people
+        window.formats = ("csv", "json")
+    sections.append(window)
+    lists = ("added_values", "removed_values", "quarantined_values")
+    for key in list(titles)[1:]:
+        columns = [c for c in found[key][0] if c not in lists] if found[key] else None
+        sections.append(Section(key, found[key], title=titles[key], columns=columns))
+        if key == "by_key":  # for people: the values themselves, one line each
+            listed = [
+                {"column": row["column"], "what": what[: -len("_values")], "values": row[what]}
+                for row in found["by_key"]
+                for what in lists
+                if row[what]
+            ]
+            sections.append(
+                Section(
+                    "by_key_values",
+                    listed,
+                    title="the key values added, removed, in quarantine",
+                    max_width=None,
+                    formats=("table",),
+                )
+            )
+    return Result(sections, notes=story(found))
 
 
 def _single_batch(
@@ -298,18 +339,35 @@ def _publish(
 
 
 def _next_run(cfg: Any, spec: Any, batch: str) -> str:
-    """What the next plain run will do with the source, said truthfully."""
+    """What the next plain run will do with the source, said truthfully: planned as that run
+    plans it, in the folder the restored release came from, with the pins in force."""
+    from jobforge_core.common.settings import load_settings
+    from jobforge_core.run.pins import read_pins
     from jobforge_core.run.pipeline import plan_sources
+    from jobforge_core.run.state import read_state
 
+    state = read_state(cfg, spec.name)
+    folder = Path(state.source_file).parent if state and state.source_file else None
+    plan_cfg = cfg
+    if folder is not None and folder.is_dir() and folder != cfg.resolved_source_dir():
+        plan_cfg = cfg.model_copy(update={"source_dir": folder})
+    run = "jobforge run" + (f" --source-dir {folder}" if plan_cfg is not cfg else "")
+    pinned = load_settings().releases.get(spec.name) or read_pins(cfg).get(spec.name)
+    files = {}
+    if pinned:
+        path = Path(pinned)
+        files[spec.name] = path if path.is_absolute() else plan_cfg.resolved_source_dir() / path
     try:
-        plan = plan_sources({spec.name: spec}, cfg, [spec.name])[spec.name]
+        plan = plan_sources({spec.name: spec}, plan_cfg, [spec.name], files=files)[spec.name]
     except Exception:  # the file is unreadable or gone: the run will say so itself
-        return "the next `jobforge run` reports its file"
+        return f"the next `{run}` reports its file"
+    how = "its pinned release" if pinned else "its newest release"
     if plan.batch_id == batch:
-        return f"its file is that batch: the next `jobforge run` keeps it ({plan.source_path})"
+        return f"{how} is that batch: the next `{run}` keeps it ({plan.source_path})"
     return (
-        f"its file {plan.source_path} is another batch ({plan.batch_id}): the next "
-        f"`jobforge run` loads it again; pin this one with --file {spec.name}=FILE"
+        f"{how} {plan.source_path} is another batch ({plan.batch_id}): the next `{run}` loads "
+        f"it again; to stay on this one, pin its file: {run} --file {spec.name}="
+        f"{state.source_file if state and state.source_file else 'FILE'}"
     )
 
 
@@ -328,9 +386,8 @@ def restore(data_root: str | None, source: str, batch: str, spec_dirs: list[str]
     with _holding(cfg, "jobforge restore"):
         logs = _restore_or_hint(cfg, specs[source], batch)
         if not logs:
-            return Result(
-                [Section("restored", [], title=f"{source} restored to {batch}")],
-                notes=[f"{source} already holds batch {batch} in every layer: nothing to do"],
+            return Result(  # one line, no table: nothing moved
+                notes=[f"{source} already holds batch {batch} in every layer: nothing to do"]
             )
         held = _publish(cfg, specs, f"restore {source} {batch}")
     rows = [

@@ -234,6 +234,10 @@ def lineage(data_root: str | None, table: str, where: str | None, limit: int) ->
         "sha256": first.source_sha256,
         "batch": first.batch_id,
     }
+    restored = lineage_chain(cfg, table, restores=True)
+    last = chain[-1].completed_at
+    if restored and restored[-1].completed_at and (not last or restored[-1].completed_at >= last):
+        header["restored_at"] = restored[-1].completed_at.isoformat(timespec="seconds")
     return Result(
         [
             Section.fields("lineage", header),

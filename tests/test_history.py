@@ -344,13 +344,13 @@ def test_diff_by_key_hashes_counts_columns_and_refuses_what_it_cannot_compare(tm
         diff_table(cfg, "tiny_gold")
     _release(cfg, specs, [("a", 1, "x"), ("b", 5, "y"), ("d", 4, "z")], header="code,value,region")
     refresh_catalog(cfg, load_specs([specs]))
-    d = diff_table(cfg, "tiny_gold")
+    d = diff_table(cfg, "tiny_gold").diff
     assert (d.added, d.removed, d.changed, d.unchanged) == (1, 1, 1, 1)
     assert d.columns_added == ["region"] and d.changes_by_column == {"value": 1}
     assert d.sample_changed == [{"code": "b", "column": "value", "from": 2, "to": 5}]
     assert d.sample_added == [{"code": "d", "value": 4, "region": "z"}]
     assert d.sample_removed == [{"code": "c", "value": 3}]
-    silver = diff_table(cfg, "silver.tiny", key=["code"])
+    silver = diff_table(cfg, "silver.tiny", key=["code"]).diff
     assert (silver.added, silver.removed, silver.changed) == (1, 1, 1)
     with pytest.raises(DiffError, match="no key"):
         diff_table(cfg, "silver.tiny")  # no declared grain outside gold

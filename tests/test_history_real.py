@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from jobforge_core.common.config import Layer, PipelineConfig
@@ -77,7 +78,7 @@ def _batches(cfg: PipelineConfig) -> list[dict]:
         "history", "fact_cops_employment", "--data-root", str(cfg.data_root), "--format", "json"
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)  # one part: the list of batches
+    return json.loads(done.stdout)["batches"]  # and "releases": the files behind them
 
 
 def test_history_lists_both_releases_newest_first(releases):
@@ -111,16 +112,19 @@ def test_diff_reports_exactly_the_changed_and_the_added_rows(releases):
     assert summary["key"] == ["noc_code", "year"]
     assert summary["unchanged"] == summary["rows_from"] - 1
     assert diff["changes_by_column"] == [{"column": "employment", "rows_changed": 1}]
-    assert diff["changed"] == [
-        {
-            "noc_code": CHANGED,
-            "year": 2024,
-            "column": "employment",
-            "from": old_value,
-            "to": new_value,
-        }
-    ]
-    assert {row["noc_code"] for row in diff["added"]} == {ADDED}
+    (changed,) = diff["changed"]
+    assert (changed["noc_code"], changed["year"], changed["column"]) == (
+        CHANGED,
+        2024,
+        "employment",
+    )
+    assert (changed["from"], changed["to"]) == (old_value, new_value)
+    assert changed["delta"] == new_value - old_value
+    dim = pl.read_parquet(cfg.table_path("gold", "dim_noc"))
+    (title,) = dim.filter(pl.col("noc_code") == CHANGED)["class_title"]
+    assert changed["label"] == title  # the occupation's title, from dim_noc
+    (noc,) = diff["by_key"]
+    assert noc["added"] == 1 and noc["added_values"][0].startswith(f"{ADDED} ")
     batches = _batches(cfg)
     explicit = jobforge(
         "diff",

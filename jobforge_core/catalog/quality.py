@@ -1,8 +1,11 @@
-"""Data quality over time: one row per (transition, rule), from every kept transition log.
+"""Data quality over time: one row per (batch, layer, table, rule), from the transition logs.
 
 The lineage logs are never overwritten, so `catalog.quality` answers "since when" questions
 (`SELECT batch_id, rule, rows FROM catalog.quality WHERE table_name = ... ORDER BY checked_at`)
-across every run the data root has seen.
+across every batch the data root has seen. A batch run again (forced, or after a failure
+further down) is checked again: only its latest transition per layer counts, so three loads of
+one batch that quarantined 22 rows show 22, not 66. A share is of the rows the rule looked at
+(`RuleCheck.share`): long rows over long rows at gold.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from jobforge_core.common.models import LayerTransitionLog, RuleCheck
+from jobforge_core.common.models import LayerTransitionLog, RuleCheck, TransitionStatus
 
 # Logs written before transitions recorded their rule checks name only the rules that
 # affected rows; their action follows from the rule id.
@@ -23,6 +26,11 @@ _LEGACY_ACTIONS = {
     "duplicate_key": "drop",
     "duplicate_grain": "drop",
 }
+
+
+# The rule of a batch that failed as a whole, with no rule of its own (its error is in the
+# transition's `errors` and `jobforge quarantine`).
+REJECTED = "batch_rejected"
 
 
 class QualityRecord(BaseModel):
@@ -38,6 +46,9 @@ class QualityRecord(BaseModel):
     rows_in: int
     share_of_rows_in: float | None  # rows / rows_in; None when nothing came in
     status: str  # of the transition: success, partial, failed
+    # of the batch: "rejected" when its latest transition at some layer failed (a schema
+    # change under `fail`, a failed rule), else "accepted"
+    batch_status: str = "accepted"
     checked_at: datetime
     transition_id: str
     flow_run_id: str | None = None
@@ -60,11 +71,34 @@ def _legacy_checks(log: LayerTransitionLog) -> list[RuleCheck]:
     return found
 
 
+def latest_checks(logs: Iterable[LayerTransitionLog]) -> list[LayerTransitionLog]:
+    """The latest checking transition of each (batch, layer), oldest first. A restore moves
+    files and checks nothing: it is not a check of its batch."""
+    latest: dict[tuple[str, str], LayerTransitionLog] = {}
+    for log in sorted(logs, key=lambda log: log.completed_at or log.started_at):
+        if log.source_layer != "restore":
+            latest.pop((log.batch_id, log.target_layer.value), None)
+            latest[(log.batch_id, log.target_layer.value)] = log
+    return list(latest.values())
+
+
 def quality_records(logs: Iterable[LayerTransitionLog]) -> list[QualityRecord]:
+    kept = latest_checks(logs)
+    rejected = {log.batch_id for log in kept if log.status is TransitionStatus.FAILED}
     records = []
-    for log in logs:
-        for check in log.rule_checks or _legacy_checks(log):
-            rows_in = log.row_count_in
+    for log in kept:
+        found = log.rule_checks or _legacy_checks(log)
+        if log.status is TransitionStatus.FAILED and not any(c.action == "fail" for c in found):
+            # failed as a whole (a missing column, an unreadable file): no rule counted rows,
+            # yet the batch must read as rejected, not as clean
+            found = [
+                *found,
+                RuleCheck(
+                    table_name=log.source_name, rule=REJECTED, action="fail", rows=log.row_count_in
+                ),
+            ]
+        for check in found:
+            rows_in, share = check.share(log.row_count_in)
             records.append(
                 QualityRecord(
                     source=log.source_name,
@@ -75,8 +109,9 @@ def quality_records(logs: Iterable[LayerTransitionLog]) -> list[QualityRecord]:
                     action=check.action,
                     rows=check.rows,
                     rows_in=rows_in,
-                    share_of_rows_in=check.rows / rows_in if rows_in else None,
+                    share_of_rows_in=share,
                     status=log.status.value,
+                    batch_status="rejected" if log.batch_id in rejected else "accepted",
                     checked_at=log.completed_at or log.started_at,
                     transition_id=log.transition_id,
                     flow_run_id=log.flow_run_id,

@@ -20,7 +20,7 @@ from jobforge_core.catalog.sql_schema import SqlColumn, create_and_fill, model_c
 from jobforge_core.common.atomic import atomic_target
 from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.models import ColumnMetadata, LayerTransitionLog, TableMetadata
-from jobforge_core.common.table_names import is_identifier, split_name
+from jobforge_core.common.table_names import QUARANTINE_SCHEMA, is_identifier, split_name
 from jobforge_core.sources.glossary import GlossaryTerm
 from jobforge_core.sources.model_schema import Relationship
 
@@ -85,13 +85,13 @@ def view_sql(schema: str | None, name: str, path: str) -> str:
     return f"CREATE OR REPLACE VIEW {qualified} AS SELECT * FROM read_parquet('{literal}')"
 
 
-def history_view_sql(name: str, paths: list[str]) -> str:
+def history_view_sql(name: str, paths: list[str], schema: str = HISTORY_SCHEMA) -> str:
     """All batches of one table in one view; columns matched by name across batches."""
     if not is_identifier(name):
         raise ValueError(f"not a valid identifier: {name}")
     files = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
     return (
-        f'CREATE OR REPLACE VIEW "{HISTORY_SCHEMA}"."{name}" AS '
+        f'CREATE OR REPLACE VIEW "{schema}"."{name}" AS '
         f"SELECT * FROM read_parquet([{files}], union_by_name = true)"
     )
 
@@ -116,6 +116,9 @@ def build_store(cfg: PipelineConfig, catalog: CatalogRows) -> Path:
                 con.execute(view_sql(schema, table, meta.file_path))
             for name, paths in _history_views(catalog.history).items():
                 con.execute(history_view_sql(name, paths))
+            con.execute(f"CREATE SCHEMA {QUARANTINE_SCHEMA}")
+            for name, paths in quarantine_views(catalog.quarantine).items():
+                con.execute(history_view_sql(name, paths, QUARANTINE_SCHEMA))
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -127,6 +130,17 @@ def _history_views(history: list[BatchVersion]) -> dict[str, list[str]]:
     for v in history:
         layer, table = split_name(v.table_name)
         views.setdefault(history_view_name(layer, table), []).append(v.file_path)
+    return views
+
+
+def quarantine_views(counts: list[QuarantineCount]) -> dict[str, list[str]]:
+    """The row quarantine files of each table, every batch: the rows a rule set aside, with
+    their reason, in SQL (`SELECT * FROM quarantine.fact_cops_employment`)."""
+    views: dict[str, list[str]] = {}
+    for q in counts:
+        paths = views.setdefault(history_view_name(Layer(q.layer), q.table_name), [])
+        if q.file_path not in paths:
+            paths.append(q.file_path)
     return views
 
 

@@ -31,6 +31,9 @@ def is_identifier(text: str) -> bool:
 
 
 HISTORY_SCHEMA = "history"
+# Row quarantine in SQL: one view per table over its quarantine files of every batch, named
+# as the history views are (`quarantine.fact_cops_employment`, `quarantine.silver_<source>`).
+QUARANTINE_SCHEMA = "quarantine"
 
 
 def history_view_name(layer: Layer, table: str) -> str:

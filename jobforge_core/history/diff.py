@@ -20,6 +20,7 @@ from jobforge_core.common.errors import JobForgeError
 from jobforge_core.common.provenance import data_columns
 
 _KEY, _ROW = "__key_hash", "__row_hash"
+KEY_HASH = _KEY
 # The join of the two sides runs per slice of the key-hash space: its hash table is 1/16 of
 # a side (10M rows: 1.4 GiB peak in one join, against about 0.5 GiB in slices).
 _PARTS = 16
@@ -57,6 +58,17 @@ def _text_if_dictionary(lf: pl.LazyFrame, columns: list[str]) -> list[pl.Expr]:
     ]
 
 
+def text_if_dictionary(lf: pl.LazyFrame, columns: list[str]) -> list[pl.Expr]:
+    """The columns, Enum and Categorical ones as text (public: changes.py reads keys so)."""
+    return _text_if_dictionary(lf, columns)
+
+
+def key_hash(lf: pl.LazyFrame, key: list[str]) -> pl.Expr:
+    """The 64-bit hash of a row's key, as `diff_files` matches rows (changes.py reads rows
+    back by it)."""
+    return pl.struct(_text_if_dictionary(lf, key)).hash(seed=0).alias(_KEY)
+
+
 def _hashes(lf: pl.LazyFrame, key: list[str], compared: list[str]) -> pl.DataFrame:
     keys = _text_if_dictionary(lf, key)
     values = _text_if_dictionary(lf, compared)
@@ -74,8 +86,11 @@ def _check_key(hashes: pl.DataFrame, key: list[str], path: Path) -> None:
         )
 
 
-def diff_files(before: Path, after: Path, key: list[str], *, sample: int = 5) -> TableDiff:
-    """Rows added, removed and changed from `before` to `after`, matched on `key`."""
+def diff_files(
+    before: Path, after: Path, key: list[str], *, sample: int = 5, hashes: bool = False
+) -> Any:
+    """Rows added, removed and changed from `before` to `after`, matched on `key`. With
+    `hashes`: (the diff, (key hashes added, removed, changed)), for changes.py."""
     if not key:
         raise DiffError("no key to match rows on: the table declares no grain; pass --key")
     old_lf, new_lf = pl.scan_parquet(before), pl.scan_parquet(after)
@@ -144,7 +159,7 @@ def diff_files(before: Path, after: Path, key: list[str], *, sample: int = 5) ->
         return head.to_dicts()
 
     rows_from, rows_to = _count(old_lf), _count(new_lf)
-    return TableDiff(
+    found = TableDiff(
         key=key,
         from_batch=_batch(old_lf),
         to_batch=_batch(new_lf),
@@ -161,6 +176,7 @@ def diff_files(before: Path, after: Path, key: list[str], *, sample: int = 5) ->
         sample_removed=sample_of(old_lf, removed_h, old_cols),
         sample_changed=sample_changed,
     )
+    return (found, (added_h, removed_h, changed_h)) if hashes else found
 
 
 def _count(lf: pl.LazyFrame) -> int:

@@ -409,7 +409,13 @@ def _assertions(log: LayerTransitionLog, spec: SourceSpec | None) -> Any:
         if check.action not in ASSERTED:
             continue
         exp = expectations.get(check.rule)
-        params: dict[str, Any] = {"action": check.action, "table": check.table_name}
+        rows_in, share = check.share(log.row_count_in)  # as catalog.quality and the site
+        params: dict[str, Any] = {
+            "action": check.action,
+            "table": check.table_name,
+            "rows_in": rows_in,
+            "share_of_rows_in": share,
+        }
         if exp is not None:
             description = f"{exp.rule} on {exp.column}"
             for arg in ("pattern", "min", "max", "values"):

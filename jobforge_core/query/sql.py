@@ -30,6 +30,7 @@ from jobforge_core.common.fence import inside, under_root
 from jobforge_core.common.settings import DEFAULT_QUERY_MEMORY_LIMIT, DEFAULT_QUERY_TIMEOUT_S
 from jobforge_core.common.table_names import (
     HISTORY_SCHEMA,
+    QUARANTINE_SCHEMA,
     history_view_name,
     is_identifier,
     split_name,
@@ -223,6 +224,13 @@ def _load_store(
             ).fetchall():
                 layer, table = split_name(table_name)
                 views.setdefault((HISTORY_SCHEMA, history_view_name(layer, table)), []).append(rel)
+        if "quarantine" in names:  # row quarantine of every batch: quarantine.<table>
+            for layer, table_name, rel in con.execute(
+                f"SELECT DISTINCT layer, table_name, file_path FROM {catalog}.quarantine "
+                "ORDER BY file_path"
+            ).fetchall():
+                name = history_view_name(Layer(layer), table_name)
+                views.setdefault((QUARANTINE_SCHEMA, name), []).append(rel)
         con.execute(f"CREATE SCHEMA {CATALOG_SCHEMA}")
         # The catalog tables are copied in when the SQL may read them (it names the schema,
         # or introspects); a plain query of gold tables skips the copies.
@@ -491,25 +499,33 @@ def _batch_of(cfg: PipelineConfig, meta: TableMetadata) -> str | None:
     return None
 
 
-def lineage_chain(cfg: PipelineConfig, name: str) -> list[LayerTransitionLog]:
+def lineage_chain(
+    cfg: PipelineConfig, name: str, *, restores: bool = False
+) -> list[LayerTransitionLog]:
     """source file -> ... -> this table: the latest successful transition of each layer for the
-    batch the table holds now."""
+    batch the table holds now. A `restore` moved a kept file back and built nothing: the chain
+    is the batch's own transitions (its source file and SHA-256, not the history file), a
+    restore only where a layer has none. `restores`: the restore transitions instead."""
     meta = resolve_table(cfg, name)
     source, batch = _source_of(cfg, meta), _batch_of(cfg, meta)
     order = list(Layer)[: list(Layer).index(meta.layer) + 1]
     from jobforge_core.common.models import TransitionStatus
     from jobforge_core.history.transition_logs import read_logs
 
-    latest: dict[Layer, LayerTransitionLog] = {}
+    latest: dict[tuple[bool, Layer], LayerTransitionLog] = {}
     for log in read_logs(cfg):
         if log.source_name != source or log.batch_id != batch:
             continue
         if log.status is TransitionStatus.FAILED or log.target_layer not in order:
             continue
-        held = latest.get(log.target_layer)
+        key = (log.source_layer == "restore", log.target_layer)
+        held = latest.get(key)
         if held is None or (log.completed_at and held.completed_at < log.completed_at):
-            latest[log.target_layer] = log
-    return [latest[layer] for layer in order if layer in latest]
+            latest[key] = log
+    if restores:
+        return [latest[(True, layer)] for layer in order if (True, layer) in latest]
+    own = [latest.get((False, layer)) or latest.get((True, layer)) for layer in order]
+    return [log for log in own if log is not None]
 
 
 def row_lineage(

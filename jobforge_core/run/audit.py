@@ -18,7 +18,7 @@ from jobforge_core.common.errors import JobForgeError
 from jobforge_core.common.models import LayerTransitionLog, RunOrigin, TransitionStatus, utc_now
 from jobforge_core.common.table_names import catalog_name, is_identifier, metadata_path, split_name
 from jobforge_core.history.batches import batch_of, history_file, keep_previous, prune, versions
-from jobforge_core.history.diff import TableDiff, diff_files
+from jobforge_core.history.changes import Label, ReleaseChanges, release_changes
 from jobforge_core.history.transition_logs import read_logs, write_log
 from jobforge_core.run.pipeline import layer_tables
 from jobforge_core.run.registry import forget_spec
@@ -104,6 +104,35 @@ def table_history(cfg: PipelineConfig, name: str) -> list[dict[str, Any]]:
     return rows
 
 
+def table_releases(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The releases behind a table's batches (from `table_history`), newest first: the file,
+    its date (its modification time, while it is still there), its SHA-256 and its batches.
+    One file is one release; it may have several batches (a spec change, a re-run)."""
+    from datetime import UTC, datetime
+
+    releases: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        if not row["source_file"]:
+            continue
+        path = Path(row["source_file"])
+        release = releases.setdefault(
+            (str(path), row["source_sha256"] or ""),
+            {
+                "release": path.name,
+                "file_date": datetime.fromtimestamp(path.stat().st_mtime, UTC).date().isoformat()
+                if path.is_file()
+                else None,
+                "current": False,
+                "batches": [],
+                "source_sha256": row["source_sha256"],
+                "path": str(path),
+            },
+        )
+        release["batches"].append(row["batch_id"])
+        release["current"] = release["current"] or row["status"] == "current"
+    return list(releases.values())
+
+
 def _logged_rows(log: LayerTransitionLog | None, layer: Layer, table: str) -> int | None:
     if log is None:
         return None
@@ -154,6 +183,8 @@ def restore_source(
     for layer in Layer:
         started = utc_now()
         tables = layer_tables(spec, layer)
+        if all(_current_batch(cfg, layer, t) == batch for t in tables):
+            continue  # after a partial failure only some layers differ: the rest stay, unlogged
         replaced: dict[str, str] = {}
         rows: dict[str, int] = {}
         for table in tables:
@@ -266,9 +297,11 @@ def diff_table(
     from_batch: str | None = None,
     to_batch: str | None = None,
     key: list[str] | None = None,
-    sample: int = 5,
-) -> TableDiff:
-    """Compare two kept batches of a table (default: the previous one and the current one)."""
+    sample: int = 10,
+    window: str | None = None,
+) -> ReleaseChanges:
+    """Compare two kept batches of a table (default: the previous one and the current one):
+    the release story of changes.py, labelled from the gold dimensions the table references."""
     layer, table = _parse(name)
     held = {v.batch_id: v for v in versions(cfg, layer, table)}
     order = list(held)
@@ -284,4 +317,52 @@ def diff_table(
                 f"batch {batch!r} of {name} is not kept; kept: {', '.join(order) or 'none'}"
             )
     grain = key or table_grain(cfg, layer, table)
-    return diff_files(held[from_batch].file, held[to_batch].file, grain, sample=sample)
+    before, after = held[from_batch].file, held[to_batch].file
+    if window is None:
+        window = _window_column(after, grain)
+    return release_changes(
+        before,
+        after,
+        grain,
+        window=window,
+        labels=dimension_labels(cfg, table) if layer is Layer.GOLD else {},
+        quarantine=cfg.row_quarantine_file(layer, table, to_batch),
+        sample=sample,
+    )
+
+
+# A label column of a dimension: its title, name or label (dim_noc's class_title).
+_LABEL_ENDINGS = ("title", "name", "label")
+
+
+def dimension_labels(cfg: PipelineConfig, table: str) -> dict[str, Label]:
+    """Per foreign-key column of a gold table, the referenced dimension's label column."""
+    import polars as pl
+
+    path = cfg.catalog_schemas_path() / "model.json"
+    if not path.is_file():
+        return {}
+    model = json.loads(path.read_text(encoding="utf-8"))
+    found: dict[str, Label] = {}
+    for rel in model.get("relationships", []):
+        if rel["table"] != table:
+            continue
+        dim = cfg.table_path(Layer.GOLD, rel["referenced_table"])
+        if not dim.is_file():
+            continue
+        names = pl.scan_parquet(dim).collect_schema().names()
+        label = next((c for c in names if c.lower().endswith(_LABEL_ENDINGS)), None)
+        if label is not None:
+            found[rel["column"]] = Label(dim, rel["referenced_column"], label)
+    return found
+
+
+def _window_column(path: Path, key: list[str]) -> str | None:
+    """The key column whose values move from release to release: an integer `year`."""
+    import polars as pl
+
+    schema = pl.scan_parquet(path).collect_schema()
+    for column in key:
+        if (column == "year" or column.endswith("_year")) and schema[column].is_integer():
+            return column
+    return None

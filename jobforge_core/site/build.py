@@ -19,6 +19,7 @@ from jobforge_core.common.config import Layer, PipelineConfig
 from jobforge_core.common.errors import JobForgeError
 from jobforge_core.site import pages
 from jobforge_core.site.assets import CSS, GRAPH_CSS, GRAPH_JS, JS
+from jobforge_core.site.changes import changes_body, changes_href
 from jobforge_core.site.gather import SiteData, gather
 
 MARKER = ".jobforge-site"
@@ -85,6 +86,17 @@ def write_pages(data: SiteData, folder: Path) -> list[Path]:
     put("quality.html", pages.quality_page(data, generated))
     for name in data.tables:
         put(pages.table_href(name), pages.table_page(data, name, generated))
+    for name, found in data.changes.items():
+        put(
+            changes_href(name),
+            pages.page(
+                f"What changed in {name}",
+                changes_body(name, found),
+                root="../",
+                here="",
+                generated=generated,
+            ),
+        )
     for f in data.failed_files:
         put(f"files/{pages.slug(f.batch_id)}/error.json", f.text)
     (folder / MARKER).write_text(

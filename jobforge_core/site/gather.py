@@ -24,6 +24,7 @@ from jobforge_core.common.models import LayerTransitionLog, TableMetadata, Trans
 from jobforge_core.common.table_names import split_name
 from jobforge_core.history.batches import batch_of
 from jobforge_core.history.transition_logs import read_logs
+from jobforge_core.site.changes import table_changes
 from jobforge_core.sources.glossary import GlossaryTerm
 
 QUARANTINE_SAMPLE = 5
@@ -77,6 +78,8 @@ class SiteData:
     failed_files: list[FailedFile]
     sources: dict[str, str] = field(default_factory=dict)  # catalog name -> source name
     current_batch: dict[str, str | None] = field(default_factory=dict)
+    # gold table -> its last release's changes (site/changes.py), for tables with two batches
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def relationships(self) -> list[dict[str, str]]:
@@ -297,4 +300,9 @@ def gather(cfg: PipelineConfig) -> SiteData:
         failed_files=failed_files(cfg),
         sources=sources,
         current_batch=current,
+        changes={
+            name: found
+            for name in tables
+            if split_name(name)[0] is Layer.GOLD and (found := table_changes(cfg, name)) is not None
+        },
     )

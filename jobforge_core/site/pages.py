@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from jobforge_core.catalog.quality import REJECTED
 from jobforge_core.common.config import Layer
 from jobforge_core.common.models import (
     ColumnMetadata,
@@ -22,6 +23,7 @@ from jobforge_core.common.models import (
     TransitionStatus,
 )
 from jobforge_core.common.table_names import split_name
+from jobforge_core.site.changes import changes_href
 from jobforge_core.site.gather import SiteData
 from jobforge_core.site.graph import Edge, Node, render_svg
 from jobforge_core.sources.column_lineage import column_ref
@@ -663,6 +665,14 @@ def _quality_count(data: SiteData, q: Any, rows: int, samples: set[tuple]) -> st
     return text
 
 
+def _batch_cell(data: SiteData, q: Any, rows: int, samples: set[tuple]) -> str:
+    """A rule's count in one batch; a batch that failed as a whole reads "rejected", never 0."""
+    count = _quality_count(data, q, rows, samples)
+    if q.rule != REJECTED:
+        return count
+    return '<span class="sev-error">rejected</span>' + (f" ({count})" if rows else "")
+
+
 def _quality_summary(data: SiteData, by_source: dict[str, list[Any]], samples: set) -> str:
     """The latest batch of every source: the rules that caught rows, by severity."""
     found: dict[str, list[list[str]]] = defaultdict(list)
@@ -734,21 +744,19 @@ def quality_page(data: SiteData, generated: str) -> str:
         first: dict[tuple[str, str, str, str], dict[str, Any]] = defaultdict(dict)
         for q in records:
             key = (q.layer, q.table_name, q.rule, q.action)
-            cells[key][q.batch_id] = cells[key].get(q.batch_id, 0) + q.rows
+            cells[key][q.batch_id] = q.rows  # one record per batch: a re-run is not added
             first[key].setdefault(q.batch_id, q)
         order = {lyr.value: i for i, lyr in enumerate(Layer)}
         rows, zero = [], []
         for key in sorted(cells, key=lambda k: (order.get(k[0], 9), k[1], k[2])):
             layer, table, rule, action = key
-            if not any(cells[key].values()):
+            if not any(cells[key].values()) and rule != REJECTED:  # a rejection is never "0"
                 zero.append(
                     f"<code>{escape(rule)}</code> <span class=muted>({escape(layer)})</span>"
                 )
                 continue
             counts = [
-                _quality_count(data, first[key][b], cells[key][b], samples)
-                if b in cells[key]
-                else ""
+                _batch_cell(data, first[key][b], cells[key][b], samples) if b in cells[key] else ""
                 for b in batches
             ]
             rows.append(
@@ -760,7 +768,14 @@ def quality_page(data: SiteData, generated: str) -> str:
                     *counts,
                 ]
             )
-        headers = ["layer", "table", "rule", "action", *batches]
+        rejected = {q.batch_id for q in records if q.batch_status == "rejected"}
+        headers = [
+            "layer",
+            "table",
+            "rule",
+            "action",
+            *(f"{b} (rejected)" if b in rejected else b for b in batches),
+        ]
         table = (
             '<div class="scroll">'
             + grid(headers, rows, numeric=range(4, 4 + len(batches)))
@@ -1133,6 +1148,13 @@ def table_page(data: SiteData, name: str, generated: str) -> str:
         ("retention", f"{meta.retention_days} days" if meta.retention_days else ""),
         ("schema version", escape(meta.schema_version)),
         ("last batch", f"<code>{escape(batch)}</code> {escape(fmt_time(at))}"),
+        (
+            "last release",
+            f'<a id="what-changed" href="{changes_href(name, "../")}">what changed</a> '
+            "(against the previous kept batch)"
+            if name in data.changes
+            else "",
+        ),
         ("transform", f"<code>{escape(meta.transform_script)}</code>"),
         ("business purpose", escape(meta.business_purpose)),
     ]

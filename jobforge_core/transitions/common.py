@@ -169,9 +169,21 @@ def finish_log(
     )
 
 
-def checks(table: str, applied: list[tuple[str, str]], counts: dict[str, int]) -> list[RuleCheck]:
-    """One RuleCheck per (rule id, action) applied to `table`; rows from `counts`, else 0."""
+def checks(
+    table: str,
+    applied: list[tuple[str, str]],
+    counts: dict[str, int],
+    rows_in: dict[str, int] | int | None = None,
+) -> list[RuleCheck]:
+    """One RuleCheck per (rule id, action) applied to `table`; rows from `counts`, else 0;
+    `rows_in`: the rows each rule looked at, when not the transition's rows in."""
     return [
-        RuleCheck(table_name=table, rule=rule, action=action, rows=counts.get(rule, 0))
+        RuleCheck(
+            table_name=table,
+            rule=rule,
+            action=action,
+            rows=counts.get(rule, 0),
+            rows_in=rows_in.get(rule) if isinstance(rows_in, dict) else rows_in,
+        )
         for rule, action in dict.fromkeys(applied)
     ]

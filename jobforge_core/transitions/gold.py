@@ -232,6 +232,16 @@ class GoldBuild:
         """Rows (or distinct values) failing each declared check, on the rows `out` reads."""
         return {check.id: self._failing(out, check) for check in out.checks}
 
+    def checked_rows(self, out: GoldOutput, check: GoldCheck, fed: int) -> int:
+        """What a declared check's count is out of: the rows it read, or their distinct
+        values of `count_distinct` (1 profile of 9, not 1 of 9 x 33 descriptors)."""
+        if not check.count_distinct:
+            return fed
+        lf = self.filtered(out)
+        if not set(check.count_distinct) <= set(lf.collect_schema().names()):
+            return fed  # counted on a looked-up column: the rows read are the best measure
+        return lf.select(pl.struct(check.count_distinct).n_unique()).collect().item()
+
     def _failing(self, out: GoldOutput, check: GoldCheck) -> int:
         lf = self.filtered(out)
         for lk in [*out.lookups, *check.lookups]:
@@ -299,14 +309,22 @@ def promote_to_gold(ctx: BatchContext) -> LayerTransitionLog:
             empty_rows = _conserve(out, fed, rows_by_table[out.table] + n_bad, build, temps)
             if empty_rows and out.unpivot:
                 rows_by_rule[f"{out.unpivot.rule}:{out.table}"] = empty_rows
-            rule_checks += checks(out.table, _applied_rules(ctx, out), by_reason)
+            # each rule's share is of the rows it looked at: the split rules see the table's
+            # (long) rows, a declared check and a reshape the silver rows the output reads
+            long_rows = rows_by_table[out.table] + n_bad
+            rule_checks += checks(out.table, _applied_rules(ctx, out), by_reason, long_rows)
             warned = build.declared_checks(out)
             rows_by_rule.update({f"warn:{k}": n for k, n in warned.items() if n})
             warnings += [f"{k}: {n} failed (warn only)" for k, n in warned.items() if n]
-            rule_checks += checks(out.table, [(c.id, c.action) for c in out.checks], warned)
+            rule_checks += checks(
+                out.table,
+                [(c.id, c.action) for c in out.checks],
+                warned,
+                {c.id: build.checked_rows(out, c, fed) for c in out.checks},
+            )
             if out.unpivot and out.unpivot.drop_nulls:
                 rule_checks += checks(
-                    out.table, [(out.unpivot.rule, "reshape")], {out.unpivot.rule: empty_rows}
+                    out.table, [(out.unpivot.rule, "reshape")], {out.unpivot.rule: empty_rows}, fed
                 )
         _check_coverage(build.silver, ctx)
     except BaseException:
