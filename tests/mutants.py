@@ -380,6 +380,58 @@ MUTANTS: list[Mutant] = [
         t("test_declared_rules.py"),
         "a `warn` expectation is not counted in the log",
     ),
+    # --- run-level checks of the flow (flows/pipeline.py), by what the run did (issue 29) ---
+    Mutant(
+        "run-damaged-published-not-repaired",
+        "flows/pipeline.py",
+        "repair=set(damaged))",
+        "repair=set())",
+        t("test_faults_round3.py", "test_corruption_at_rest_is_noticed_and_repaired"),
+        "a published file damaged at rest stays published after the run that rebuilt it",
+    ),
+    Mutant(
+        "run-damaged-source-not-marked",
+        "flows/pipeline.py",
+        "        mark_for_repair(cfg, damaged)\n",
+        "",
+        t("test_faults_round3.py", "test_corruption_at_rest_is_noticed_and_repaired"),
+        "the source of a damaged published table is called unchanged and never rebuilt",
+    ),
+    Mutant(
+        "run-held-back-is-success",
+        "flows/pipeline.py",
+        "problems = published.held_back + [",
+        "problems = [] + [",
+        t(
+            "test_published_gold.py",
+            "test_a_dimension_that_breaks_a_failed_dependent_is_not_published",
+        ),
+        "a run whose new gold was held back for a broken foreign key exits 0",
+    ),
+    Mutant(
+        "run-stale-catalog-kept",
+        "flows/pipeline.py",
+        "(runs or not catalog_is_current(cfg, known))",
+        "runs",
+        t("test_faults_round3.py", "test_corruption_at_rest_is_noticed_and_repaired"),
+        "a truncated store is never rebuilt while every source is unchanged",
+    ),
+    Mutant(
+        "run-retention-fingerprinted",
+        "jobforge_core/sources/spec.py",
+        '_NOT_FINGERPRINTED = {"spec_path", "description", "history_retention"}',
+        '_NOT_FINGERPRINTED = {"spec_path", "description"}',
+        t("test_run_promises.py", "test_a_retention_or_description_edit_reprocesses_nothing"),
+        "editing history_retention reprocesses every source (issue 29's audit)",
+    ),
+    Mutant(
+        "run-sweep-deletes-source-files",
+        "jobforge_core/run/housekeeping.py",
+        "        if spared is not None:\n",
+        "        if False:\n",
+        t("test_run_promises.py"),
+        "a run deletes temp-named user files of a source dir inside an owned folder",
+    ),
 ]
 
 
