@@ -32,6 +32,7 @@ FAST_TIER = {
     "test_declared_sources.py",
     "test_deploy_steps.py",
     "test_expectations.py",
+    "test_expected_failures.py",
     "test_explore_data_root_file.py",
     "test_explore_ndjson.py",
     "test_explore_numbers.py",
@@ -53,6 +54,7 @@ FAST_TIER = {
     "test_readme_examples.py",
     "test_reconcile_units.py",
     "test_records.py",
+    "test_release_changes.py",
     "test_rowsets.py",
     "test_spec_merge.py",
 }
