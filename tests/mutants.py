@@ -386,7 +386,10 @@ MUTANTS: list[Mutant] = [
         "flows/pipeline.py",
         "repair=set(damaged))",
         "repair=set())",
-        t("test_faults_round3.py", "test_corruption_at_rest_is_noticed_and_repaired"),
+        t(
+            "test_run_promises.py",
+            "test_a_run_rebuilds_the_source_of_a_damaged_published_file_or_relinks_it",
+        ),
         "a published file damaged at rest stays published after the run that rebuilt it",
     ),
     Mutant(
@@ -394,7 +397,10 @@ MUTANTS: list[Mutant] = [
         "flows/pipeline.py",
         "        mark_for_repair(cfg, damaged)\n",
         "",
-        t("test_faults_round3.py", "test_corruption_at_rest_is_noticed_and_repaired"),
+        t(
+            "test_run_promises.py",
+            "test_a_run_rebuilds_the_source_of_a_damaged_published_file_or_relinks_it",
+        ),
         "the source of a damaged published table is called unchanged and never rebuilt",
     ),
     Mutant(

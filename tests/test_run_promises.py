@@ -96,3 +96,47 @@ def test_the_stale_temp_sweep_spares_temp_named_files_of_a_source_dir_inside_the
     assert (code, _statuses(doc)) == (0, {DIMENSION: "success"}), err
     assert not left.exists()
     assert mine.read_text() == "keep me"
+
+
+def _damage_published_copy_only(root: Path, table: str) -> Path:
+    """The published file damaged while the working file stays intact (as on a file system
+    where publishing copies instead of linking)."""
+    from jobforge_core.run.publish import current_snapshot
+
+    entry = current_snapshot(PipelineConfig(data_root=root)).tables[table]
+    published = root / entry.file
+    published.unlink()  # the working file keeps its bytes
+    published.write_bytes(b"damaged at rest")
+    return published
+
+
+def test_a_run_rebuilds_the_source_of_a_damaged_published_file_or_relinks_it(tmp_path: Path):
+    """README (Safety): a plain run checks the published files by stat at its start; the
+    source of a damaged one is rebuilt, and when that rebuild fails the intact working
+    version is published again. Mutants: `mark_for_repair` dropped from the flow (the source
+    is called unchanged), `repair=set()` (a failed rebuild leaves the damage published)."""
+    from jobforge_core.run.checksums import sha256_file
+    from jobforge_core.run.publish import current_snapshot
+
+    root = tmp_path / "data"
+    source = tmp_path / "source"
+    shutil.copytree(SAMPLES, source)
+    args = ["--data-root", str(root), "--source-dir", str(source), "--source", DIMENSION]
+    assert _run(*args)[0] == 0
+    cfg = PipelineConfig(data_root=root)
+
+    published = _damage_published_copy_only(root, "dim_noc")
+    code, doc, err = _run(*args)
+    assert (code, _statuses(doc)) == (0, {DIMENSION: "success"}), err  # rebuilt, not unchanged
+    entry = current_snapshot(cfg).tables["dim_noc"]
+    assert sha256_file(root / entry.file) == entry.sha256
+
+    published = _damage_published_copy_only(root, "dim_noc")
+    (source / "noc_structure_en.csv").write_text("")  # and now its rebuild fails
+    code, doc, err = _run(*args)
+    assert (code, _statuses(doc)) == (1, {DIMENSION: "failed"}), err
+    entry = current_snapshot(cfg).tables["dim_noc"]
+    assert sha256_file(root / entry.file) == entry.sha256  # the working version, relinked
+    assert published.read_bytes() != b"damaged at rest" or entry.file != str(
+        published.relative_to(root)
+    )
