@@ -4,6 +4,7 @@
     nice -n 19 .venv/bin/python tests/mutation.py rerun   # only the mutants not killed last time
     .venv/bin/python tests/mutation.py score              # per-module score, survivors listed
     .venv/bin/python tests/mutation.py score --markdown   # the tables of tests/MUTATION.md
+    .venv/bin/python tests/mutation.py judge              # every survivor with its judgement
 
 The scope is the functions that reconcile, quarantine, plan batches, check foreign keys and
 fence files and queries; `[tool.mutmut]` in pyproject.toml names their files and the fast core
@@ -179,6 +180,68 @@ def score(markdown: bool) -> int:
     return 0
 
 
+# Survivors judged by the shape of their change (regex on the mutated line): each rule says why
+# such a mutant cannot change what JobForge promises. A survivor no rule covers is listed as
+# "to judge" and needs a test or a reason of its own (JUDGED below).
+RULES: list[tuple[str, str]] = [
+    (r'encoding="UTF-8"', "equivalent: codec names are case-insensitive"),
+    (
+        r"missing_ok=(None|False)|ignore_errors=(None|False)|\.unlink\(\)|rmtree\(path, \)",
+        "a race only: another process deleting the same temp or kept file meanwhile; "
+        "the data-root lock rules that out",
+    ),
+    (r"\.read\((None|2 << 20|1 << 21)\)", "performance only: the size of a read"),
+    (r"(?i)select count\(\*\) from catalog\.tables", "equivalent: SQL is case-insensitive"),
+    (r"\[:201\]|pread\(fd, 201", "equivalent: a bound no text reaches"),
+    (r"monotonic\(\) > deadline", "equivalent: a monotonic clock equal to the deadline"),
+    (r'strip\("XX\(\)XX"\)', "equivalent: a holder's text has no X around its name"),
+    (r"sort_keys=(None|False)|^\s+default=str,$", "equivalent: the dump's key order is fixed"),
+    (
+        r'"(XXspecs_sha256XX|SPECS_SHA256|XXrecorded_atXX|RECORDED_AT)"',
+        "equivalent: a key of an internal file, written and compared by the same code",
+    ),
+    (
+        r"read_only=False|connect\(str\(cfg\.store_path\(\)\), \)",
+        "equivalent in one process: read-only guards against another process writing",
+    ),
+    (
+        r'model_dump\(mode=(None|"XXjsonXX"|"JSON")|model_dump\(exclude=',
+        "equivalent here: the model holds no value whose Python and JSON forms differ",
+    ),
+    (r"comm_subplan_elim=|pl\.collect_all\(sinks, \)", "performance only: a polars plan flag"),
+]
+JUDGED: dict[str, str] = {}
+
+
+def mutated_line(name: str) -> str:
+    mutmut = Path(sys.executable).with_name("mutmut")
+    shown = subprocess.run(
+        [str(mutmut), "show", name], cwd=REPO, capture_output=True, text=True
+    ).stdout
+    plus = [line[1:] for line in shown.splitlines() if line.startswith("+ ")]
+    return " / ".join(plus) or "(line removed)"
+
+
+def judge() -> int:
+    """A markdown table of every mutant not killed: its change and the judgement."""
+    codes = results()
+    left = sorted(n for n, c in codes.items() if status(c) != "killed")
+    print("| mutant (`jobforge_core.`) | status | change | judgement |")
+    print("| --- | --- | --- | --- |")
+    unjudged = 0
+    for name in left:
+        line = mutated_line(name)
+        reason = JUDGED.get(name) or next(
+            (why for pattern, why in RULES if re.search(pattern, line)), "**to judge**"
+        )
+        unjudged += reason == "**to judge**"
+        short = name.removeprefix("jobforge_core.")
+        change = line.strip().replace("|", "\\|")[:90]
+        print(f"| `{short}` | {status(codes[name])} | `{change}` | {reason} |")
+    print(f"\n{len(left)} not killed, {unjudged} to judge", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] in (["run"], ["rerun"]):
         names = PATTERNS
@@ -192,6 +255,8 @@ def main(argv: list[str]) -> int:
         return subprocess.run([str(mutmut), "run", *extra, *names], cwd=REPO).returncode
     if argv[:1] == ["score"]:
         return score("--markdown" in argv)
+    if argv[:1] == ["judge"]:
+        return judge()
     print(__doc__)
     return 2
 
