@@ -200,8 +200,8 @@ def test_quarantine_of_a_table_shows_its_sources_file_quarantine(first):
     assert json.loads(out)["files"] == [] and "no files in quarantine for dim_noc" in err
 
 
-def test_errors_start_with_jobforge_and_the_command_as_the_readme_says(first):
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def test_errors_start_with_jobforge_and_the_command_as_the_docs_say(first):
+    readme = (REPO / "docs" / "guarantees.md").read_text(encoding="utf-8")
     assert "starting with `jobforge COMMAND:`" in readme and "with `jobforge:`" not in readme
     for args in (
         ["catalog", "dim_nco"],
@@ -214,8 +214,8 @@ def test_errors_start_with_jobforge_and_the_command_as_the_readme_says(first):
         assert len(err.strip().splitlines()) == 1
 
 
-def test_every_runner_choice_is_in_the_readme():
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def test_every_runner_choice_is_in_the_docs():
+    readme = (REPO / "docs" / "dask.md").read_text(encoding="utf-8")
     run = build_parser()._subparsers._group_actions[0].choices["run"]
     runner = next(a for a in run._actions if a.dest == "runner")
     assert f"`--runner {'|'.join(runner.choices)}`" in readme
