@@ -32,8 +32,11 @@ def _shims(bin_dir: Path) -> None:
     interpreter running the tests; both import this checkout."""
     bin_dir.mkdir(parents=True)
     script = bin_dir / "jobforge"
-    script.write_text(
-        f"#!{sys.executable}\nimport sys\nfrom flows.cli import main\nsys.exit(main())\n"
+    script.write_text(  # pip's console script, guard included (Dask's workers import it)
+        f"#!{sys.executable}\nimport re\nimport sys\nfrom flows.cli import main\n"
+        "if __name__ == '__main__':\n"
+        "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+        "    sys.exit(main())\n"
     )
     python = bin_dir / "python"
     python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
