@@ -146,6 +146,21 @@ def test_hints_name_the_script_that_ran_when_jobforge_is_not_on_path(
         assert f"query:      {sys.executable} -m flows.cli query" in err
 
 
+def test_read_commands_hints_name_the_script_too(capsys, monkeypatch, tmp_path):
+    """Issue 31: `catalog` on an empty data root, and `docs`' closing line, print a command
+    that runs as installed (the venv's script), not a bare `jobforge`."""
+    script = tmp_path / "venv" / "bin" / "jobforge"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr(sys, "argv", [str(script), "catalog"])
+    (tmp_path / "data").mkdir()
+    assert main(["catalog", "--data-root", str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err
+    assert f"run `{script} run --data-root {tmp_path / 'data'}` first" in err, err
+
+
 # --- item 3: DuckDB's hints ------------------------------------------------------------------
 
 
