@@ -253,7 +253,7 @@ def _field_lines(model: type[BaseModel], shipped: dict) -> list[str]:
             internal.append(f"`{key}`")
             continue
         head = f"- **`{key}`**: {render_type(field.annotation)}{constraints(field)}"
-        head += f"; {render_default(field)}"
+        head += f"; {render_default(field)}."
         lines.append(head)
         text = " ".join((field.description or "").split())
         found = example(model, name, field, shipped)
