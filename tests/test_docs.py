@@ -120,3 +120,28 @@ def test_exceptions_to_running_every_command_are_few_and_say_why():
     assert len(skipped) <= 6, [b.where for b in skipped]
     for block in skipped:
         assert len(block.marker("not run")) > 20, f"{block.where}: say why it is not run"
+
+
+def test_every_spec_the_pages_show_loads():
+    """A YAML block that is a whole spec (it has `name` and `file`) validates, kinds and all;
+    troubleshooting's deliberately broken one (saved under bad-specs/) is refused."""
+    import yaml
+
+    from jobforge_core.common.errors import SpecError
+    from jobforge_core.sources.spec import parse_spec
+
+    checked = 0
+    for page in pages():
+        for block in blocks(page):
+            if block.lang != "yaml":
+                continue
+            raw = yaml.safe_load(block.body)
+            if not (isinstance(raw, dict) and {"name", "file"} <= set(raw)):
+                continue
+            if (block.marker("file") or "").startswith("bad-specs/"):
+                with pytest.raises(SpecError):
+                    parse_spec(raw, block.where)
+            else:
+                parse_spec(raw, block.where)
+            checked += 1
+    assert checked >= 5

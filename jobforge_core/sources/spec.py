@@ -316,8 +316,9 @@ class GoldOutput(_Strict):
     """One gold table built from the source's silver table (`gold:`). The steps run in the
     order of the fields below: `where`, `derive`, `lookups`, `unpivot`, `derive_after`,
     `recode`, `lookups_after`, `sequence`, `columns`, then the `keys` and `foreign_keys`
-    checks. Expressions are SQL (`substr(code, 1, 5)`, `code LIKE 'TEER%'`), expressions only:
-    no subquery, table function or file read."""
+    checks. Expressions are SQL as polars evaluates it (`substr(code, 1, 5)`,
+    `code LIKE 'TEER%'`, `CAST(x AS INT)`, `CASE WHEN ... END`), expressions only: no subquery,
+    table function or file read."""
 
     table: str
     """The gold table's name, lower snake_case; one source per gold table."""

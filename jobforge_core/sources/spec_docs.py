@@ -232,6 +232,15 @@ checked, and which gold tables it builds. Put your specs in a directory and pass
 [tutorial](tutorial.md) writes one from scratch; [Adding sources](sources.md) explains kinds,
 the merge rule and nested JSON.
 
+The smallest spec names the source, its file and one gold table (every column kept):
+
+```yaml
+name: my_source
+file: my_file.csv
+gold:
+  - table: my_table
+```
+
 Every field below gives its type, allowed values, default and an example (from a shipped spec
 in `jobforge_core/specs/` or a kind in `jobforge_core/kinds/` when one uses it). Unknown
 fields are refused: a typo is a spec error naming the file and the field (exit 2).
