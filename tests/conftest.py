@@ -31,6 +31,7 @@ FAST_TIER = {
     "test_declared_rules.py",
     "test_declared_sources.py",
     "test_deploy_steps.py",
+    "test_docs.py",
     "test_expectations.py",
     "test_expected_failures.py",
     "test_explore_data_root_file.py",
