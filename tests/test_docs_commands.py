@@ -24,7 +24,14 @@ import pytest
 from docs_pages import REPO, Block, blocks, pages
 
 BLOCK_TIMEOUT = 600
-PAGES = [p for p in pages() if any(b.lang == "bash" and not b.marker("not run") for b in blocks(p))]
+# Pages whose commands a test of their own runs, with what the page needs (built release files).
+OWN_TESTS = {"releases.md": "test_releases_doc.py"}
+PAGES = [
+    p
+    for p in pages()
+    if p.name not in OWN_TESTS
+    and any(b.lang == "bash" and not b.marker("not run") for b in blocks(p))
+]
 
 
 def _shims(bin_dir: Path) -> None:
@@ -203,3 +210,5 @@ def test_every_docs_page_with_commands_is_run():
     names = {p.name for p in PAGES}
     assert {"README.md", "tutorial.md", "querying.md", "troubleshooting.md"} <= names
     assert os.path.basename(__file__) == "test_docs_commands.py"
+    for page, test in OWN_TESTS.items():
+        assert (REPO / "docs" / page).is_file() and (REPO / "tests" / test).is_file()
