@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -87,7 +88,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     return work, env
 
 
-def _jobforge_json(work: Path, env: dict[str, str], *args: str) -> list[dict]:
+def _jobforge_json(work: Path, env: dict[str, str], *args: str) -> Any:
     done = subprocess.run(
         [".venv/bin/jobforge", *args, "--format", "json"],
         cwd=work,
@@ -104,7 +105,7 @@ def _placeholders(text: str, work: Path, env: dict[str, str]) -> str:
     """What the reader copies from an earlier answer: `<old batch>` and `<new batch>` of
     fact_cops_employment as `history` lists them, `<snapshot id>` the oldest snapshot."""
     if "<old batch>" in text or "<new batch>" in text:
-        batches = _jobforge_json(work, env, "history", "fact_cops_employment")
+        batches = _jobforge_json(work, env, "history", "fact_cops_employment")["batches"]
         assert len(batches) >= 2, "the page's example needs two batches"
         text = text.replace("<new batch>", batches[0]["batch_id"])
         text = text.replace("<old batch>", batches[-1]["batch_id"])
