@@ -1,6 +1,6 @@
 """`jobforge` command line: run the pipeline locally, query the store, inspect the catalog.
 
-Exit codes (README, "Exit codes"): 0 success; 1 a source failed, or nothing to show yet;
+Exit codes (docs/guarantees.md, "Exit codes"): 0 success; 1 a source failed, or nothing to show yet;
 2 usage or spec error, reported before any work. Data goes to stdout in the chosen
 `--format`; messages go to stderr.
 """

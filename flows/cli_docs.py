@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from flows.render import note
+from flows.render import jobforge_command, note
 from flows.results import Result, Section, UsageError
 
 COMMANDS = ("docs",)
@@ -78,7 +78,7 @@ def docs(data_root: str | None, out: str | None, serve: bool, port: int) -> Resu
         return Result([], notes=["stopped serving"])
     return Result(
         [Section.fields("site", rows[0])],
-        notes=[f"open {index.as_uri()} in a browser, or: jobforge docs --serve"],
+        notes=[f"open {index.as_uri()} in a browser, or: {jobforge_command()} docs --serve"],
     )
 
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from flows.render import jobforge_command
 from flows.results import Result, Section, UsageError
 
 COMMANDS = ("history", "diff", "restore", "retire", "verify")
@@ -195,7 +196,7 @@ def history(data_root: str | None, table: str) -> Result:
         "flow_run_id",
     ]
     if len(rows) > 1:
-        notes = [f"{len(rows)} batches of {table}; compare two: jobforge diff {table}"]
+        notes = [f"{len(rows)} batches of {table}; compare two: {jobforge_command()} diff {table}"]
     else:
         notes = [f"1 batch of {table}: nothing to compare yet (jobforge diff needs two)"]
     releases = table_releases(rows)
@@ -295,7 +296,7 @@ def _single_batch(
         [Section.fields("diff", summary)],
         notes=[
             f"{table} holds {what}: nothing to compare yet; the next release that changes it "
-            f"gives two (jobforge history {table})"
+            f"gives two ({jobforge_command()} history {table})"
         ],
         exit_code=1,
     )
@@ -366,7 +367,8 @@ def _next_run(cfg: Any, spec: Any, batch: str) -> str:
         return f"{how} is that batch: the next `{run}` keeps it ({plan.source_path})"
     return (
         f"{how} {plan.source_path} is another batch ({plan.batch_id}): the next `{run}` loads "
-        f"it again; to stay on this one, pin its file: {run} --file {spec.name}="
+        f"it again; to stay on this one, pin its file: {jobforge_command()} "
+        f"{run.removeprefix('jobforge ')} --file {spec.name}="
         f"{state.source_file if state and state.source_file else 'FILE'}"
     )
 
@@ -435,7 +437,7 @@ def restore_snapshot(
     if snapshot_id not in kept:
         raise UsageError(
             f"no snapshot {snapshot_id!r}{did_you_mean(snapshot_id, sorted(kept))} in "
-            f"{cfg.data_root} (jobforge history lists them)"
+            f"{cfg.data_root} ({jobforge_command()} history lists them)"
         )
     target = kept[snapshot_id]
     current = current_snapshot(cfg)
@@ -489,7 +491,8 @@ def snapshot_history(data_root: str | None) -> Result:
     rows.reverse()
     notes = [
         f"{len(rows)} published snapshot(s) of {cfg.data_root}; the batches of one table: "
-        "jobforge history TABLE; put one back: jobforge restore --snapshot ID"
+        f"{jobforge_command()} history TABLE; put one back: "
+        f"{jobforge_command()} restore --snapshot ID"
     ]
     view = ["snapshot", "current", "created_at", "tables", "changed", "held_back"]
     return Result([Section("snapshots", rows, columns=view, max_width=60)], notes=notes)

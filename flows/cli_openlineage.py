@@ -20,7 +20,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "openlineage",
         parents=[common],
         help="OpenLineage events of the kept transition logs (export to a server or a file)",
-        description="OpenLineage for a data root built earlier (README, OpenLineage).",
+        description="OpenLineage for a data root built earlier (docs/openlineage.md).",
     )
     actions = ol.add_subparsers(
         dest="ol_command",

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from flows.render import jobforge_command
 from flows.results import NothingBuilt, Result, Section, UsageError
 from jobforge_core.common.config import PipelineConfig
 
@@ -32,7 +33,8 @@ def config(data_root: str | None, quarantine_is_enough: bool = False) -> Pipelin
     quarantined = quarantine_is_enough and any(cfg.quarantine_path().rglob("*.*"))
     if not (built.is_dir() and any(built.glob("*.json"))) and not quarantined:
         raise NothingBuilt(
-            f"nothing has been built yet in {root}: run `jobforge run --data-root {root}` first"
+            f"nothing has been built yet in {root}: run "
+            f"`{jobforge_command()} run --data-root {root}` first"
         )
     return cfg
 
@@ -159,7 +161,7 @@ def catalog(data_root: str | None, table: str | None) -> Result:
             }
             for m in metas
         ]
-        notes = ["one table in full: jobforge catalog TABLE"]
+        notes = [f"one table in full: {jobforge_command()} catalog TABLE"]
         return Result([Section("tables", rows, max_width=70)], notes=notes)
     _check_table(cfg, table)
     meta = catalog_tables(cfg)[table]

@@ -1,6 +1,6 @@
 """One renderer for every command: a `Result` as an aligned table, CSV or one JSON document.
 
-Contract (README, "The command line"): json is exactly one JSON document on stdout (a result
+Contract (docs/querying.md, "Output formats"): json is exactly one JSON document on stdout (a result
 of one part is that part: a list of records or an object; of several, an object with one key
 per part); csv is
 RFC 4180 with one header and no trailing blank record; a result of several sections becomes

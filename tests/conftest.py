@@ -31,6 +31,7 @@ FAST_TIER = {
     "test_declared_rules.py",
     "test_declared_sources.py",
     "test_deploy_steps.py",
+    "test_docs.py",
     "test_expectations.py",
     "test_expected_failures.py",
     "test_explore_data_root_file.py",
@@ -116,7 +117,7 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def real_flow_run(real_dir: Path, prefect_harness, tmp_path_factory: pytest.TempPathFactory):
-    """`jobforge run --source-dir <real files>`, as the README documents it, once per session
+    """`jobforge run --source-dir <real files>`, as docs/gold-model.md shows, once a session
     for the tests that only read what it built: (data root, exit code)."""
     from flows.cli import main
 

@@ -218,7 +218,7 @@ MUTANTS: list[Mutant] = [
         t("test_retries.py", "test_a_lock_held_by_another_process_is_transient"),
         "a permanent error whose file path contains 'lock' is retried",
     ),
-    # --- jobforge run options and the README ---
+    # --- jobforge run options and the docs ---
     Mutant(
         "cli-specs-ignored",
         "flows/cli_run.py",
@@ -245,11 +245,11 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "readme-core-snippet",
-        "README.md",
+        "docs/guarantees.md",
         "from jobforge_core.run.pipeline import plan_sources, run_source",
         "from jobforge_core.run.pipeline import plan_sources, run_sources",
         t("test_readme_examples.py", "test_readme_core_snippet_runs_as_written"),
-        "the README snippet names a function that does not exist",
+        "the docs' core snippet names a function that does not exist",
     ),
     # --- deployments (prefect.yaml; a real server, minutes) ---
     Mutant(
@@ -284,7 +284,7 @@ MUTANTS: list[Mutant] = [
         t("test_deploy.py"),
         "the catalog deployment runs the pipeline instead",
     ),
-    # --- bronze and silver declarations (README "How a source moves") ---
+    # --- bronze and silver declarations (docs/guarantees.md "The flow of a source") ---
     Mutant(
         "decl-bool-false-words",
         "jobforge_core/transitions/bronze.py",

@@ -7,7 +7,7 @@ a file quarantine (error.json naming file, row and column where they exist, the 
 byte-identical) or in row quarantines (file, record and column in the row and its detail);
 the good sources succeed; and for every source that ran, its records are accounted for:
 staged records = those in gold + those quarantined + those counted by a named rule.
-The README table "What happens to a bad file" is this corpus.
+The table "What happens to a bad file" of docs/troubleshooting.md is this corpus.
 """
 
 from __future__ import annotations

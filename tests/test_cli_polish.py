@@ -146,6 +146,21 @@ def test_hints_name_the_script_that_ran_when_jobforge_is_not_on_path(
         assert f"query:      {sys.executable} -m flows.cli query" in err
 
 
+def test_read_commands_hints_name_the_script_too(capsys, monkeypatch, tmp_path):
+    """Issue 31: `catalog` on an empty data root, and `docs`' closing line, print a command
+    that runs as installed (the venv's script), not a bare `jobforge`."""
+    script = tmp_path / "venv" / "bin" / "jobforge"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr(sys, "argv", [str(script), "catalog"])
+    (tmp_path / "data").mkdir()
+    assert main(["catalog", "--data-root", str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err
+    assert f"run `{script} run --data-root {tmp_path / 'data'}` first" in err, err
+
+
 # --- item 3: DuckDB's hints ------------------------------------------------------------------
 
 
@@ -200,8 +215,8 @@ def test_quarantine_of_a_table_shows_its_sources_file_quarantine(first):
     assert json.loads(out)["files"] == [] and "no files in quarantine for dim_noc" in err
 
 
-def test_errors_start_with_jobforge_and_the_command_as_the_readme_says(first):
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def test_errors_start_with_jobforge_and_the_command_as_the_docs_say(first):
+    readme = (REPO / "docs" / "guarantees.md").read_text(encoding="utf-8")
     assert "starting with `jobforge COMMAND:`" in readme and "with `jobforge:`" not in readme
     for args in (
         ["catalog", "dim_nco"],
@@ -214,8 +229,8 @@ def test_errors_start_with_jobforge_and_the_command_as_the_readme_says(first):
         assert len(err.strip().splitlines()) == 1
 
 
-def test_every_runner_choice_is_in_the_readme():
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def test_every_runner_choice_is_in_the_docs():
+    readme = (REPO / "docs" / "dask.md").read_text(encoding="utf-8")
     run = build_parser()._subparsers._group_actions[0].choices["run"]
     runner = next(a for a in run._actions if a.dest == "runner")
     assert f"`--runner {'|'.join(runner.choices)}`" in readme

@@ -1,4 +1,5 @@
-"""Every bronze and silver declaration the README promises, on one small file with known answers.
+"""Every bronze and silver declaration docs/guarantees.md promises, on one small file with known
+answers.
 
 Types `bool` and `date`, custom `null_markers` (they replace the defaults), trimming, `pad_left`,
 `upper`, `null_key`, the `unique` and `accepted_values` expectations and the `warn` action: each

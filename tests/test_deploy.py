@@ -1,5 +1,5 @@
 """Issue 5: a real `prefect server`, the work pool, `prefect deploy --all`, a worker run.
-Issue 12: the server started as the README's Deploy section says logs no ERROR (item 13); a
+Issue 12: the server started as docs/deploy.md says logs no ERROR (item 13); a
 deploy without JOBFORGE_HOME works (item 11); a failed source ends the run `Failed` with every
 task run final (item 2); run names tell runs apart, crashed ones included (item 12).
 
@@ -33,9 +33,8 @@ WORKER = 420
 
 
 def readme_server_settings() -> dict[str, str]:
-    """The `prefect config set` lines the README's Deploy block runs before the server."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    deploy = text[text.index("## Deploy") :]
+    """The `prefect config set` lines docs/deploy.md's block runs before the server."""
+    deploy = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
     block = re.search(r"```bash\n(.*?)```", deploy, flags=re.S).group(1)
     before_server = block[: block.index("prefect server start")]
     return dict(re.findall(r"^prefect config set (\w+)=(\S+)", before_server, flags=re.M))
@@ -80,7 +79,7 @@ def server(tmp_path_factory) -> Iterator[dict[str, str]]:
     home = tmp_path_factory.mktemp("prefect-home")
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
-    # As a user has it: no JOBFORGE_HOME, no analytics setting but the README's.
+    # As a user has it: no JOBFORGE_HOME, no analytics setting but docs/deploy.md's.
     drop = {
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH",
         "PREFECT_SERVER_ANALYTICS_ENABLED",

@@ -4,9 +4,9 @@ A fault of the data root at gold (here: a file where gold's history folder goes,
 the previous gold version fails with an OSError, not a DataError) used to stop the chain
 after staged, bronze and silver had taken the new batch while the source's state still said
 complete: putting the old file back was then `unchanged`, and the three layers stayed on a
-batch gold never took (README: "A source that failed part-way is re-processed by the next run
-even if its file is back to the bytes gold holds"). The state is now marked incomplete before
-a layer can be replaced, which also covers a killed process.
+batch gold never took (docs/guarantees.md: "A source that failed part-way is re-processed by
+the next run even if its file is back to the bytes gold holds"). The state is now marked
+incomplete before a layer can be replaced, which also covers a killed process.
 """
 
 from __future__ import annotations

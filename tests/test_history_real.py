@@ -163,11 +163,12 @@ def test_history_view_and_quality_cover_both_runs(releases):
     )
 
 
-def test_readme_history_questions_run_as_written(releases):
+def test_docs_history_questions_run_as_written(releases):
     cfg, _, _ = releases
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## History and audit", 1)[1].split("\n## ", 1)[0]
-    commands = re.findall(r'^jobforge query "(.+)"$', section, flags=re.M)
+    page = Path(__file__).resolve().parents[1] / "docs" / "history.md"
+    section = page.read_text(encoding="utf-8").split("## Questions, answered", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    commands = re.findall(r'^\.venv/bin/jobforge query "(.+)"$', section, flags=re.M)
     assert len(commands) >= 4
     for sql in commands:
         run_query(cfg, sql)  # raises on a query that does not run

@@ -321,9 +321,9 @@ def test_children_are_declared_sources_named_with_their_parent(tmp_path: Path):
 
 
 def test_readme_example_parent_and_child_gold_with_a_foreign_key(tmp_path: Path):
-    """The README's YAML, loaded as a spec directory is, runs as written."""
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Nested JSON")[1]
+    """docs/sources.md's YAML, loaded as a spec directory is, runs as written."""
+    page = (Path(__file__).parents[1] / "docs" / "sources.md").read_text(encoding="utf-8")
+    section = page.split("## Nested JSON")[1]
     yaml_text = section.split("```yaml\n")[1].split("```")[0]
     specs_dir = tmp_path / "specs"
     specs_dir.mkdir()
@@ -350,8 +350,8 @@ def test_a_flow_run_takes_the_children_of_a_named_source_to_gold(prefect_harness
     gold tables, and foreign keys checked before the run publishes."""
     from flows import jobforge_flow
 
-    section = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    yaml_text = section.split("### Nested JSON")[1].split("```yaml\n")[1].split("```")[0]
+    section = (Path(__file__).parents[1] / "docs" / "sources.md").read_text(encoding="utf-8")
+    yaml_text = section.split("## Nested JSON")[1].split("```yaml\n")[1].split("```")[0]
     specs_dir = tmp_path / "specs"
     specs_dir.mkdir()
     (specs_dir / "occupations.yaml").write_text(yaml_text, encoding="utf-8")

@@ -1,4 +1,5 @@
-"""The README's "Adding a source" examples work as written."""
+"""The examples of docs/sources.md ("A file of a known kind") and docs/guarantees.md ("Using the
+core without Prefect") work as written."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from jobforge_core.common.config import Layer, PipelineConfig
 
 
 def readme_specs() -> dict[str, str]:
-    """YAML blocks whose first line is `# my-specs/<file>`."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    """YAML blocks of docs/sources.md whose first line is `# my-specs/<file>`."""
+    text = (REPO / "docs" / "sources.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```yaml\n# my-specs/(\S+)\n(.*?)```", text, flags=re.S)
     return dict(blocks)
 
@@ -57,21 +58,21 @@ def test_readme_spec_examples_build_their_gold_tables(tmp_path: Path, source_cop
 
 
 def readme_core_snippet() -> str:
-    """The python block of the README section "Using the core without Prefect"."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    """The python block of docs/guarantees.md's section "Using the core without Prefect"."""
+    text = (REPO / "docs" / "guarantees.md").read_text(encoding="utf-8")
     section = text.split("## Using the core without Prefect", 1)[1].split("\n## ", 1)[0]
     (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     return code
 
 
 def test_readme_core_snippet_runs_as_written(tmp_path: Path, monkeypatch, capsys):
-    """Run from the repository root, as the README's relative `data/source` assumes; only the
+    """Run from the repository root, as the page's relative `data/source` assumes; only the
     data root moves to a temporary directory, so parallel runs do not share /tmp/jf."""
     code = readme_core_snippet()
     assert code.count('Path("/tmp/jf")') == 1
     code = code.replace('Path("/tmp/jf")', f"Path({str(tmp_path / 'jf')!r})")
     monkeypatch.chdir(REPO)
-    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    exec(compile(code, "docs/guarantees.md", "exec"), {"__name__": "readme"})
     lines = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert [line[0] for line in lines] == [lyr.value for lyr in Layer]
     counts = [[int(n) for n in line[1:]] for line in lines]

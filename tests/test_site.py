@@ -427,7 +427,7 @@ def test_no_broken_links_on_any_page(browser, sample_site):
 
 def test_screenshots(browser, sample_site, tmp_path):
     """Pictures of the site at 1,400 x 1,000, written under the test's tmp dir and, when
-    JOBFORGE_SCREENSHOTS names a folder, copied there (the README's: docs/screenshots)."""
+    JOBFORGE_SCREENSHOTS names a folder, copied there (docs/catalog-site.md: docs/images)."""
     _, site = sample_site
     shots = {
         "tables.png": site / "index.html",

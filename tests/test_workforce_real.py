@@ -150,7 +150,7 @@ def test_no_silent_drops_and_zero_orphans_on_real_files(real):
 
 
 # Rows a shipped spec may quarantine on the real files, by source and rule (each documented
-# in README "Sources and the gold model"). Anything else quarantined fails the acceptance test.
+# in docs/gold-model.md). Anything else quarantined fails the acceptance test.
 ALLOWED_QUARANTINE: dict[str, dict[str, int]] = {}
 AGGREGATE_CODE = re.compile(r"^(00000|TEER_\d|NOC1_\d)$")
 

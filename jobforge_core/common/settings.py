@@ -50,7 +50,7 @@ class Project(BaseModel):
     source_dir: Path | None = None
     spec_dirs: list[Path] = Field(default_factory=list)
     runner: Literal["thread", "dask"] | None = None
-    # source -> the file (a release) it stays on until changed; see README "Releases"
+    # source -> the file (a release) it stays on until changed; see docs/releases.md
     releases: dict[str, str] = Field(default_factory=dict)
     path: Path | None = Field(default=None, exclude=True)  # the file it was read from
 
@@ -147,7 +147,7 @@ DEFAULT_OPENLINEAGE_NAMESPACE = "jobforge"
 
 @dataclass(frozen=True)
 class OpenLineageSettings:
-    """How JobForge publishes OpenLineage events (README, "OpenLineage").
+    """How JobForge publishes OpenLineage events (docs/openlineage.md).
 
     The transport itself is the client's business: `OPENLINEAGE_URL`,
     `OPENLINEAGE__TRANSPORT__*` or an `openlineage.yml`, read by `openlineage-python` the way

@@ -1,4 +1,4 @@
-"""OpenLineage events for every layer transition (README, "OpenLineage").
+"""OpenLineage events for every layer transition (docs/openlineage.md).
 
 `naming` is plain Python (column lineage itself is `sources.column_lineage`, shared with the
 catalog); `events` builds the events with the official

@@ -1,6 +1,6 @@
 """Send each transition's OpenLineage events; never let lineage fail a run.
 
-Where events go (README, "OpenLineage"):
+Where events go (docs/openlineage.md):
 
 - `OPENLINEAGE_DISABLED=true`: nowhere, and nothing is built;
 - a transport configured the client's way (`OPENLINEAGE_URL`, `OPENLINEAGE__TRANSPORT__*`,

@@ -1,4 +1,4 @@
-"""OpenLineage names for JobForge's jobs, runs and datasets (README, "OpenLineage").
+"""OpenLineage names for JobForge's jobs, runs and datasets (docs/openlineage.md).
 
 The names follow OpenLineage's naming conventions so that a lineage server joins JobForge's
 datasets with those of other tools reading the same files:

@@ -25,6 +25,7 @@ from jobforge_core.common.errors import SpecError
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 ColumnType = Literal["str", "int", "float", "bool", "date"]
 Format = Literal["csv", "xlsx", "json", "ndjson", "parquet"]
+NORMALISE_OPS = ("upper", "lower", "collapse_spaces")  # and pad_left:N, decimal_code:W.F
 
 PACKAGE_SPECS = Path(__file__).parents[1] / "specs"
 PACKAGE_KINDS = Path(__file__).parents[1] / "kinds"
@@ -33,7 +34,9 @@ PACKAGE_KINDS = Path(__file__).parents[1] / "kinds"
 class _Strict(BaseModel):
     # `keys` is spelled key_columns in Python: a field named `keys` makes dict(model) fail,
     # and Prefect calls dict() on task parameters.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Each field's docstring is its description: docs/spec-reference.md is generated from them
+    # (`python -m flows.reference_docs`), and a test fails on a field without one.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
 
 
 def _check_regex(pattern: str, field: str, groups: int = 0, in_polars: bool = False) -> None:
@@ -77,43 +80,77 @@ class ItemStep(_Strict):
     """One level of a child table's walk: the list at `path` in each parent (a record, or an
     item of the level above), its items becoming rows that carry the parent's `key` fields."""
 
-    path: str  # dotted path inside the parent to the list
-    key: dict[str, str] = Field(default_factory=dict)  # child column -> parent field
-    # object: each item an object (its fields become columns); scalar: each item a value (column
-    # `value`); auto: the kind of the first item seen. An item of another kind is malformed.
+    path: str
+    """Dotted path inside the parent to the list."""
+    key: dict[str, str] = Field(default_factory=dict)
+    """Child column -> parent field carried into every item row."""
     items: ItemKind = "auto"
+    """`object`: each item an object (its fields become columns); `scalar`: each item a value
+    (column `value`); `auto`: the kind of the first item seen. An item of another kind is
+    quarantined as `malformed_item`."""
 
 
 class ReaderOptions(_Strict):
-    format: Format | None = None  # default: from the file extension
-    encoding: str = "auto"  # auto (UTF-8, else cp1252), or any Python codec name
-    delimiter: str = ","
-    quote_char: str = '"'
-    sheet: str | None = None  # Excel sheet name; default the first sheet
-    # A header repeated in the file: `fail` quarantines the file naming it and its positions;
-    # `number` stages the 2nd, 3rd... occurrence as "<header> (2)", "<header> (3)" (rename it).
-    duplicate_headers: Literal["fail", "number"] = "fail"
-    # JSON: dotted path to the list of records inside an envelope (`data.occupations`); by
-    # default a document that is a list is the records, and an object holding exactly one list
-    # (`{"data": [...]}`) is unwrapped to it.
-    records: str | None = None
-    # JSON/NDJSON: nested objects become columns `parent__child`; off, they stay JSON text.
-    flatten: bool = True
-    max_document_bytes: int = Field(default=MAX_DOCUMENT_BYTES, gt=0)
-    # Set on the derived spec of a child table (see `children`): the lists to walk down.
-    items: list[ItemStep] = Field(default_factory=list)
+    """How the file is read (`reader:`). Every value is staged as text whatever the format."""
+
+    format: Format | None = Field(default=None, examples=["ndjson"])
+    """The file's format; by default taken from the file name's extension (`.xls` is read as
+    xlsx, `.jsonl` as ndjson, `.txt` and `.tsv` as csv)."""
+    encoding: str = Field(default="auto", examples=["utf-16-le"])
+    """CSV: `auto` decodes UTF-8 (with or without BOM), UTF-16 and UTF-32 with a byte-order
+    mark, and otherwise cp1252; or any Python codec name (`utf-16-le` for UTF-16 without a
+    mark)."""
+    delimiter: str = Field(default=",", examples=[";"])
+    """CSV: the field separator (a tab is `"\\t"`)."""
+    quote_char: str = Field(default='"', examples=["'"])
+    """CSV: the quote character (RFC 4180: a quote inside a quoted field is doubled)."""
+    sheet: str | None = Field(default=None, examples=["Data"])
+    """xlsx: the sheet to read; by default the first sheet."""
+    duplicate_headers: Literal["fail", "number"] = Field(default="fail", examples=["number"])
+    """A header repeated in the file: `fail` quarantines the file naming it and its positions;
+    `number` stages the 2nd, 3rd... occurrence as `<header> (2)`, `<header> (3)`, which
+    `renames` can target."""
+    records: str | None = Field(default=None, examples=["data.occupations"])
+    """JSON: dotted path to the list of records inside an envelope. By default a document
+    that is a list is the records, and an object holding exactly one list (`{"data": [...]}`)
+    is unwrapped to it; an envelope with several lists is refused, naming them."""
+    flatten: bool = Field(default=True, examples=[False])
+    """JSON/NDJSON: nested objects become columns `parent__child`; `false` keeps them as
+    JSON text."""
+    max_document_bytes: int = Field(default=MAX_DOCUMENT_BYTES, gt=0, examples=[1073741824])
+    """JSON: a document is parsed whole, in memory; a bigger one is refused naming this limit
+    (NDJSON is streamed and has no limit)."""
+    items: list[ItemStep] = Field(default_factory=list, json_schema_extra={"internal": True})
+    """Set by JobForge on the derived spec of a child table (see `children`): the lists to
+    walk down. Not declared in a spec."""
 
 
 class Expectation(_Strict):
+    """A silver check on one column (`expectations:`). A row that breaks it is kept and
+    counted (`warn`), quarantined (`drop`), or the whole file is quarantined (`fail`)."""
+
     column: str
+    """The column checked, by its bronze name."""
     rule: Literal["not_null", "unique", "regex", "range", "accepted_values"]
-    # off: switched off on purpose (a spec turning off a check of its kind); logged, not run.
+    """`not_null`: a value is present; `unique`: no value repeats; `regex`: the value matches
+    `pattern` (a full match is not implied: anchor it with `^...$`); `range`: a number within
+    `min`/`max` (the column must be typed `int` or `float`); `accepted_values`: one of
+    `values`."""
     action: Literal["warn", "drop", "fail", "off"] = "drop"
-    pattern: str | None = None
-    min: float | None = None
-    max: float | None = None
-    values: list[str] | None = None
-    id: str | None = None
+    """`warn`: count the rows, keep them; `drop`: quarantine the rows (`_quarantine_reason` is
+    the rule id); `fail`: quarantine the whole file; `off`: switched off on purpose (a spec
+    turning off a check of its kind): logged as `rule:<id>:off`, not run."""
+    pattern: str | None = Field(default=None, examples=[r"^\d{5}$"])
+    """`regex`: the regular expression (Rust regex syntax: no look-around)."""
+    min: float | None = Field(default=None, examples=[0])
+    """`range`: the smallest value allowed."""
+    max: float | None = Field(default=None, examples=[5])
+    """`range`: the largest value allowed."""
+    values: list[str] | None = Field(default=None, examples=[["Example", "Index", "Inclusion"]])
+    """`accepted_values`: the values allowed."""
+    id: str | None = Field(default=None, examples=["code_is_five_digits"])
+    """The rule's id in logs and quarantine; default `<rule>_<column>`. A spec entry with the
+    id of its kind's entry changes that entry instead of adding one."""
 
     @model_validator(mode="after")
     def _arguments(self) -> Expectation:
@@ -131,19 +168,31 @@ class Expectation(_Strict):
 
 
 class Unpivot(_Strict):
-    """Wide columns to long rows (gold)."""
+    """Wide columns to long rows (gold `unpivot:`): one row per input row and unpivoted
+    column, the column's name in `variable` and its cell in `value`."""
 
-    # A regex over silver column names, or their list; omitted: every column not in `index`.
     columns: str | list[str] | None = None
+    """The columns to unpivot: a regular expression over silver column names (`'^\\d{4}$'`:
+    the year columns), or their list; omitted, every column not in `index`."""
     index: list[str] = Field(default_factory=list)
+    """Columns repeated on every long row (the provenance columns always are)."""
     variable: str = "variable"
+    """Name of the column that holds the unpivoted column's name."""
     value: str = "value"
-    # name: silver column name; label: original source header, trimmed.
+    """Name of the column that holds the cell's value."""
     variable_from: Literal["name", "label"] = "name"
-    variable_pattern: str | None = None  # regex whose first group becomes the variable
+    """`name`: the variable is the silver column name (`2024`); `label`: the original source
+    header, trimmed (`Contact With Others`)."""
+    variable_pattern: str | None = None
+    """A regular expression whose first group becomes the variable (`'(\\d)$'` keeps the
+    last digit of `Holland code 1`)."""
     variable_type: ColumnType = "str"
-    drop_nulls: bool = False  # empty cells make no long row (counted under a named rule)
-    rule: str = "empty_cells_make_no_long_row"
+    """The type the variable is cast to (`int` for years)."""
+    drop_nulls: bool = Field(default=False, examples=[True])
+    """`true`: an empty cell makes no long row; the rows it would have made are counted
+    under `rule` in the gold log instead of being a loss."""
+    rule: str = Field(default="empty_cells_make_no_long_row", examples=["absent_codes"])
+    """The name under which `drop_nulls` counts the cells that made no row."""
 
     @model_validator(mode="after")
     def _patterns(self) -> Unpivot:
@@ -155,11 +204,14 @@ class Unpivot(_Strict):
 
 
 class Sequence(_Strict):
-    """Order of a row within its group, e.g. duty 1, 2, 3 of a profile."""
+    """Order of a row within its group (gold `sequence:`), e.g. duty 1, 2, 3 of a profile."""
 
     name: str
+    """Name of the new column holding the order (1 = first)."""
     partition_by: list[str]
-    order_by: str = "_source_row"
+    """Columns whose values form a group; numbering restarts at 1 in each."""
+    order_by: str = Field(default="_source_row", examples=["duty"])
+    """Column that orders the rows of a group; by default their order in the source file."""
 
 
 def _expression_only(text: str, what: str) -> str:
@@ -173,15 +225,22 @@ def _expression_only(text: str, what: str) -> str:
 
 
 class Lookup(_Strict):
-    """Left join that brings columns from this source's silver table (`self`) or a gold table."""
+    """Left join that brings columns from this source's silver table (`self`) or a gold table
+    (gold `lookups:`, `lookups_after:`, a check's `lookups:`). A row that finds nothing gets
+    nulls."""
 
     table: str = "self"
-    key: str  # SQL expression over the current rows
-    # SQL expression over the referenced table, usually a column; `lower(descriptor_name)`
-    # with `key: lower(descriptor)` matches names whatever their case.
+    """`self` (this source's silver table) or a gold table, which becomes a dependency: this
+    source's gold runs after the table's source."""
+    key: str
+    """SQL expression over the current rows."""
     ref_key: str
-    where: str | None = None  # SQL filter on the referenced table
-    columns: dict[str, str]  # new name -> referenced column
+    """SQL expression over the referenced table, usually a column; `lower(descriptor_name)`
+    with `key: lower(descriptor)` matches names whatever their case."""
+    where: str | None = None
+    """SQL filter on the referenced table before the join."""
+    columns: dict[str, str]
+    """New column name -> column of the referenced table."""
 
     @field_validator("key", "ref_key", "where")
     @classmethod
@@ -190,17 +249,26 @@ class Lookup(_Strict):
 
 
 class ForeignKey(_Strict):
+    """A gold column whose values must exist in another gold table (gold `foreign_keys:`).
+    A row whose value is not there (an orphan) is quarantined with reason `foreign_key`."""
+
     column: str
+    """The column of this gold table."""
     references: str
+    """The gold table referred to; its source runs first."""
     ref_column: str | None = None
-    cardinality: Literal["many_to_one", "one_to_one"] = "many_to_one"
-    # A null key is allowed (no link) unless `required`: then it is an orphan like an unknown
-    # one (a lookup that found nothing must not slip through as "no link").
+    """The column referred to; by default the same name as `column`."""
+    cardinality: Literal["many_to_one", "one_to_one"] = Field(
+        default="many_to_one", examples=["one_to_one"]
+    )
+    """Recorded in the model (`catalog.relationships`, the site's model page); not checked."""
     required: bool = False
-    # Checked at the end of the run instead of row by row in the gold step, and not an order
-    # constraint: the back edge of a cycle (a dimension that looks up a fact referring to it).
-    # An orphan fails the run (it is not quarantined).
+    """A null is allowed (no link) unless `required`: then it is an orphan like an unknown
+    value (a lookup that found nothing must not slip through as "no link")."""
     deferred: bool = False
+    """Checked on the files at the end of the run instead of row by row in the gold step, and
+    not an ordering constraint: the back edge of a cycle (a dimension that looks up a fact
+    referring to it). An orphan fails the run (it is not quarantined)."""
 
     @property
     def target_column(self) -> str:
@@ -214,11 +282,27 @@ class GoldCheck(_Strict):
     `catalog.quality`; nothing moves. A null result passes, as in an SQL CHECK."""
 
     id: str
-    condition: str  # SQL over the rows, with the check's own lookups' columns
-    lookups: list[Lookup] = Field(default_factory=list)
-    action: Literal["warn"] = "warn"
-    # Count distinct values of these columns (e.g. profiles) instead of rows.
+    """The check's name in logs (`warn:<id>`), lower snake_case."""
+    condition: str
+    """SQL over the rows, with the check's own lookups' columns: true for a good row."""
+    lookups: list[Lookup] = Field(
+        default_factory=list,
+        examples=[
+            [
+                {
+                    "table": "dim_noc",
+                    "key": "noc_code",
+                    "ref_key": "noc_code",
+                    "columns": {"noc_title": "class_title"},
+                }
+            ]
+        ],
+    )
+    """Lookups made for this check only; their columns reach no table."""
+    action: Literal["warn"] = Field(default="warn", examples=["warn"])
+    """Always `warn`: the rows are counted, never moved."""
     count_distinct: list[str] = Field(default_factory=list)
+    """Count distinct values of these columns (e.g. profiles) instead of rows."""
 
     _id = field_validator("id")(_check_identifier)
 
@@ -229,24 +313,65 @@ class GoldCheck(_Strict):
 
 
 class GoldOutput(_Strict):
+    """One gold table built from the source's silver table (`gold:`). The steps run in the
+    order of the fields below: `where`, `derive`, `lookups`, `unpivot`, `derive_after`,
+    `recode`, `lookups_after`, `sequence`, `columns`, then the `keys` and `foreign_keys`
+    checks. Expressions are SQL as polars evaluates it (`substr(code, 1, 5)`,
+    `code LIKE 'TEER%'`, `CAST(x AS INT)`, `CASE WHEN ... END`), expressions only: no subquery,
+    table function or file read."""
+
     table: str
+    """The gold table's name, lower snake_case; one source per gold table."""
     model: Literal["dimension", "fact", "aggregate"] = "fact"
+    """What the table is, for the catalog, the site and the order of its lists."""
     description: str = ""
+    """The table's description in the catalog, the site and OpenLineage."""
     where: str | None = None
+    """SQL filter: only the rows where it is true feed this table."""
     derive: dict[str, str] = Field(default_factory=dict)
+    """New column -> SQL expression over the silver columns."""
     lookups: list[Lookup] = Field(default_factory=list)
+    """Joins that bring columns from this source's silver table or a gold table."""
     unpivot: Unpivot | None = None
-    derive_after: dict[str, str] = Field(default_factory=dict)
-    # After derive_after: declared corrections (column -> {value: replacement}), e.g. an
-    # abbreviated header mapped to its name in a dimension; then lookups on the long rows.
+    """Wide columns to long rows."""
+    derive_after: dict[str, str] = Field(default_factory=dict, examples=[{"scale": "2"}])
+    """New column -> SQL expression, computed on the long rows after `unpivot`."""
     recode: dict[str, dict[str, str]] = Field(default_factory=dict)
-    lookups_after: list[Lookup] = Field(default_factory=list)
+    """Declared corrections after `derive_after`: column -> {value: replacement}, e.g. an
+    abbreviated header mapped to its name in a dimension."""
+    lookups_after: list[Lookup] = Field(
+        default_factory=list,
+        examples=[
+            [
+                {
+                    "table": "dim_oasis_descriptor",
+                    "key": "lower(descriptor)",
+                    "ref_key": "lower(descriptor_name)",
+                    "columns": {"descriptor_code": "descriptor_code"},
+                }
+            ]
+        ],
+    )
+    """Lookups on the long rows, after `recode`."""
     sequence: Sequence | None = None
+    """A column numbering each row within its group."""
     columns: list[str] | dict[str, str] | None = None
+    """The table's columns: a list of names, or output name -> input column; omitted, every
+    column (the provenance columns are always kept)."""
     key_columns: list[str] = Field(default_factory=list, alias="keys")
+    """The table's grain (primary key), shown in the catalog; a row that repeats a grain
+    already seen is quarantined (`duplicate_grain`)."""
     foreign_keys: list[ForeignKey] = Field(default_factory=list)
-    checks: list[GoldCheck] = Field(default_factory=list)
-    column_descriptions: dict[str, str] = Field(default_factory=dict)
+    """Columns whose values must exist in another gold table; orphans are quarantined."""
+    checks: list[GoldCheck] = Field(
+        default_factory=list,
+        examples=[[{"id": "title_not_blank", "condition": "length(trim(title)) > 0"}]],
+    )
+    """Conditions counted as warnings (rows where false), nothing moved."""
+    column_descriptions: dict[str, str] = Field(
+        default_factory=dict, examples=[{"year": "Year of the projection"}]
+    )
+    """Column -> description, for this table's columns (the catalog, the site, OpenLineage)."""
 
     _table = field_validator("table")(_check_identifier)
 
@@ -290,15 +415,24 @@ class ChildTable(BaseModel):
     `expectations`, `gold`...) may be declared here and applies to the child.
     """
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, use_attribute_docstrings=True)
 
-    name: str
-    path: str  # dotted path to the list inside each parent record (or item)
-    # Parent fields carried into every item row: a list (same names) or child column -> field.
-    # A nested child may carry its parent's `_item_index` under a name of its own.
-    key: list[str] | dict[str, str] = Field(default_factory=list)
-    items: ItemKind = "auto"
-    children: list[ChildTable] = Field(default_factory=list)
+    name: str = Field(examples=["occupation_keywords"])
+    """The child table's source name (lower snake_case), unique among sources."""
+    path: str = Field(examples=["keywords"])
+    """Dotted path to the list inside each parent record (or item)."""
+    key: list[str] | dict[str, str] = Field(default_factory=list, examples=[["code"]])
+    """Parent fields carried into every item row: a list (same names) or child column ->
+    parent field. A nested child may carry its parent's `_item_index` under a name of its own
+    (`{code: code, career: _item_index}`)."""
+    items: ItemKind = Field(default="auto", examples=["scalar"])
+    """`object`: each item an object (its fields become columns); `scalar`: each item a value
+    (column `value`); `auto`: the kind of the first item. An item of another kind, or a field
+    that is not a list, is quarantined in bronze (`malformed_item`)."""
+    children: list[ChildTable] = Field(
+        default_factory=list, examples=[[{"name": "career_steps", "path": "steps"}]]
+    )
+    """Lists inside each item, as child tables of this child."""
 
     _name = field_validator("name")(_check_identifier)
 
@@ -334,8 +468,15 @@ class Thresholds(_Strict):
     how much smaller than its previous version a gold table may get. 1 switches a guard off.
     """
 
-    max_quarantine_share: float | dict[GuardedLayer, float] = DEFAULT_QUARANTINE_SHARE
-    max_row_drop_share: float = 0.5
+    max_quarantine_share: float | dict[GuardedLayer, float] = Field(
+        default=DEFAULT_QUARANTINE_SHARE, examples=[{"bronze": 0.1, "silver": 0.2, "gold": 0.1}]
+    )
+    """Share of the rows a layer handles (out + quarantined) it may quarantine: one number for
+    every layer, or a map per layer (a layer not named keeps 0.1). At gold, long rows over all
+    the source's tables. Between 0 and 1; 1 switches the guard off."""
+    max_row_drop_share: float = Field(default=0.5, examples=[1])
+    """How much smaller than its previous version a gold table may get (0.5: lose at most
+    half its rows). Between 0 and 1; 1 switches the guard off."""
 
     @field_validator("max_quarantine_share", "max_row_drop_share")
     @classmethod
@@ -351,49 +492,111 @@ class Thresholds(_Strict):
 
 
 class SourceSpec(_Strict):
+    """A source: one file, how it is read, typed, cleaned and checked, and the gold tables
+    it builds. One YAML file per source; a `kind` fills in the rest from a template."""
+
     name: str
-    version: str = "1"
+    """The source's name, lower snake_case (`[a-z][a-z0-9_]*`): `--source NAME`, the staged,
+    bronze and silver table names, the batch id's prefix. A spec with the name of a shipped
+    spec replaces it."""
+    version: str = Field(default="1", examples=["2"])
+    """The spec's version (the tables' schema version in the catalog); part of the batch id,
+    so a new version reprocesses the file."""
     kind: str | None = None
+    """A template this spec completes (`kinds/<kind>.yaml` of a spec directory, or a shipped
+    kind: see Kinds below): its `$param` placeholders are filled from `params`, then the
+    spec's own fields are merged in (see docs/sources.md, the merge rule)."""
     params: dict[str, Any] = Field(default_factory=dict)
+    """Values of the kind's `$param` placeholders (`name` is always given)."""
     domain: str = "general"
+    """A grouping for the catalog and the Prefect tag `domain:<domain>`."""
     description: str = ""
+    """What the source is, for the catalog and the site."""
     business_purpose: str = ""
-    owner: str = "JobForge data team"
-    steward: str = "JobForge data steward"
-    classification: str = "internal"
-    retention_days: int | None = 3650
-    # Replaced versions kept per layer table (history/<layer>/<table>/<batch>.parquet); 0: none.
-    history_retention: int = Field(default=10, ge=0)
-    # A batch that adds, removes or retypes a column of a table: recorded (warn), rejected
-    # (fail), or accepted when only the columns a gold output unpivots come and go (evolve:
-    # the year columns of a COPS release, the descriptors of an OaSIS one), rejected otherwise.
-    # Part of the batch id: a batch rejected under one policy and accepted under another are
-    # two batches, never confused in quarantine.
+    """Why the data is kept, for the catalog and the site."""
+    owner: str = Field(default="JobForge data team", examples=["Labour Market Information"])
+    """Who owns the data (catalog, site, OpenLineage `ownership`)."""
+    steward: str = Field(default="JobForge data steward", examples=["Jane Doe"])
+    """Who looks after its quality (catalog, site, OpenLineage `ownership`)."""
+    classification: str = Field(default="internal", examples=["public"])
+    """Its security classification, shown in the catalog and the site."""
+    retention_days: int | None = Field(default=3650, examples=[365])
+    """How long the data should be kept, recorded in the catalog (governance metadata:
+    nothing is deleted by it)."""
+    history_retention: int = Field(default=10, ge=0, examples=[30])
+    """Replaced versions kept per layer table (`history/<layer>/<table>/<batch>.parquet`);
+    `0` keeps none. Not part of the batch id: changing it reprocesses nothing."""
     on_schema_change: Literal["warn", "fail", "evolve"] = "warn"
+    """A batch that adds, removes or retypes a column of a table: recorded and carried on
+    (`warn`), rejected (`fail`: the file is quarantined with rule `on_schema_change` and the
+    previous version put back), or accepted when only the columns a gold output unpivots come
+    and go (`evolve`: the year columns of a COPS release, the descriptors of an OaSIS one),
+    rejected otherwise. Part of the batch id."""
     file: str
-    reader: ReaderOptions = Field(default_factory=ReaderOptions)
-    required_columns: list[str] | None = None  # trimmed headers; default: keys of `renames`
-    renames: dict[str, str] = Field(default_factory=dict)  # trimmed header -> column name
-    types: dict[str, ColumnType] = Field(default_factory=dict)  # column name -> type
+    """The file in the source directory: a name, or a pattern (`employment_emploi_*.csv`)
+    whose newest match, ordered by the numbers in the names (`v1.10` after `v1.9`), is loaded.
+    It must resolve inside the source directory (or `$JOBFORGE_ALLOWED_ROOTS`)."""
+    reader: ReaderOptions = Field(
+        default_factory=ReaderOptions, examples=[{"encoding": "utf-16-le", "delimiter": ";"}]
+    )
+    """How the file is read (format, encoding, delimiter, sheet, JSON records...)."""
+    required_columns: list[str] | None = Field(default=None, examples=[["Code", "Name"]])
+    """Trimmed headers that must exist, else the file is quarantined naming them; default:
+    the keys of `renames`."""
+    renames: dict[str, str] = Field(default_factory=dict)
+    """Trimmed source header -> column name (lower snake_case). Other headers are named by
+    the rule in "How headers become column names" below."""
+    types: dict[str, ColumnType] = Field(default_factory=dict)
+    """Column name -> type, cast at bronze; a value that does not cast is quarantined
+    (`cast_error`). `date` takes `date_format`, else ISO dates and a spreadsheet's date
+    cells."""
     default_type: ColumnType = "str"
-    null_markers: list[str] = Field(default_factory=lambda: ["", "N/A", "N/D"])
-    thousands_separator: str = ","
-    date_format: str | None = None
+    """The type of every column `types` does not name."""
+    null_markers: list[str] = Field(
+        default_factory=lambda: ["", "N/A", "N/D"], examples=[["", "N/A", "N/D", "x", ".."]]
+    )
+    """Values read as null at bronze (compared after trimming)."""
+    thousands_separator: str = Field(default=",", examples=[" "])
+    """Removed from numbers only between groups of three digits (`8,238,800`): a decimal
+    comma `1,5` is a cast error, never 15. An empty string turns it off."""
+    date_format: str | None = Field(default=None, examples=["%d/%m/%Y"])
+    """The format of `date` columns (chrono/strftime codes: `%Y-%m-%d`)."""
     key_columns: list[str] = Field(default_factory=list, alias="keys")
+    """Columns that identify a record in silver: a null key is quarantined (`null_key`), a
+    repeat of an earlier key too (`duplicate_key`)."""
     normalise: dict[str, list[str]] = Field(default_factory=dict)
-    # Declared corrections of known publisher errors: column -> {wrong value: right value}.
+    """Column -> list of operations applied in order at silver, after trimming: `upper`,
+    `lower`, `collapse_spaces`, `pad_left:N` (zeros on the left up to N characters),
+    `decimal_code:W.F` (`10010` and `31100.1` -> `10010.00` and `31100.10` for `5.2`)."""
     recode: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Declared corrections of known publisher errors at silver: column -> {wrong value:
+    right value}, counted in the silver log as `recode:<column>`."""
     expectations: list[Expectation] = Field(default_factory=list)
+    """Silver checks, each with its action (warn, drop, fail, off)."""
     gold: list[GoldOutput] = Field(default_factory=list)
-    # Silver columns deliberately not carried to any gold table (they stay in silver); any
-    # other column no gold output carries is reported as `columns_not_carried`.
-    drop_columns: list[str] = Field(default_factory=list)
-    thresholds: Thresholds = Field(default_factory=Thresholds)
+    """The gold tables this source builds, in order (a dimension before a fact that looks it
+    up). `extra_gold:` in a spec with a kind adds outputs before the kind's own."""
+    drop_columns: list[str] = Field(default_factory=list, examples=[["oasis_label"]])
+    """Silver columns deliberately carried to no gold table (they stay in silver); any other
+    column no gold output carries is reported as `columns_not_carried`."""
+    thresholds: Thresholds = Field(
+        default_factory=Thresholds, examples=[{"max_quarantine_share": 0.01}]
+    )
+    """The volume guard: a batch crossing a threshold fails its source and the previous gold
+    stays."""
     column_descriptions: dict[str, str] = Field(default_factory=dict)
-    # JSON lists declared as tables of their own (derived sources, see ChildTable).
-    children: list[ChildTable] = Field(default_factory=list)
-    parent: str | None = None  # set on a child table's derived spec: its parent source
-    spec_path: str | None = None
+    """Column -> description for the staged, bronze and silver tables (and the glossary's
+    `column:<name>` terms)."""
+    children: list[ChildTable] = Field(
+        default_factory=list,
+        examples=[[{"name": "occupation_keywords", "path": "keywords", "key": ["code"]}]],
+    )
+    """JSON lists declared as tables of their own: each child is a source derived from this
+    one (same file), run with it."""
+    parent: str | None = Field(default=None, json_schema_extra={"internal": True})
+    """Set by JobForge on a child table's derived spec: its parent source."""
+    spec_path: str | None = Field(default=None, json_schema_extra={"internal": True})
+    """Set by JobForge: the file the spec was loaded from."""
 
     _name = field_validator("name")(_check_identifier)
 
@@ -418,7 +621,7 @@ class SourceSpec(_Strict):
     def _normalise_ops(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
         for column, ops in v.items():
             for op in ops:
-                if op not in {"upper", "lower", "collapse_spaces"} and not re.fullmatch(
+                if op not in NORMALISE_OPS and not re.fullmatch(
                     r"pad_left:\d+|decimal_code:\d+\.\d+", op
                 ):
                     raise ValueError(f"normalise[{column}]: unknown operation {op!r}")
