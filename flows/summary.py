@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from flows.render import jobforge_command
 from flows.results import our_words
 from jobforge_core.common.models import LayerTransitionLog
 
@@ -177,6 +178,6 @@ def markdown(
             "",
             f"Tables, lineage, model, glossary and quality: [{site}]({uri})",
             "(open it from disk, or "
-            f"`jobforge docs --serve --data-root {Path(site).parent.parent}`)",
+            f"`{jobforge_command()} docs --serve --data-root {Path(site).parent.parent}`)",
         ]
     return "\n".join(lines) + "\n"
