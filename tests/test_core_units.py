@@ -715,6 +715,8 @@ def test_a_read_error_half_way_is_the_sources_and_a_write_error_the_stores(
     blocked.write_text("a file where the work folder should be")
     with pytest.raises(snapshot.StorageError, match=r"cannot write the snapshot of f.csv under"):
         snapshot.take_snapshot(source, blocked, "lbl")
+    with pytest.raises(snapshot.StorageError, match=r": \[Errno 20\] Not a directory: '"):
+        snapshot.take_snapshot(source, blocked, "lbl")  # the OS's own reason, in full
 
 
 # --- the source registry -----------------------------------------------------------------
@@ -959,3 +961,32 @@ def test_required_columns_default_to_the_renamed_headers(specs):
     assert spec.required() == list(spec.renames)
     assert spec.model_copy(update={"required_columns": ["Level"]}).required() == ["Level"]
     assert spec.model_copy(update={"required_columns": []}).required() == []
+
+
+def test_special_files_and_symlink_loops_are_described_and_refused(tmp_path: Path, monkeypatch):
+    import errno
+
+    special = Path("/dev/null")
+    assert snapshot.describe_unusable(special) == "is a special file, not a regular file"
+    with pytest.raises(OSError, match="is a special file, not a regular file"):
+        snapshot.open_regular(special)
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    assert snapshot.describe_unusable(tmp_path / "a") == (
+        "cannot read the file: Too many levels of symbolic links"
+    )
+    with pytest.raises(IsADirectoryError) as err:
+        snapshot.open_regular(tmp_path)
+    assert (err.value.errno, err.value.filename) == (errno.EISDIR, str(tmp_path))
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(OSError, match=r"is a FIFO \(named pipe\), not a regular file"):
+        snapshot.open_regular(tmp_path / "fifo")
+
+    def swapped(path: Path):  # replaced by something unreadable after the check
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    (tmp_path / "f.csv").write_text("a\n")
+    monkeypatch.setattr(snapshot, "open_regular", swapped)
+    assert snapshot.inspect(tmp_path / "f.csv") == snapshot.Inspection(
+        "unreadable", "cannot read the file: Permission denied"
+    )
