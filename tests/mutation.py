@@ -223,9 +223,9 @@ def mutated_line(name: str) -> str:
 
 
 def judge() -> int:
-    """A markdown table of every mutant not killed: its change and the judgement."""
+    """A markdown table of every mutant checked and not killed: its change and judgement."""
     codes = results()
-    left = sorted(n for n, c in codes.items() if status(c) != "killed")
+    left = sorted(n for n, c in codes.items() if status(c) not in ("killed", "not checked"))
     print("| mutant (`jobforge_core.`) | status | change | judgement |")
     print("| --- | --- | --- | --- |")
     unjudged = 0

@@ -968,8 +968,9 @@ def test_special_files_and_symlink_loops_are_described_and_refused(tmp_path: Pat
 
     special = Path("/dev/null")
     assert snapshot.describe_unusable(special) == "is a special file, not a regular file"
-    with pytest.raises(OSError, match="is a special file, not a regular file"):
+    with pytest.raises(OSError, match="is a special file, not a regular file") as refused:
         snapshot.open_regular(special)
+    assert (refused.value.errno, refused.value.filename) == (errno.EINVAL, str(special))
     (tmp_path / "a").symlink_to(tmp_path / "b")
     (tmp_path / "b").symlink_to(tmp_path / "a")
     assert snapshot.describe_unusable(tmp_path / "a") == (
@@ -990,3 +991,24 @@ def test_special_files_and_symlink_loops_are_described_and_refused(tmp_path: Pat
     assert snapshot.inspect(tmp_path / "f.csv") == snapshot.Inspection(
         "unreadable", "cannot read the file: Permission denied"
     )
+
+
+def test_the_batch_of_a_table_without_a_one_value_enum_is_its_first_rows(tmp_path: Path):
+    """Data roots written before batch ids were one-value Enums keep them as text."""
+    path = tmp_path / "t.parquet"
+    pl.DataFrame({"_batch_id": ["old-1", "old-1"], "v": [1, 2]}).write_parquet(path)
+    assert batches.batch_of(path) == "old-1"
+    two = pl.DataFrame({"_batch_id": ["b-1", "b-2"]}).cast({"_batch_id": pl.Enum(["b-1", "b-2"])})
+    two.write_parquet(path)
+    assert batches.batch_of(path) == "b-1"
+    pl.DataFrame({"_batch_id": []}, schema={"_batch_id": pl.String}).write_parquet(path)
+    assert batches.batch_of(path) is None
+    pl.DataFrame({"v": [1]}).write_parquet(path)
+    assert batches.batch_of(path) is None
+
+
+def test_evolve_looks_at_every_output_not_only_the_first(specs):
+    cops = load_specs([])["cops_employment"]
+    plain = cops.gold[0].model_copy(update={"unpivot": None, "table": "plain_first"})
+    spec = cops.model_copy(update={"gold": [plain, *cops.gold]})
+    assert spec.evolves("2034")
