@@ -184,6 +184,10 @@ def score(markdown: bool) -> int:
 # such a mutant cannot change what JobForge promises. A survivor no rule covers is listed as
 # "to judge" and needs a test or a reason of its own (JUDGED below).
 RULES: list[tuple[str, str]] = [
+    (
+        r"^\s*i (= 1|-= 1)$",
+        "a loop that never ends: a timeout, not a kill (2026-11-29, `_explained`)",
+    ),
     (r'encoding="UTF-8"', "equivalent: codec names are case-insensitive"),
     (
         r"missing_ok=(None|False)|ignore_errors=(None|False)|\.unlink\(\)|rmtree\(path, \)",
@@ -210,7 +214,103 @@ RULES: list[tuple[str, str]] = [
     ),
     (r"comm_subplan_elim=|pl\.collect_all\(sinks, \)", "performance only: a polars plan flag"),
 ]
-JUDGED: dict[str, str] = {}
+_P = "jobforge_core."
+_ASCII = "equivalent: what it reads is ASCII (a snapshot id, batch ids and hashes)"
+_FIRST_ROW = "equivalent: only the first row is read"
+_UNDECIDED = "undecided: timed out under load (its tests ran past mutmut's limit); re-run"
+JUDGED: dict[str, str] = {
+    _P + "catalog.stamp.x__readable__mutmut_2": (
+        "a model.json with accents under an ASCII locale would not read: the catalog is then "
+        "rebuilt by every run (slower, never wrong)"
+    ),
+    _P
+    + "catalog.stamp.x_catalog_inputs__mutmut_14": "equivalent: a JSON-mode dump needs no default",
+    _P + "catalog.stamp.x_catalog_inputs__mutmut_16": "equivalent: the dump's key order is fixed",
+    _P
+    + "catalog.stamp.x_catalog_inputs__mutmut_17": "equivalent: a JSON-mode dump needs no default",
+    _P + "catalog.stamp.x_catalog_inputs__mutmut_34": _ASCII,
+    _P + "catalog.stamp.x_catalog_is_current__mutmut_3": (
+        "equivalent: a missing stamp is then caught as unreadable: the same False"
+    ),
+    _P + "catalog.stamp.x_catalog_is_current__mutmut_9": _ASCII,
+    _P
+    + "checks.quarantine.x_reason_counts__mutmut_7": "equivalent: both lists come from one frame",
+    _P
+    + "checks.quarantine.x_reason_counts__mutmut_10": "equivalent: both lists come from one frame",
+    _P
+    + "checks.quarantine.x_reason_counts__mutmut_13": "equivalent: both lists come from one frame",
+    _P + "common.atomic.x__drop_own_folder__mutmut_2": _UNDECIDED,
+    _P
+    + "common.atomic.x_write_json__mutmut_7": "equivalent: ensure_ascii=None is falsy like False",
+    _P + "history.batches.x_batch_of__mutmut_7": (
+        "equivalent: a multi-value Enum's first category is the first row's batch"
+    ),
+    _P + "history.batches.x_batch_of__mutmut_8": (
+        "equivalent: a multi-value Enum's first category is the first row's batch"
+    ),
+    _P + "history.batches.x_batch_of__mutmut_12": "equivalent: only the first row is read",
+    _P + "history.batches.x_batch_of__mutmut_15": "equivalent: only the first row is read",
+    _P + "history.batches.xǁTableVersionǁingested_at__mutmut_2": _FIRST_ROW,
+    _P + "history.batches.xǁTableVersionǁingested_at__mutmut_5": _FIRST_ROW,
+    _P + "history.transition_logs.x__first__mutmut_3": (
+        "a log line names NoneType for an error without text: every read error has text"
+    ),
+    _P
+    + "query.sql.x__explained__mutmut_10": "equivalent: `ends` is built from `tokens` (2026-11-29)",
+    _P
+    + "query.sql.x__explained__mutmut_13": "equivalent: `ends` is built from `tokens` (2026-11-29)",
+    _P
+    + "query.sql.x__explained__mutmut_14": "equivalent: `ends` is built from `tokens` (2026-11-29)",
+    _P + "run.publish.x__new_id__mutmut_3": (
+        "equivalent: the id is unique by its microsecond time; the hash part helps a reader"
+    ),
+    _P + "run.publish.x__new_id__mutmut_6": "equivalent: one more hex digit in the id",
+    _P + "run.publish.x__prune__mutmut_3": (
+        "equivalent: commit points CURRENT at the newest snapshot before it prunes"
+    ),
+    _P + "run.publish.x__prune__mutmut_4": _ASCII,
+    _P + "run.publish.x_current_snapshot__mutmut_6": _ASCII,
+    _P + "run.publish.x__recorded__mutmut_1": "equivalent: `intact` reads size and mtime only",
+    _P + "run.publish.x__working_versions__mutmut_13": (
+        "a source's later gold table keeps its published version for one run when an earlier "
+        "one's working file was deleted by hand"
+    ),
+    _P + "run.publish.x__working_versions__mutmut_68": "a label for a gold file without provenance",
+    _P + "run.publish.x__working_versions__mutmut_69": "a label for a gold file without provenance",
+    _P + "run.publish.x_audit__mutmut_13": "equivalent: with every file given, cfg is not read",
+    _P + "run.publish.x_audit__mutmut_20": "equivalent: None is falsy like False",
+    _P + "run.publish.x_audit__mutmut_3": (
+        "equivalent here: each pass holds back one new version, fewer than the tables"
+    ),
+    _P + "run.publish.x_audit__mutmut_4": "equivalent: a looser bound on a loop that settles",
+    _P + "run.publish.x_audit__mutmut_54": "unreachable: the bounded loop always settles",
+    _P + "run.publish.x_publish__mutmut_59": (
+        "equivalent: a mended table's entry is rebuilt with no file, so it is fresh anyway"
+    ),
+    _P + "run.publish.x_publish__mutmut_77": "performance only: unchanged tables relinked",
+    _P + "sources.snapshot.x_drop_snapshot__mutmut_5": "a race only (see the unlink flags)",
+    _P + "sources.snapshot.x_inspect__mutmut_24": "equivalent: hashlib names are case-insensitive",
+    _P + "sources.snapshot.x_open_regular__mutmut_42": (
+        "equivalent: reads of a regular file never block"
+    ),
+    _P + "sources.snapshot.x_open_regular__mutmut_6": (
+        "a blocking open of a FIFO hangs: the hang is the bug this line prevents, seen only as "
+        "a timeout"
+    ),
+    _P + "sources.snapshot.x_take_snapshot__mutmut_40": _UNDECIDED,
+    _P + "sources.snapshot.x_take_snapshot__mutmut_47": (
+        "only a full disk differs: the free space is then left out of the message"
+    ),
+    _P + "sources.snapshot.x_take_snapshot__mutmut_48": (
+        "only a full disk differs: the free space is then left out of the message"
+    ),
+    _P + "sources.snapshot.x_take_snapshot__mutmut_50": (
+        "only a full disk differs: the free space is then left out of the message"
+    ),
+    _P + "sources.spec.xǁSourceSpecǁfingerprint__mutmut_12": (
+        "equivalent: the dump's key order is fixed by the model"
+    ),
+}
 
 
 def mutated_line(name: str) -> str:
