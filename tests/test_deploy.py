@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import REPO, SAMPLES
@@ -72,6 +73,27 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             continue
+
+
+def _worker_once(env: dict[str, str], cwd: Path) -> str:
+    """One `prefect worker start --run-once` on the JobForge pool, started in `cwd`; its whole
+    output, also kept in `cwd/worker.log` for a failure. Stopped by process group always."""
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "jobforge-process"]
+        + ["--run-once"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = worker.communicate(timeout=WORKER)
+    finally:
+        _stop(worker)
+    (cwd / "worker.log").write_text(output)
+    return output
 
 
 @pytest.fixture(scope="module")
@@ -222,29 +244,8 @@ def test_deploy_and_run_the_full_pipeline_on_a_worker(server, tmp_path):
         "--job-variable",
         f"env={json.dumps(wrong_home)}",
     )
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "worker",
-            "start",
-            "--pool",
-            "jobforge-process",
-            "--run-once",
-        ],
-        cwd=tmp_path,  # not the checkout: the pull step finds it without JOBFORGE_HOME
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = worker.communicate(timeout=WORKER)
-    finally:
-        _stop(worker)
-    (tmp_path / "worker.log").write_text(output)  # kept with the test's files, for a failure
+    # started outside the checkout: the pull step finds it without JOBFORGE_HOME
+    output = _worker_once(env, tmp_path)
     by_root: dict[str | None, dict] = {}
     for name in ("nightly", "single-source", "catalog"):
         deployment = {"deployments": {"id": {"any_": [by_name[name]["id"]]}}}
@@ -346,21 +347,7 @@ def test_a_deployment_run_of_a_hundred_declared_sources(server, tmp_path):
         "sources": names,
     }
     _prefect(env, "deployment", "run", "jobforge/nightly", "--params", json.dumps(params))
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "jobforge-process"]
-        + ["--run-once"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = worker.communicate(timeout=WORKER)
-    finally:
-        _stop(worker)
-    (tmp_path / "worker.log").write_text(output)
+    output = _worker_once(env, tmp_path)
     runs = _api_all(env, "/flow_runs/filter", {})
     (run,) = [r for r in runs if r["parameters"].get("data_root") == params["data_root"]]
     assert run["state_type"] == "COMPLETED", output[-4000:]

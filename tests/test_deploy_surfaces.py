@@ -21,15 +21,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from browser import Browser, find_chromium
 from conftest import SAMPLES
-from test_deploy import WORKER, _api, _prefect, _stop, server  # noqa: F401 (the fixture)
+from test_deploy import _api, _prefect, _worker_once, server  # noqa: F401 (the fixture)
 
 DAMAGED = "labels_oasis_2023_v1.0.csv"
 FAILED_SOURCES = ["noc_structure", "oasis_labels", "oasis_interests"]
@@ -126,21 +124,7 @@ def test_deployment_runs_say_what_failed_in_one_line_with_no_error_or_traceback(
     assert _read_run(env, good)["name"] == good_name
     assert not RANDOM_NAME.fullmatch(good_name)
 
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "jobforge-process"]
-        + ["--run-once"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = worker.communicate(timeout=WORKER)
-    finally:
-        _stop(worker)
-    (tmp_path / "worker.log").write_text(output)
+    output = _worker_once(env, tmp_path)
     bad_lines = [line for line in output.splitlines() if "ERROR" in line or "Traceback" in line]
     assert not bad_lines, "the worker printed:\n" + "\n".join(bad_lines) + "\n" + output[-4000:]
 
