@@ -587,24 +587,20 @@ def test_a_short_holder_is_waited_for_and_a_long_wait_is_refused(cfg):
     threading.Timer(0.3, os.close, [fd]).start()
     with housekeeping.exclusive_run(cfg, wait_short=20):
         pass  # got it once the short holder let go
-    fd = _hold(cfg, "77 (jobforge catalog)")
-    try:
-        with (
-            pytest.raises(housekeeping.RunInProgress, match=r"process 77, jobforge catalog"),
-            housekeeping.exclusive_run(cfg, wait_short=0.2),
-        ):
-            pass
-    finally:
-        os.close(fd)
-    fd = _hold(cfg, "")
-    try:
-        with (
-            pytest.raises(housekeeping.RunInProgress, match=r"\(process unknown, a JobForge"),
-            housekeeping.exclusive_run(cfg, wait_short=0.2),
-        ):
-            pass
-    finally:
-        os.close(fd)
+    refusals = {
+        "77 (jobforge catalog)": r"process 77, jobforge catalog",
+        "": r"\(process unknown, a JobForge",  # a holder that wrote nothing
+    }
+    for holder, said in refusals.items():
+        fd = _hold(cfg, holder)
+        try:
+            with (
+                pytest.raises(housekeeping.RunInProgress, match=said),
+                housekeeping.exclusive_run(cfg, wait_short=0.2),
+            ):
+                pass
+        finally:
+            os.close(fd)
 
 
 def test_entering_the_root_sweeps_what_a_killed_run_left_and_only_that(cfg):
