@@ -45,3 +45,17 @@ def install() -> None:
         original(self, *args, **kwargs)
 
     subprocess.Popen.__init__ = init
+
+
+def assert_dies_with(parent: subprocess.Popen, child, what: str) -> None:
+    """SIGKILL `parent` (nothing of it can clean up) and expect `child`, a psutil.Process, to
+    end within 30 s; a child that outlives it is killed here and the test fails naming it."""
+    import psutil
+
+    parent.kill()
+    parent.wait(timeout=30)
+    try:
+        child.wait(timeout=30)
+    except psutil.TimeoutExpired:
+        child.kill()
+        raise AssertionError(f"{what} outlived the killed {parent.args[0]} process") from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import psutil
 from conftest import SAMPLES
+from processes import assert_dies_with
 
 from flows.cli import main
 from jobforge_core.common.config import PipelineConfig
@@ -49,13 +49,7 @@ def test_kill_9_of_jobforge_run_takes_its_prefect_server_with_it(tmp_path: Path)
     )
     server = _server_of(proc)
     time.sleep(1.0)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    try:
-        server.wait(timeout=30)
-    except psutil.TimeoutExpired:
-        server.kill()
-        raise AssertionError("Prefect's server outlived the killed command") from None
+    assert_dies_with(proc, server, "Prefect's server")
 
 
 def _run(root: Path, *args: str) -> int:

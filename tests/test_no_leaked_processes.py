@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import textwrap
@@ -10,6 +9,7 @@ import time
 from pathlib import Path
 
 import psutil
+from processes import assert_dies_with
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,10 +35,4 @@ def test_killing_a_suite_like_process_tree_leaves_no_server(tmp_path: Path):
     server = psutil.Process(int(suite.stdout.readline()))
     assert server.is_running()
     time.sleep(0.5)
-    suite.send_signal(signal.SIGKILL)
-    suite.wait(timeout=30)
-    try:
-        server.wait(timeout=30)
-    except psutil.TimeoutExpired:
-        server.kill()
-        raise AssertionError("the server outlived the killed suite") from None
+    assert_dies_with(suite, server, "the server")
